@@ -1,0 +1,5 @@
+#include <stdio.h>
+#include <setjmp.h>
+#include <turbojpeg.h>
+#include <png.h>
+#include <webp/decode.h>

@@ -1,0 +1,1 @@
+// RADBIndex — see DESIGN.md §2 for what this module owns.

@@ -1,0 +1,1 @@
+// RADBVision — see DESIGN.md §2 for what this module owns.

@@ -1,0 +1,1 @@
+print("radb: under construction")
