@@ -62,7 +62,7 @@ let package = Package(
                           path: "Sources/Benchmarks/TrainBench"),
 
         // MARK: - Tests (run with `swift test -c release`; use `package` access, not @testable)
-        .testTarget(name: "RADBStoreTests", dependencies: ["RADBStore"]),
+        .testTarget(name: "RADBStoreTests", dependencies: ["RADBStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RADBIndexTests", dependencies: ["RADBIndex"]),
         .testTarget(name: "RADBVisionTests", dependencies: ["RADBVision"]),
         .testTarget(name: "RADBNeuralTests", dependencies: ["RADBNeural", "RADBVision"]),
