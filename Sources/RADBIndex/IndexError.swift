@@ -18,6 +18,8 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible {
     case layoutMismatch(String)
     /// A parameter outside its documented range (batch size, iteration count, sample size…).
     case invalidArgument(String)
+    /// A long operation was cancelled by its progress callback.
+    case cancelled(String)
 
     public var description: String {
         switch self {
@@ -37,6 +39,8 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible {
             return "router and inverted lists do not fit together: \(message)"
         case .invalidArgument(let message):
             return "invalid argument: \(message)"
+        case .cancelled(let operation):
+            return "\(operation) was cancelled by its caller; nothing was changed."
         }
     }
 }
