@@ -157,7 +157,7 @@ def main():
     jb = bytearray(jpeg)
     sof = jb.index(b"\xff\xc0")
     struct.pack_into(">HH", jb, sof + 5, 65000, 65000)
-    open(path("bomb_65000x65000.jpg"), "wb").write(bytes(jb[: sof + 200]))
+    open(path("bomb_65000x65000.jpg"), "wb").write(bytes(jb))
     open(path("empty.jpg"), "wb").close()
     open(path("text.jpg"), "w").write("This is not a picture, only text saved with a .jpg name.\n")
 
