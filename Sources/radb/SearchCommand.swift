@@ -75,7 +75,7 @@ struct SearchCommand: ParsableCommand {
                 }
                 return
             }
-            let hits: [SearchHit]
+            let hits: [SearchResult]
             let queryImage: URL?
             if let id {
                 hits = try db.search(id: id, options: options)
@@ -98,11 +98,11 @@ struct SearchCommand: ParsableCommand {
         }
     }
 
-    private static func json(_ h: SearchHit) -> [String: Any] {
+    private static func json(_ h: SearchResult) -> [String: Any] {
         ["rank": h.rank, "id": h.id, "distance": Double(h.distance), "path": h.path, "label": h.label ?? NSNull()]
     }
 
-    private func printTable(_ hits: [SearchHit]) {
+    private func printTable(_ hits: [SearchResult]) {
         if hits.isEmpty { print("(no results)"); return }
         Output.table(header: ["rank", "distance", "id", "label", "path"],
                      rows: hits.map { [String($0.rank), String(format: "%.4f", $0.distance), String($0.id), $0.label ?? "-", $0.path] },
