@@ -1,1 +1,175 @@
-print("not built yet")
+// radb-store-probe — a helper process for RADBStore's crash and multi-process tests.
+//
+// Subcommands (all print one line per event and flush, so a parent can follow along):
+//   create DIR DIM                    create an empty store
+//   insert-loop DIR SEED BATCH [N]    insert batches forever (or N), durable commits; after each
+//                                     prints "committed <batch> <firstId> <count> <fnv64 of vectors>"
+//   mutate-loop DIR SEED SECONDS      insert, delete and re-anchor for SECONDS (non-durable)
+//   read-loop DIR SECONDS             verify snapshots for SECONDS; prints "snapshot <seq> <items>"
+//                                     and at the end "reads <n> distinct <m>"; exits 1 on a bad one
+//   hold-lock DIR SECONDS             hold the writer lock, print "locked <pid>", sleep
+//   check DIR                         print check() problems; exit 1 if any
+//
+// Vectors are a pure function of the item's path (see `probeVector`), so any process can
+// verify that a catalog row and its vector belong together.
+import Foundation
+import RADBStore
+
+setvbuf(stdout, nil, _IOLBF, 0)
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("radb-store-probe: \(message)\n".utf8))
+    exit(2)
+}
+
+/// FNV-1a over bytes.
+func fnv64(_ bytes: UnsafeRawBufferPointer, _ h: inout UInt64) {
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+}
+
+/// Deterministic vector for a path: SplitMix64 seeded by the path's FNV hash, in [-1, 1).
+func probeVector(path: String, dimension: Int) -> [Float] {
+    var state: UInt64 = 0xcbf2_9ce4_8422_2325
+    Array(path.utf8).withUnsafeBytes { fnv64($0, &state) }
+    return (0..<dimension).map { _ in
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        z ^= z >> 31
+        return Float(z >> 40) / Float(1 << 23) - 1
+    }
+}
+
+func anchorFor(path: String) -> Int32 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    Array(path.utf8).withUnsafeBytes { fnv64($0, &h) }
+    return Int32(h % 13)
+}
+
+func item(_ path: String, _ dimension: Int) -> NewItem {
+    NewItem(vector: probeVector(path: path, dimension: dimension), anchor: anchorFor(path: path),
+            metadata: ItemMetadata(path: path, contentHash: "h:" + path, label: "l\(anchorFor(path: path))", width: 32, height: 32))
+}
+
+let args = CommandLine.arguments
+guard args.count >= 3 else { fail("usage: radb-store-probe create|insert-loop|mutate-loop|read-loop|hold-lock|check DIR …") }
+let dir = URL(fileURLWithPath: args[2])
+
+do {
+    switch args[1] {
+    case "create":
+        guard args.count == 4, let dim = Int(args[3]) else { fail("create DIR DIM") }
+        _ = try VectorStore.create(at: dir, dimension: dim, modelIdentity: "probe-model")
+        print("created")
+
+    case "insert-loop":
+        guard args.count >= 5, let seed = Int(args[3]), let batchSize = Int(args[4]) else { fail("insert-loop DIR SEED BATCH [N]") }
+        let limit = args.count > 5 ? Int(args[5]) ?? Int.max : Int.max
+        let store = try VectorStore.open(at: dir)
+        var batch = 0
+        while batch < limit {
+            let items = (0..<batchSize).map { item("s\(seed)/b\(batch)/i\($0)", store.dimension) }
+            let ids = try store.insert(items)
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for it in items { it.vector.withUnsafeBytes { fnv64($0, &h) } }
+            print("committed \(batch) \(ids[0]) \(ids.count) \(String(h, radix: 16))")
+            batch += 1
+        }
+
+    case "mutate-loop":
+        guard args.count == 5, let seed = Int(args[3]), let seconds = Double(args[4]) else { fail("mutate-loop DIR SEED SECONDS") }
+        var options = StoreOptions(durable: false)
+        options.writeLockTimeout = 30
+        let store = try VectorStore.open(at: dir, options: options)
+        var rng = SystemRandomNumberGenerator()
+        var live: [UInt64] = []
+        let end = Date().addingTimeInterval(seconds)
+        var batch = 0, ops = 0
+        while Date() < end {
+            let n = Int.random(in: 1...40, using: &rng)
+            live += try store.insert((0..<n).map { item("m\(seed)/b\(batch)/i\($0)", store.dimension) })
+            batch += 1
+            if live.count > 50, Bool.random(using: &rng) {
+                live.shuffle(using: &rng)
+                let k = Int.random(in: 1...min(30, live.count), using: &rng)
+                try store.delete(ids: Array(live.suffix(k)))
+                live.removeLast(k)
+            }
+            if live.count > 10, Int.random(in: 0..<3, using: &rng) == 0 {
+                // Re-anchoring breaks the path→anchor rule on purpose, then restores it, so readers
+                // only ever see anchor changes that a whole commit made.
+                let some = Array(live.shuffled(using: &rng).prefix(8))
+                try store.moveToAnchor(ids: some, anchor: 99)
+                try store.reanchor(try some.map { id in
+                    guard let it = try store.item(id: id) else { fail("moved id \(id) vanished") }
+                    return (id, anchorFor(path: it.metadata.path))
+                })
+            }
+            ops += 1
+        }
+        print("mutated \(ops) live \(live.count)")
+
+    case "read-loop":
+        guard args.count == 4, let seconds = Double(args[3]) else { fail("read-loop DIR SECONDS") }
+        let store = try VectorStore.open(at: dir)
+        let end = Date().addingTimeInterval(seconds)
+        var reads = 0
+        var sequences: Set<UInt64> = []
+        while Date() < end {
+            let (seq, items) = try store.read { snap -> (UInt64, Int) in
+                var total = 0
+                for p in try snap.partitions {
+                    var inPartition = 0
+                    try snap.forEachBlock(partition: p.anchor) { block in
+                        let rows = try snap.items(ids: Array(block.ids))
+                        guard rows.count == block.count else {
+                            fail("seq \(snap.sequence): partition \(p.anchor) has \(block.count - rows.count) vectors without a catalog row")
+                        }
+                        for (i, row) in rows.enumerated() {
+                            guard row.id == block.ids[i], row.anchor == p.anchor else {
+                                fail("seq \(snap.sequence): id \(row.id) catalog anchor \(row.anchor) ≠ partition \(p.anchor)")
+                            }
+                            let expected = probeVector(path: row.metadata.path, dimension: block.dimension)
+                            let stored = block.vector(at: i)
+                            guard expected.elementsEqual(stored, by: { $0.bitPattern == $1.bitPattern }) else {
+                                fail("seq \(snap.sequence): vector of id \(row.id) (\(row.metadata.path)) differs")
+                            }
+                        }
+                        inPartition += block.count
+                    }
+                    guard inPartition == p.count else { fail("seq \(snap.sequence): partition \(p.anchor) count \(p.count) but \(inPartition) vectors") }
+                    total += inPartition
+                }
+                let rows = try snap.ids(matching: .all([])).count
+                guard rows == total, try snap.itemCount == total else {
+                    fail("seq \(snap.sequence): \(total) vectors, \(rows) catalog rows")
+                }
+                return (snap.sequence, total)
+            }
+            reads += 1
+            if sequences.insert(seq).inserted { print("snapshot \(seq) \(items)") }
+        }
+        print("reads \(reads) distinct \(sequences.count)")
+
+    case "hold-lock":
+        guard args.count == 4, let seconds = Double(args[3]) else { fail("hold-lock DIR SECONDS") }
+        let store = try VectorStore.open(at: dir)
+        try store.withExclusiveWriteAccess {
+            print("locked \(getpid())")
+            Thread.sleep(forTimeInterval: seconds)
+        }
+        print("released")
+
+    case "check":
+        let problems = try VectorStore.open(at: dir).check()
+        for p in problems { print(p) }
+        print("problems \(problems.count)")
+        exit(problems.isEmpty ? 0 : 1)
+
+    default:
+        fail("unknown subcommand \(args[1])")
+    }
+} catch {
+    fail("\(error)")
+}

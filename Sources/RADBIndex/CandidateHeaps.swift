@@ -1,0 +1,79 @@
+/// One bounded max-heap of scored candidates per query, in flat buffers, owned by one worker.
+///
+/// It exists because the scan loop offers millions of scores per query and must reject almost all
+/// of them with a single comparison against `thresholds[q]` (the worst kept score once the heap is
+/// full, +∞ before). Keys are (BLAS score, id); each entry also keeps a pointer to its vector so
+/// the winners can be re-scored exactly without looking them up again.
+final class CandidateHeaps {
+    let queryCount: Int
+    let capacity: Int
+    let scores: UnsafeMutablePointer<Float>
+    let ids: UnsafeMutablePointer<UInt64>
+    let vectors: UnsafeMutablePointer<UnsafePointer<Float>>
+    let counts: UnsafeMutablePointer<Int>
+    /// Worst kept score of each full heap; +∞ while a heap has room.
+    let thresholds: UnsafeMutablePointer<Float>
+
+    init(queryCount: Int, capacity: Int) {
+        self.queryCount = queryCount
+        self.capacity = capacity
+        scores = .allocate(capacity: queryCount * capacity)
+        ids = .allocate(capacity: queryCount * capacity)
+        vectors = .allocate(capacity: queryCount * capacity)
+        counts = .allocate(capacity: queryCount)
+        counts.initialize(repeating: 0, count: queryCount)
+        thresholds = .allocate(capacity: queryCount)
+        thresholds.initialize(repeating: .infinity, count: queryCount)
+    }
+
+    deinit {
+        scores.deallocate(); ids.deallocate(); vectors.deallocate()
+        counts.deallocate(); thresholds.deallocate()
+    }
+
+    /// Whether heap `q` is full (so it may have dropped candidates).
+    func isFull(_ q: Int) -> Bool { counts[q] == capacity }
+
+    /// Offers a candidate to heap `q`. Callers pre-filter with `score <= thresholds[q]`.
+    @inline(__always)
+    func offer(_ q: Int, score: Float, id: UInt64, vector: UnsafePointer<Float>) {
+        let base = q * capacity
+        let s = scores + base, i = ids + base, v = vectors + base
+        let n = counts[q]
+        if n < capacity {
+            // Append and sift up.
+            var child = n
+            while child > 0 {
+                let parent = (child - 1) >> 1
+                guard Self.precedes(s[parent], i[parent], score, id) else { break }
+                s[child] = s[parent]; i[child] = i[parent]; v[child] = v[parent]
+                child = parent
+            }
+            s[child] = score; i[child] = id; v[child] = vector
+            counts[q] = n + 1
+            if n + 1 == capacity { thresholds[q] = s[0] }
+            return
+        }
+        guard Self.precedes(score, id, s[0], i[0]) else { return }
+        // Replace the root and sift down.
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            if left >= n { break }
+            var larger = left
+            let right = left + 1
+            if right < n && Self.precedes(s[left], i[left], s[right], i[right]) { larger = right }
+            guard Self.precedes(score, id, s[larger], i[larger]) else { break }
+            s[parent] = s[larger]; i[parent] = i[larger]; v[parent] = v[larger]
+            parent = larger
+        }
+        s[parent] = score; i[parent] = id; v[parent] = vector
+        thresholds[q] = s[0]
+    }
+
+    /// (a, idA) ranks before (b, idB).
+    @inline(__always)
+    static func precedes(_ a: Float, _ idA: UInt64, _ b: Float, _ idB: UInt64) -> Bool {
+        a < b || (a == b && idA < idB)
+    }
+}

@@ -1,0 +1,75 @@
+import CBLAS
+
+/// The arithmetic of squared Euclidean distance, in the two forms the engine needs.
+///
+/// - *Scoring* (fast, BLAS): `‖x‖² + ‖q‖² − 2 q·x` for many vectors at once via `sgemm`/`sgemv`.
+///   Its float rounding error is bounded by `roundingBound` and can reorder near-equal distances.
+/// - *Exact* (`exactSquaredDistance`): `Σ (xᵢ − qᵢ)²` accumulated in Double in dimension order
+///   and rounded once to Float. This is the distance radb reports and ranks by; a naive
+///   brute-force loop written the same way produces bit-identical values.
+public enum L2Kernels {
+    // MARK: - Exact
+
+    /// Exact squared L2 distance (Double accumulation, dimension order, rounded once to Float).
+    @inlinable
+    public static func exactSquaredDistance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                            dimension: Int) -> Float {
+        var sum: Double = 0
+        for i in 0..<dimension {
+            let t = Double(a[i]) - Double(b[i])
+            sum += t * t
+        }
+        return Float(sum)
+    }
+
+    /// ‖x‖² accumulated in Double, rounded once to Float.
+    @inlinable
+    public static func squaredNorm(_ x: UnsafePointer<Float>, dimension: Int) -> Float {
+        var sum: Double = 0
+        for i in 0..<dimension {
+            let t = Double(x[i])
+            sum += t * t
+        }
+        return Float(sum)
+    }
+
+    /// Squared norms of `count` row-major rows.
+    public static func squaredNorms(_ rows: UnsafePointer<Float>, count: Int, dimension: Int,
+                                    into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { out[i] = squaredNorm(rows + i * dimension, dimension: dimension) }
+    }
+
+    // MARK: - BLAS scoring
+
+    /// `out[i × n + j] = −2 · queries[i] · rows[j]` for `m` queries and `n` rows (row-major, width `d`).
+    /// One `sgemm` (or `sgemv` when m == 1); the caller adds the norms.
+    @inlinable
+    public static func minusTwoDotProducts(queries: UnsafePointer<Float>, m: Int,
+                                           rows: UnsafePointer<Float>, n: Int, dimension d: Int,
+                                           into out: UnsafeMutablePointer<Float>) {
+        if m == 1 {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(d), -2, rows, Int32(d),
+                        queries, 1, 0, out, 1)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(d),
+                        -2, queries, Int32(d), rows, Int32(d), 0, out, Int32(n))
+        }
+    }
+
+    /// A bound on |scored − exact| for any vector whose squared norm is at most `maxSquaredNorm`,
+    /// given a query of squared norm `querySquaredNorm`.
+    ///
+    /// Derivation: the dot product over d terms (any summation order, with or without FMA) errs by
+    /// at most γ_d·‖q‖‖x‖ ≤ γ_d·(‖q‖²+‖x‖²)/2 with γ_d = d·u/(1 − d·u), u = 2⁻²⁴; the stored norm may
+    /// carry γ_d·‖x‖² (float accumulation); the three float additions add ≤ 3u·2(‖q‖²+‖x‖²); and the
+    /// exact value is itself rounded once (u). We take 2γ_d + 8u as the coefficient, plus a tiny
+    /// absolute term so that a zero bound never makes the certificate hinge on exact equality.
+    @inlinable
+    public static func roundingBound(dimension: Int, maxSquaredNorm: Float, querySquaredNorm: Float) -> Float {
+        let u = 0x1p-24 as Double
+        let du = Double(dimension) * u
+        let gamma = du / (1 - du)
+        let coefficient = 2 * gamma + 8 * u
+        return Float(coefficient * (Double(maxSquaredNorm) + Double(querySquaredNorm))) + Float.leastNormalMagnitude
+    }
+}

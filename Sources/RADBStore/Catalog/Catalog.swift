@@ -1,0 +1,217 @@
+import Foundation
+import GRDB
+
+/// The SQLite half of a store: item metadata, the model record, anchors, and the commit
+/// sequence number. Opened as a GRDB `DatabasePool` in WAL mode so reader processes never
+/// block the writer and vice versa.
+final class Catalog: @unchecked Sendable {
+    let pool: DatabasePool
+    let path: String
+
+    // MARK: - Opening
+
+    /// Opens the catalog at `path`. Without `create` the file must already be a SQLite database
+    /// (checked from its header before SQLite touches it, so a garbage file is left as is).
+    init(path: String, create: Bool, durable: Bool) throws {
+        self.path = path
+        if !create { try Catalog.checkHeader(path) }
+        var config = Configuration()
+        config.busyMode = .timeout(30)
+        config.maximumReaderCount = 8
+        let sync = durable ? "FULL" : "OFF"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw StoreError.corruptCatalog(path: path, reason: "\(error)")
+        }
+    }
+
+    private static func checkHeader(_ path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StoreError.corruptCatalog(path: path, reason: "cannot be read")
+        }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 100)) ?? Data()
+        guard head.count == 100, head.prefix(16) == Data("SQLite format 3\0".utf8) else {
+            throw StoreError.corruptCatalog(path: path, reason: "not a SQLite database (bad header)")
+        }
+    }
+
+    /// The schema version recorded in the file (0 for a new file).
+    func schemaVersion() throws -> Int {
+        try wrap { try pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 } }
+    }
+
+    /// Refuses a newer schema; applies missing migrations in one transaction.
+    func migrate() throws {
+        let current = try schemaVersion()
+        if current > CatalogSchema.latestVersion {
+            throw StoreError.catalogSchemaTooNew(path: path, found: current, supported: CatalogSchema.latestVersion)
+        }
+        guard current < CatalogSchema.latestVersion else { return }
+        try wrap {
+            try pool.write { db in
+                for m in CatalogSchema.migrations where m.version > current {
+                    try db.execute(sql: String(decoding: m.sql, as: UTF8.self))
+                    try db.execute(sql: "PRAGMA user_version = \(m.version)")
+                }
+            }
+        }
+    }
+
+    /// Runs `body`, turning GRDB errors into `StoreError.corruptCatalog` naming the file.
+    func wrap<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as StoreError { throw e } catch {
+            throw StoreError.corruptCatalog(path: path, reason: "\(error)")
+        }
+    }
+
+    // MARK: - Records (all take the caller's transaction)
+
+    static func sequence(_ db: Database) throws -> UInt64 {
+        UInt64(try Int64.fetchOne(db, sql: "SELECT seq FROM commit_state WHERE singleton = 1") ?? 0)
+    }
+
+    static func setSequence(_ db: Database, _ seq: UInt64) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO commit_state (singleton, seq) VALUES (1, ?)", arguments: [Int64(seq)])
+    }
+
+    static func model(_ db: Database) throws -> (identity: String, dimension: Int)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT identity, dimension FROM model WHERE singleton = 1") else { return nil }
+        return (row["identity"], row["dimension"])
+    }
+
+    static func setModel(_ db: Database, identity: String, dimension: Int) throws {
+        try db.execute(sql: "INSERT INTO model (singleton, identity, dimension, created_at) VALUES (1, ?, ?, ?)",
+                       arguments: [identity, dimension, Date().timeIntervalSince1970])
+    }
+
+    /// Applies the catalog half of an operation. Idempotent (see `PendingOperation`).
+    static func apply(_ op: PendingOperation, sequence: UInt64, db: Database) throws {
+        switch op {
+        case .none:
+            break
+        case let .insert(rows):
+            let stmt = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO items (id, path, content_hash, label, width, height, anchor, added_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for r in rows {
+                stmt.setUncheckedArguments([Int64(r.id), r.metadata.path, r.metadata.contentHash, r.metadata.label,
+                                            r.metadata.width, r.metadata.height, Int64(r.anchor), r.addedAt])
+                try stmt.execute()
+            }
+        case let .delete(ids):
+            let stmt = try db.cachedStatement(sql: "DELETE FROM items WHERE id = ?")
+            for id in ids { try stmt.execute(arguments: [Int64(id)]) }
+        case let .updateMetadata(updates):
+            let stmt = try db.cachedStatement(sql: """
+                UPDATE items SET path = ?, content_hash = ?, label = ?, width = ?, height = ? WHERE id = ?
+                """)
+            for u in updates {
+                try stmt.execute(arguments: [u.metadata.path, u.metadata.contentHash, u.metadata.label,
+                                             u.metadata.width, u.metadata.height, Int64(u.id)])
+            }
+        case let .move(moves):
+            let stmt = try db.cachedStatement(sql: "UPDATE items SET anchor = ? WHERE id = ?")
+            for m in moves { try stmt.execute(arguments: [Int64(m.anchor), Int64(m.id)]) }
+        }
+        try setSequence(db, sequence)
+    }
+
+    // MARK: - Queries
+
+    static let itemColumns = "id, path, content_hash, label, width, height, anchor, added_at"
+
+    static func item(_ row: Row) -> StoredItem {
+        StoredItem(id: UInt64(row[0] as Int64), anchor: Int32(truncatingIfNeeded: row[6] as Int64),
+                   metadata: ItemMetadata(path: row[1], contentHash: row[2], label: row[3], width: row[4], height: row[5]),
+                   addedAt: Date(timeIntervalSince1970: row[7]))
+    }
+
+    static func item(_ db: Database, id: UInt64) throws -> StoredItem? {
+        try Row.fetchOne(db, sql: "SELECT \(itemColumns) FROM items WHERE id = ?", arguments: [Int64(id)]).map(item)
+    }
+
+    static func items(_ db: Database, contentHash: String) throws -> [StoredItem] {
+        try Row.fetchAll(db, sql: "SELECT \(itemColumns) FROM items WHERE content_hash = ? ORDER BY id",
+                         arguments: [contentHash]).map(item)
+    }
+
+    /// Rows for `ids` in the order given; unknown ids are skipped.
+    static func items(_ db: Database, ids: [UInt64]) throws -> [StoredItem] {
+        let stmt = try db.cachedStatement(sql: "SELECT \(itemColumns) FROM items WHERE id = ?")
+        var out: [StoredItem] = []
+        out.reserveCapacity(ids.count)
+        for id in ids {
+            if let row = try Row.fetchOne(stmt, arguments: [Int64(id)]) { out.append(item(row)) }
+        }
+        return out
+    }
+
+    static func itemCount(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM items") ?? 0
+    }
+
+    /// Ids of rows matching `filter`, ascending.
+    static func ids(_ db: Database, matching filter: CatalogFilter) throws -> [UInt64] {
+        var clauses: [String] = []
+        var args: [any DatabaseValueConvertible] = []
+        var idSets: [Set<UInt64>] = []
+        func add(_ f: CatalogFilter) {
+            switch f {
+            case let .labelEquals(l): clauses.append("label = ?"); args.append(l)
+            case let .labelIn(set):
+                if set.isEmpty { clauses.append("0") } else {
+                    clauses.append("label IN (\(Array(repeating: "?", count: set.count).joined(separator: ",")))")
+                    args.append(contentsOf: set.sorted() as [any DatabaseValueConvertible])
+                }
+            case let .pathGlob(g): clauses.append("path GLOB ?"); args.append(g)
+            case let .addedAfter(d): clauses.append("added_at > ?"); args.append(d.timeIntervalSince1970)
+            case let .addedBefore(d): clauses.append("added_at < ?"); args.append(d.timeIntervalSince1970)
+            case let .ids(s): idSets.append(s)
+            case let .all(fs): fs.forEach(add)
+            }
+        }
+        add(filter)
+        let whereSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+        if let smallest = idSets.min(by: { $0.count < $1.count }) {
+            // Look the explicit ids up one by one (bounded by the smallest set), then apply the rest.
+            let candidates = smallest.filter { id in idSets.allSatisfy { $0.contains(id) } }.sorted()
+            let stmt = try db.cachedStatement(sql: "SELECT 1 FROM items WHERE id = ?" + (clauses.isEmpty ? "" : " AND " + clauses.joined(separator: " AND ")))
+            var out: [UInt64] = []
+            for id in candidates {
+                var a: [any DatabaseValueConvertible] = [Int64(id)]
+                a.append(contentsOf: args)
+                if try Int.fetchOne(stmt, arguments: StatementArguments(a.map { $0.databaseValue })) != nil { out.append(id) }
+            }
+            return out
+        }
+        return try Int64.fetchAll(db, sql: "SELECT id FROM items" + whereSQL + " ORDER BY id",
+                                  arguments: StatementArguments(args.map { $0.databaseValue })).map { UInt64($0) }
+    }
+
+    // MARK: - Anchors
+
+    static func setAnchors(_ db: Database, vectors: [Float], count: Int, dimension: Int) throws {
+        try db.execute(sql: "DELETE FROM anchors")
+        let stmt = try db.cachedStatement(sql: "INSERT INTO anchors (anchor, vector) VALUES (?, ?)")
+        for a in 0..<count {
+            let data = vectors[a * dimension ..< (a + 1) * dimension].withUnsafeBytes { Data($0) }
+            try stmt.execute(arguments: [a, data])
+        }
+    }
+
+    static func anchors(_ db: Database, dimension: Int) throws -> [Float] {
+        var out: [Float] = []
+        for row in try Row.fetchAll(db, sql: "SELECT anchor, vector FROM anchors ORDER BY anchor") {
+            let data: Data = row[1]
+            guard data.count == dimension * 4 else { continue }
+            data.withUnsafeBytes { out.append(contentsOf: $0.bindMemory(to: Float.self)) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,10 @@
+/// The catalog migrations embedded from `Schema/*.sql` (see Schema/README.md).
+package enum CatalogSchema {
+    /// (version, file name, SQL bytes) in application order. Add new files here.
+    package static let migrations: [(version: Int, file: String, sql: [UInt8])] = [
+        (1, "0001_initial.sql", PackageResources._001_initial_sql),
+    ]
+
+    /// The newest schema version this build understands.
+    package static var latestVersion: Int { migrations.last!.version }
+}

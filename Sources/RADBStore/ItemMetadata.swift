@@ -1,0 +1,54 @@
+import Foundation
+
+/// What the catalog records about one image besides its vector.
+public struct ItemMetadata: Sendable, Equatable, Hashable {
+    /// Where the image was read from (as the caller gave it; not required to exist later).
+    public var path: String
+    /// Hash of the file content (e.g. hex SHA-256); used to find duplicates.
+    public var contentHash: String
+    /// Class label if known.
+    public var label: String?
+    /// Pixel size of the image as decoded.
+    public var width: Int
+    public var height: Int
+
+    public init(path: String, contentHash: String, label: String? = nil, width: Int, height: Int) {
+        self.path = path
+        self.contentHash = contentHash
+        self.label = label
+        self.width = width
+        self.height = height
+    }
+}
+
+/// One vector to insert, with the anchor partition it belongs to and its metadata.
+public struct NewItem: Sendable {
+    /// The embedding; must have the store's dimension and only finite components.
+    public var vector: [Float]
+    /// The partition (nearest anchor) to store it under.
+    public var anchor: Int32
+    public var metadata: ItemMetadata
+
+    public init(vector: [Float], anchor: Int32, metadata: ItemMetadata) {
+        self.vector = vector
+        self.anchor = anchor
+        self.metadata = metadata
+    }
+}
+
+/// A stored item as the catalog knows it.
+public struct StoredItem: Sendable, Equatable {
+    /// Stable id assigned at insert; never reused.
+    public let id: UInt64
+    /// Partition the vector is stored under.
+    public let anchor: Int32
+    public let metadata: ItemMetadata
+    /// When it was inserted (seconds since 1970, as stored).
+    public let addedAt: Date
+}
+
+/// Anchor id and number of vectors in that partition.
+public struct PartitionInfo: Sendable, Equatable {
+    public let anchor: Int32
+    public let count: Int
+}

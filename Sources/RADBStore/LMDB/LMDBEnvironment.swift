@@ -1,0 +1,208 @@
+import CLMDB
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One open LMDB environment (the `vectors/` directory of a store) and its named databases.
+///
+/// Why a wrapper: LMDB's map must grow while the process may hold read transactions, and
+/// `mdb_env_set_mapsize` is only legal with no transaction active in the process. A process-wide
+/// reader/writer gate enforces that: every transaction holds the gate shared, a map resize holds
+/// it exclusively. LMDB also forbids opening one environment twice in a process, so environments
+/// are shared through `LMDBEnvironmentRegistry`.
+final class LMDBEnvironment: @unchecked Sendable {
+    let env: OpaquePointer
+    let directory: String
+    let pageSize: Int
+    /// `meta`: string keys → small values (dimension, model, seq, next id, pending operation).
+    let metaDB: MDB_dbi
+    /// `blocks`: UInt64 key (biased anchor << 32 | block number) → `VectorBlockLayout` value.
+    let blocksDB: MDB_dbi
+    /// `ids`: UInt64 id → `ItemLocation` (anchor, block, slot).
+    let idsDB: MDB_dbi
+    /// `partitions`: UInt32 biased anchor → `PartitionRecord` (count, block count).
+    let partitionsDB: MDB_dbi
+    /// fsync on commit (false = MDB_NOSYNC for bulk loads).
+    let durable: Bool
+
+    private let gate: UnsafeMutablePointer<pthread_rwlock_t>
+    /// How long a map resize waits for this process's read snapshots to end.
+    var growthWaitSeconds: Double = 30
+
+    // MARK: - Opening
+
+    /// Opens (or, with `create`, initialises) the environment in `directory`.
+    init(directory: String, create: Bool, durable: Bool, initialMapSize: Int) throws {
+        var envPointer: OpaquePointer?
+        try LMDBError.check(mdb_env_create(&envPointer), "mdb_env_create")
+        guard let env = envPointer else { throw LMDBError(code: EINVAL, operation: "mdb_env_create") }
+        var ok = false
+        defer { if !ok { mdb_env_close(env) } }
+        try LMDBError.check(mdb_env_set_maxdbs(env, 8), "mdb_env_set_maxdbs")
+        try LMDBError.check(mdb_env_set_maxreaders(env, 1022), "mdb_env_set_maxreaders")
+        try LMDBError.check(mdb_env_set_mapsize(env, initialMapSize), "mdb_env_set_mapsize")
+        // NOTLS: read transactions are not tied to threads (GRDB and Dispatch move work across
+        // threads). NORDAHEAD: scans are sequential within blocks, random across partitions.
+        var flags = UInt32(MDB_NOTLS) | UInt32(MDB_NORDAHEAD)
+        if !durable { flags |= UInt32(MDB_NOSYNC) }
+        try LMDBError.check(mdb_env_open(env, directory, flags, 0o644), "mdb_env_open(\(directory))")
+        var stat = MDB_stat()
+        try LMDBError.check(mdb_env_stat(env, &stat), "mdb_env_stat")
+        self.env = env
+        self.directory = directory
+        self.pageSize = Int(stat.ms_psize)
+        self.durable = durable
+        gate = .allocate(capacity: 1)
+        pthread_rwlock_init(gate, nil)
+        // Clear reader slots left by killed processes so they do not pin old pages.
+        var dead: Int32 = 0
+        _ = mdb_reader_check(env, &dead)
+
+        // Open (or create) the named databases once; the handles stay valid for the env's life.
+        var txn: OpaquePointer?
+        try LMDBError.check(mdb_txn_begin(env, nil, create ? 0 : UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
+        func open(_ name: String, _ extra: Int32) throws -> MDB_dbi {
+            var dbi: MDB_dbi = 0
+            let f = UInt32(extra) | (create ? UInt32(MDB_CREATE) : 0)
+            try LMDBError.check(mdb_dbi_open(txn, name, f, &dbi), "mdb_dbi_open(\(name))")
+            return dbi
+        }
+        do {
+            metaDB = try open("meta", 0)
+            blocksDB = try open("blocks", MDB_INTEGERKEY)
+            idsDB = try open("ids", MDB_INTEGERKEY)
+            partitionsDB = try open("partitions", MDB_INTEGERKEY)
+            try LMDBError.check(mdb_txn_commit(txn), "mdb_txn_commit")
+        } catch {
+            mdb_txn_abort(txn)
+            pthread_rwlock_destroy(gate)
+            gate.deallocate()
+            throw error
+        }
+        ok = true
+    }
+
+    deinit {
+        mdb_env_close(env)
+        pthread_rwlock_destroy(gate)
+        gate.deallocate()
+    }
+
+    // MARK: - Map size
+
+    /// Current map size and the highest page in use.
+    func info() -> (mapSize: Int, lastPage: Int) {
+        var info = MDB_envinfo()
+        mdb_env_info(env, &info)
+        return (info.me_mapsize, info.me_last_pgno)
+    }
+
+    /// Waits (bounded) for exclusive use of the environment in this process.
+    private func lockExclusive() throws {
+        let deadline = Date().addingTimeInterval(growthWaitSeconds)
+        while pthread_rwlock_trywrlock(gate) != 0 {
+            if Date() > deadline { throw StoreError.mapGrowthBlocked(path: directory) }
+            usleep(1000)
+        }
+    }
+
+    /// Doubles the map (or more, to fit `atLeast` bytes). Called after MDB_MAP_FULL.
+    func grow(atLeast: Int = 0) throws {
+        try lockExclusive()
+        defer { pthread_rwlock_unlock(gate) }
+        let current = info().mapSize
+        let target = max(current * 2, atLeast)
+        let rounded = (target + pageSize - 1) / pageSize * pageSize
+        try LMDBError.check(mdb_env_set_mapsize(env, rounded), "mdb_env_set_mapsize(\(rounded))")
+    }
+
+    /// Adopts a map size another process has grown to (after MDB_MAP_RESIZED).
+    private func adoptMapSize() throws {
+        try lockExclusive()
+        defer { pthread_rwlock_unlock(gate) }
+        try LMDBError.check(mdb_env_set_mapsize(env, 0), "mdb_env_set_mapsize(0)")
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in a read-only MVCC snapshot. Writers (in any process) proceed meanwhile.
+    func read<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
+        while true {
+            pthread_rwlock_rdlock(gate)
+            var txn: OpaquePointer?
+            let rc = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn)
+            if rc == MDB_MAP_RESIZED {
+                pthread_rwlock_unlock(gate)
+                try adoptMapSize()
+                continue
+            }
+            if rc == MDB_READERS_FULL {
+                var dead: Int32 = 0
+                mdb_reader_check(env, &dead)
+                if dead > 0 { pthread_rwlock_unlock(gate); continue }
+            }
+            guard rc == 0, let handle = txn else {
+                pthread_rwlock_unlock(gate)
+                throw LMDBError(code: rc, operation: "mdb_txn_begin(read)")
+            }
+            defer {
+                mdb_txn_abort(handle)
+                pthread_rwlock_unlock(gate)
+            }
+            return try body(LMDBTransaction(environment: self, handle: handle))
+        }
+    }
+
+    /// Runs `body` in a write transaction and commits it. `body` may be run more than once: on
+    /// MDB_MAP_FULL the transaction is aborted, the map grows, and the whole body is retried,
+    /// so the caller never sees MAP_FULL. `body` must therefore derive everything from the txn.
+    func write<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
+        while true {
+            pthread_rwlock_rdlock(gate)
+            var txn: OpaquePointer?
+            var rc = mdb_txn_begin(env, nil, 0, &txn)
+            if rc == MDB_MAP_RESIZED {
+                pthread_rwlock_unlock(gate)
+                try adoptMapSize()
+                continue
+            }
+            guard rc == 0, let handle = txn else {
+                pthread_rwlock_unlock(gate)
+                throw LMDBError(code: rc, operation: "mdb_txn_begin(write)")
+            }
+            let result: T
+            do {
+                result = try body(LMDBTransaction(environment: self, handle: handle))
+            } catch let error as LMDBError where error.isMapFull {
+                mdb_txn_abort(handle)
+                pthread_rwlock_unlock(gate)
+                try grow()
+                continue
+            } catch {
+                mdb_txn_abort(handle)
+                pthread_rwlock_unlock(gate)
+                throw error
+            }
+            rc = mdb_txn_commit(handle)
+            pthread_rwlock_unlock(gate)
+            if rc == MDB_MAP_FULL { try grow(); continue }
+            try LMDBError.check(rc, "mdb_txn_commit")
+            return result
+        }
+    }
+
+    // MARK: - Copy
+
+    /// Compacting, consistent copy into `directory` (which must exist and be empty).
+    func copy(to directory: String) throws {
+        pthread_rwlock_rdlock(gate)
+        defer { pthread_rwlock_unlock(gate) }
+        try LMDBError.check(mdb_env_copy2(env, directory, UInt32(MDB_CP_COMPACT)), "mdb_env_copy2(\(directory))")
+    }
+
+    /// Flushes buffers to disk (used after bulk loads with `durable == false`).
+    func sync() throws {
+        try LMDBError.check(mdb_env_sync(env, 1), "mdb_env_sync")
+    }
+}

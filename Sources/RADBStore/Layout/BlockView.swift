@@ -1,0 +1,32 @@
+/// A validated, read-only view of one block value in the memory map.
+struct BlockView {
+    let count: Int
+    let ids: UnsafeBufferPointer<UInt64>
+    let squaredNorms: UnsafeBufferPointer<Float>
+    let vectors: UnsafeBufferPointer<Float>
+
+    /// Checks the header against `layout` and the alignment LMDB guarantees for overflow
+    /// values; any mismatch is corruption, reported with `path`.
+    init(raw: UnsafeRawBufferPointer, layout: VectorBlockLayout, path: String) throws {
+        func corrupt(_ why: String) -> StoreError { .corruptVectorStore(path: path, reason: why) }
+        guard raw.count >= VectorBlockLayout.headerSize, let base = raw.baseAddress else {
+            throw corrupt("a block value is shorter than its header")
+        }
+        guard base.load(as: UInt32.self) == VectorBlockLayout.magic else { throw corrupt("a block has a bad magic number") }
+        let count = Int(base.load(fromByteOffset: 4, as: UInt32.self))
+        let capacity = Int(base.load(fromByteOffset: 8, as: UInt32.self))
+        let dimension = Int(base.load(fromByteOffset: 12, as: UInt32.self))
+        guard capacity == layout.capacity, dimension == layout.dimension else {
+            throw corrupt("a block has capacity \(capacity)/dimension \(dimension), expected \(layout.capacity)/\(layout.dimension)")
+        }
+        guard count >= 1, count <= capacity, raw.count >= layout.contentSize(count: count) else {
+            throw corrupt("a block claims \(count) vectors in \(raw.count) bytes")
+        }
+        guard Int(bitPattern: base) % 8 == 0 else { throw corrupt("a block is not 8-byte aligned in the map") }
+        self.count = count
+        ids = UnsafeBufferPointer(start: (base + layout.idsOffset).assumingMemoryBound(to: UInt64.self), count: count)
+        squaredNorms = UnsafeBufferPointer(start: (base + layout.normsOffset).assumingMemoryBound(to: Float.self), count: count)
+        vectors = UnsafeBufferPointer(start: (base + layout.vectorsOffset).assumingMemoryBound(to: Float.self),
+                                      count: count * dimension)
+    }
+}

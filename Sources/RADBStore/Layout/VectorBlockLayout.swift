@@ -1,0 +1,83 @@
+/// Byte layout of one block value in the `blocks` database.
+///
+/// A partition (all vectors routed to one anchor) is a run of blocks numbered 0, 1, … n−1.
+/// Every block but the last is full; inserts append to the last block, deletes swap the
+/// partition's last vector into the hole, so partitions stay dense and a scan never skips.
+///
+/// ```
+/// offset 0                 magic "RVB1" (UInt32), count, capacity, dimension (UInt32 each)
+/// offset 16                ids            capacity × UInt64   (first `count` valid)
+/// offset 16 + 8·capacity   squared norms  capacity × Float32  (first `count` valid)
+/// offset 16 + 12·capacity  vectors        count × dimension × Float32, row-major
+/// ```
+///
+/// Invariants: the value length is always `pages·pageSize − 16`, at least one page, so LMDB
+/// stores it on its own overflow pages, whose data starts 16 bytes into a page: ids are
+/// 8-byte aligned and norms and vectors 4-byte aligned straight in the memory map, and no
+/// page holds bytes of two blocks. `capacity` is chosen at creation so that a full block
+/// fills its pages almost exactly.
+struct VectorBlockLayout: Sendable, Equatable {
+    static let magic: UInt32 = 0x3142_5652 // "RVB1" little-endian
+    static let headerSize = 16
+    /// LMDB's page header in front of overflow data (PAGEHDRSZ on 64-bit builds).
+    static let lmdbPageHeader = 16
+
+    let dimension: Int
+    let capacity: Int
+    let pageSize: Int
+
+    var idsOffset: Int { Self.headerSize }
+    var normsOffset: Int { Self.headerSize + 8 * capacity }
+    var vectorsOffset: Int { Self.headerSize + 12 * capacity }
+
+    /// Bytes used by a block holding `count` vectors, before rounding to pages.
+    func contentSize(count: Int) -> Int { vectorsOffset + count * dimension * 4 }
+
+    /// Value length for a block of `count` vectors: whole pages minus LMDB's page header.
+    func valueLength(count: Int) -> Int {
+        let pages = max(1, (contentSize(count: count) + Self.lmdbPageHeader + pageSize - 1) / pageSize)
+        return pages * pageSize - Self.lmdbPageHeader
+    }
+
+    /// Picks the capacity: at least `minimumVectors` per block, then as many as fit the same
+    /// number of pages, so a full block wastes less than one vector's bytes.
+    static func capacity(dimension: Int, pageSize: Int, minimumVectors: Int) -> Int {
+        let perVector = 12 + 4 * dimension
+        let needed = headerSize + lmdbPageHeader + minimumVectors * perVector
+        let pages = (needed + pageSize - 1) / pageSize
+        return (pages * pageSize - headerSize - lmdbPageHeader) / perVector
+    }
+}
+
+// MARK: - Keys and small records
+
+/// Maps a signed anchor to an unsigned key that sorts in anchor order.
+@inline(__always) func partitionKey(_ anchor: Int32) -> UInt32 { UInt32(bitPattern: anchor) ^ 0x8000_0000 }
+@inline(__always) func anchor(fromPartitionKey key: UInt32) -> Int32 { Int32(bitPattern: key ^ 0x8000_0000) }
+/// Key of block `number` of partition `anchor`; all blocks of a partition are adjacent.
+@inline(__always) func blockKey(_ anchor: Int32, _ number: UInt32) -> UInt64 {
+    UInt64(partitionKey(anchor)) << 32 | UInt64(number)
+}
+
+/// Where an id lives: value of the `ids` database.
+struct ItemLocation: Equatable, Sendable {
+    var anchor: Int32
+    var block: UInt32
+    var slot: UInt32
+}
+
+/// Value of the `partitions` database: the count of vectors and of blocks of one anchor.
+struct PartitionRecord: Equatable, Sendable {
+    var count: UInt64
+    var blockCount: UInt32
+    var reserved: UInt32 = 0
+}
+
+/// Squared L2 norm as the store records it: a Float sum in component order. Search code that
+/// recomputes norms must use the same order to reproduce them bit for bit.
+@inline(__always)
+func squaredNorm(_ v: UnsafeBufferPointer<Float>) -> Float {
+    var s: Float = 0
+    for x in v { s += x * x }
+    return s
+}

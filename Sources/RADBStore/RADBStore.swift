@@ -1,1 +1,0 @@
-// RADBStore — see DESIGN.md §2 for what this module owns.

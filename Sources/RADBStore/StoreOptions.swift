@@ -1,0 +1,51 @@
+import Foundation
+
+/// Knobs for opening or creating a store. The defaults are what a careful user wants:
+/// durable commits and a bounded wait for the write lock.
+public struct StoreOptions: Sendable {
+    /// fsync every commit (LMDB and SQLite `synchronous=FULL`). Set to false for bulk loads:
+    /// a killed process still loses nothing committed, but an OS crash or power loss may lose
+    /// the last commits. Call `VectorStore.sync()` at the end of such a load.
+    public var durable: Bool = true
+    /// How long a writer waits for another process's write lock before `StoreError.writerBusy`.
+    public var writeLockTimeout: TimeInterval = 10
+    /// Initial LMDB map size in bytes; the map grows by itself when full.
+    public var initialMapSize: Int = 1 << 30
+    /// Minimum vectors per block, fixed at creation (blocks then fill whole pages).
+    public var minimumBlockVectors: Int = 64
+    /// How long a reader waits for a writer between its two commits before giving up.
+    public var snapshotTimeout: TimeInterval = 10
+
+    public init(durable: Bool = true, writeLockTimeout: TimeInterval = 10) {
+        self.durable = durable
+        self.writeLockTimeout = writeLockTimeout
+    }
+}
+
+/// Size and shape of a store.
+public struct StoreStats: Sendable, Equatable {
+    public let dimension: Int
+    public let modelIdentity: String
+    public let items: Int
+    public let partitions: Int
+    /// Vectors per full block.
+    public let blockCapacity: Int
+    /// Bytes of all files in the database directory.
+    public let bytesOnDisk: Int
+    /// Bytes of the LMDB data file and of the SQLite files (with WAL).
+    public let vectorBytes: Int
+    public let catalogBytes: Int
+    /// Commit sequence number of the last completed write.
+    public let sequence: UInt64
+}
+
+/// One problem found by `VectorStore.check()`.
+public struct StoreProblem: Sendable, Equatable, CustomStringConvertible {
+    /// Which invariant is broken.
+    public enum Kind: String, Sendable {
+        case vectorStore, catalog, orphanVector, orphanRow, anchorMismatch, sequence, model, blockLayout
+    }
+    public let kind: Kind
+    public let message: String
+    public var description: String { "[\(kind.rawValue)] \(message)" }
+}

@@ -1,0 +1,178 @@
+import CLMDB
+import Foundation
+import GRDB
+
+// MARK: - Consistency check and statistics
+
+extension VectorStore {
+    /// Verifies every invariant of both halves on one snapshot and lists each problem found
+    /// (empty = healthy). Reads everything once: O(items).
+    ///
+    /// Checked: block headers and layout; partitions dense (blocks 0…n−1, all but the last
+    /// full) and their records; squared norms match the vectors; vectors finite; ids unique,
+    /// below the next id, and the id map pointing at each exactly; catalog rows ↔ vectors
+    /// one to one with the same anchor; model records agree; SQLite integrity.
+    public func check() throws -> [StoreProblem] {
+        try read { snap in
+            var problems: [StoreProblem] = []
+            func report(_ kind: StoreProblem.Kind, _ message: String) {
+                problems.append(StoreProblem(kind: kind, message: message))
+            }
+            let txn = snap.txn
+            let env = txn.environment
+            let d = layout.dimension
+
+            // Meta.
+            let nextId = try txn.metaUInt64("nextId") ?? 0
+            if try txn.metaUInt64("dimension") != UInt64(d) { report(.model, "vector store dimension record is missing or changed") }
+            if let raw = try txn.metaBytes("pending"), (try? PendingOperation(decoding: raw)) == nil {
+                report(.vectorStore, "the pending catalog record is malformed")
+            }
+
+            // Blocks, in key order = partition by partition, block by block.
+            var seen: [UInt64: ItemLocation] = [:]
+            var blocksPerPartition: [Int32: (blocks: UInt32, count: UInt64, lastFull: Bool)] = [:]
+            try txn.scan(env.blocksDB) { key, value in
+                guard key.count == 8 else { report(.blockLayout, "a block key has \(key.count) bytes"); return true }
+                let k = key.loadUnaligned(as: UInt64.self)
+                let a = anchor(fromPartitionKey: UInt32(truncatingIfNeeded: k >> 32))
+                let number = UInt32(truncatingIfNeeded: k)
+                var state = blocksPerPartition[a] ?? (0, 0, true)
+                if number != state.blocks {
+                    report(.blockLayout, "partition \(a): block \(number) found where block \(state.blocks) was expected")
+                }
+                if !state.lastFull { report(.blockLayout, "partition \(a): block \(number) follows a block that is not full") }
+                let view: BlockView
+                do { view = try BlockView(raw: value, layout: layout, path: path) } catch {
+                    report(.blockLayout, "partition \(a) block \(number): \(error)")
+                    state.blocks = number + 1
+                    blocksPerPartition[a] = state
+                    return true
+                }
+                if value.count != layout.valueLength(count: view.count) {
+                    report(.blockLayout, "partition \(a) block \(number): value is \(value.count) bytes, expected \(layout.valueLength(count: view.count))")
+                }
+                for i in 0..<view.count {
+                    let id = view.ids[i]
+                    let row = UnsafeBufferPointer(rebasing: view.vectors[i * d ..< (i + 1) * d])
+                    if row.contains(where: { !$0.isFinite }) { report(.vectorStore, "id \(id) has a non-finite component") }
+                    let norm = squaredNorm(row)
+                    if norm.bitPattern != view.squaredNorms[i].bitPattern {
+                        report(.vectorStore, "id \(id): stored squared norm \(view.squaredNorms[i]) ≠ recomputed \(norm)")
+                    }
+                    if id == 0 || id >= nextId { report(.vectorStore, "id \(id) is outside 1..<\(nextId)") }
+                    let here = ItemLocation(anchor: a, block: number, slot: UInt32(i))
+                    if let other = seen.updateValue(here, forKey: id) {
+                        report(.vectorStore, "id \(id) is stored twice (partition \(other.anchor) and \(a))")
+                    }
+                }
+                state.blocks = number + 1
+                state.count += UInt64(view.count)
+                state.lastFull = view.count == layout.capacity
+                blocksPerPartition[a] = state
+                return true
+            }
+
+            // Partition records.
+            var recorded: Set<Int32> = []
+            try txn.scan(env.partitionsDB) { key, value in
+                guard key.count == 4, value.count == MemoryLayout<PartitionRecord>.size else {
+                    report(.vectorStore, "a partition record has the wrong size"); return true
+                }
+                let a = anchor(fromPartitionKey: key.loadUnaligned(as: UInt32.self))
+                let r = value.loadUnaligned(as: PartitionRecord.self)
+                recorded.insert(a)
+                let actual = blocksPerPartition[a] ?? (0, 0, true)
+                if r.count != actual.count || r.blockCount != actual.blocks {
+                    report(.vectorStore, "partition \(a): record says \(r.count) vectors in \(r.blockCount) blocks, found \(actual.count) in \(actual.blocks)")
+                }
+                if r.count == 0 { report(.vectorStore, "partition \(a): empty partition record") }
+                return true
+            }
+            for a in blocksPerPartition.keys where !recorded.contains(a) {
+                report(.vectorStore, "partition \(a) has blocks but no partition record")
+            }
+
+            // Id map.
+            var mapped = 0
+            try txn.scan(env.idsDB) { key, value in
+                mapped += 1
+                guard key.count == 8, value.count == MemoryLayout<ItemLocation>.size else {
+                    report(.vectorStore, "an id map entry has the wrong size"); return true
+                }
+                let id = key.loadUnaligned(as: UInt64.self)
+                let loc = value.loadUnaligned(as: ItemLocation.self)
+                if let actual = seen[id] {
+                    if actual != loc {
+                        report(.vectorStore, "id map sends \(id) to partition \(loc.anchor) block \(loc.block) slot \(loc.slot), but it is at partition \(actual.anchor) block \(actual.block) slot \(actual.slot)")
+                    }
+                } else {
+                    report(.vectorStore, "id map has \(id) but no block holds it")
+                }
+                return true
+            }
+            if mapped < seen.count { report(.vectorStore, "\(seen.count - mapped) stored vectors have no id map entry") }
+
+            // Catalog ↔ vectors.
+            try snap.wrap {
+                if let model = try Catalog.model(snap.db) {
+                    if model.identity != modelIdentity || model.dimension != d {
+                        report(.model, "catalog model \(model.identity)/\(model.dimension) differs from \(modelIdentity)/\(d)")
+                    }
+                } else { report(.model, "catalog has no model record") }
+                var orphanRows: [UInt64] = []
+                var rows = 0
+                let cursor = try Row.fetchCursor(snap.db, sql: "SELECT id, anchor FROM items")
+                while let row = try cursor.next() {
+                    rows += 1
+                    let id = UInt64(row[0] as Int64)
+                    let a = Int32(truncatingIfNeeded: row[1] as Int64)
+                    if let loc = seen[id] {
+                        if loc.anchor != a { report(.anchorMismatch, "id \(id): catalog says anchor \(a), vectors are in partition \(loc.anchor)") }
+                        seen[id] = nil
+                    } else {
+                        orphanRows.append(id)
+                    }
+                }
+                if !orphanRows.isEmpty {
+                    report(.orphanRow, "\(orphanRows.count) catalog rows have no vector: ids \(orphanRows.prefix(10).map(String.init).joined(separator: ", "))")
+                }
+                if !seen.isEmpty {
+                    let ids = seen.keys.sorted()
+                    report(.orphanVector, "\(ids.count) vectors have no catalog row: ids \(ids.prefix(10).map(String.init).joined(separator: ", "))")
+                }
+                let integrity = try String.fetchAll(snap.db, sql: "PRAGMA integrity_check")
+                if integrity != ["ok"] { report(.catalog, "SQLite integrity check: \(integrity.prefix(5).joined(separator: "; "))") }
+                _ = rows
+            }
+            return problems
+        }
+    }
+
+    /// Counts and sizes of the store.
+    public func stats() throws -> StoreStats {
+        let (items, partitions, seq) = try read { snap in
+            (try snap.itemCount, try snap.partitions.count, snap.sequence)
+        }
+        let vectorBytes = fileBytes(directory.appendingPathComponent(Self.vectorsDirectoryName).path + "/data.mdb")
+        let catalogBytes = ["", "-wal", "-shm"].reduce(0) { $0 + fileBytes(catalog.path + $1) }
+        return StoreStats(dimension: dimension, modelIdentity: modelIdentity, items: items, partitions: partitions,
+                          blockCapacity: layout.capacity, bytesOnDisk: directoryBytes(directory.path),
+                          vectorBytes: vectorBytes, catalogBytes: catalogBytes, sequence: seq)
+    }
+}
+
+/// Allocated size of a file (sparse regions do not count), 0 if absent.
+func fileBytes(_ path: String) -> Int {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return 0 }
+    return min(Int(st.st_size), Int(st.st_blocks) * 512)
+}
+
+/// Sum of `fileBytes` over a directory tree.
+func directoryBytes(_ path: String) -> Int {
+    guard let e = FileManager.default.enumerator(atPath: path) else { return 0 }
+    var total = 0
+    while let name = e.nextObject() as? String { total += fileBytes(path + "/" + name) }
+    return total
+}

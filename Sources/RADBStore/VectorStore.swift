@@ -1,0 +1,548 @@
+import CLMDB
+import Foundation
+import GRDB
+
+/// VectorStore — a crash-safe, anchor-partitioned vector store: LMDB holds the vectors, SQLite
+/// (through GRDB, WAL mode) holds the catalog.
+///
+/// # On disk
+///
+/// A database is a directory:
+///
+/// ```
+/// vectors/data.mdb, vectors/lock.mdb   LMDB: meta, blocks, ids, partitions (see VectorBlockLayout)
+/// catalog.sqlite (+ -wal, -shm)        items, model, anchors, commit_state (Schema/*.sql)
+/// writer.lock                          flock'd by the one writer; holds its PID
+/// ```
+///
+/// # Guarantees
+///
+/// - Vectors of a partition live in contiguous blocks read in place from the memory map;
+///   a scan hands `PartitionBlock`s to BLAS with no per-vector copy or allocation.
+/// - Readers never block: `read { }` works on an MVCC snapshot of both halves while a writer
+///   (in this or another process) commits. Any number of reader processes; one writer.
+/// - Every write that returned is durable (fsync on both halves, unless `durable = false`,
+///   which keeps process-crash safety but not power-loss safety) and survives `kill -9` at
+///   any moment: after reopening, every acknowledged item is present, and there is no vector
+///   without a catalog row and no row without a vector.
+/// - `MDB_MAP_FULL` is never seen by callers: the transaction is aborted, the map doubled, the
+///   write retried.
+///
+/// # Cross-store commit protocol
+///
+/// LMDB and SQLite cannot commit together, so every write is numbered and LMDB leads:
+///
+/// 1. Take the writer lock (`flock` on writer.lock, bounded wait, error names the holder PID).
+/// 2. Recover (below) if the previous writer died between its two commits.
+/// 3. LMDB transaction: apply the vector half; set meta `seq = N` (previous + 1); store the
+///    catalog half of the operation as meta `pending` (a `PendingOperation`); commit.
+///    From here on the write is decided: it will be visible after any crash.
+/// 4. SQLite transaction: apply the catalog half; set `commit_state.seq = N`; commit.
+/// 5. Release the lock and return.
+///
+/// Invariant: LMDB `seq` (L) and catalog `seq` (S) satisfy L == S (consistent) or
+/// L == S + 1 (a writer is between steps 3 and 4, or died there).
+///
+/// Recovery (on open, before every write, and when a reader finds the writer dead): under the
+/// writer lock, if L == S + 1, apply LMDB's `pending` to the catalog with seq L — roll the
+/// lagging side forward. Applying is idempotent. Any other gap (S > L, or L > S + 1) means a
+/// half was restored or lost separately; it is reported as `inconsistentHalves`, never guessed.
+///
+/// Readers: a snapshot opens the SQLite read transaction first, then the LMDB one, and accepts
+/// the pair only if both show the same seq (retrying briefly while a writer is between its
+/// commits). Because LMDB commits first, a reader can never see a catalog newer than vectors.
+///
+/// # Caveats
+///
+/// - Don't call store methods inside `read { }` (use the snapshot's methods); they throw
+///   `calledInsideReadSnapshot`. Pointers from a snapshot are valid only inside its closure.
+/// - Long `read { }` closures in this process delay map growth (and so writes) in this process.
+/// - Two `VectorStore`s on one directory in one process share the LMDB environment; the first
+///   one's `durable` setting wins.
+/// - Ids are never reused; the catalog's anchors are descriptive and not validated against
+///   the partitions' anchor ids (a partition may exist for an anchor not in `anchors()`).
+public final class VectorStore: @unchecked Sendable {
+    // MARK: - Identity
+
+    /// The database directory.
+    public let directory: URL
+    /// Components per vector, fixed at creation.
+    public let dimension: Int
+    /// Identity (content hash) of the embedding model that writes this database.
+    public let modelIdentity: String
+    /// Vectors per full block.
+    public var blockCapacity: Int { layout.capacity }
+
+    let options: StoreOptions
+    let lmdb: LMDBEnvironment
+    let catalog: Catalog
+    let writerLock: WriterLock
+    let layout: VectorBlockLayout
+    var path: String { directory.path }
+
+    static let vectorsDirectoryName = "vectors"
+    static let catalogFileName = "catalog.sqlite"
+    static let writerLockFileName = "writer.lock"
+    /// Format of the LMDB half (meta `format`).
+    static let vectorFormatVersion: UInt64 = 1
+
+    private init(directory: URL, dimension: Int, modelIdentity: String, options: StoreOptions,
+                 lmdb: LMDBEnvironment, catalog: Catalog, writerLock: WriterLock, layout: VectorBlockLayout) {
+        self.directory = directory
+        self.dimension = dimension
+        self.modelIdentity = modelIdentity
+        self.options = options
+        self.lmdb = lmdb
+        self.catalog = catalog
+        self.writerLock = writerLock
+        self.layout = layout
+    }
+
+    // MARK: - Creating
+
+    /// Creates a new, empty database in `directory` (which must not exist or be empty).
+    ///
+    /// ```swift
+    /// let store = try VectorStore.create(at: URL(fileURLWithPath: "radb.db"),
+    ///                                    dimension: 128, modelIdentity: modelHash)
+    /// ```
+    /// - Throws: `StoreError.alreadyExists`, `.invalidArgument`, `.io`.
+    public static func create(at directory: URL, dimension: Int, modelIdentity: String,
+                              options: StoreOptions = StoreOptions()) throws -> VectorStore {
+        let path = directory.path
+        guard (1...65_536).contains(dimension) else {
+            throw StoreError.invalidArgument(path: path, reason: "dimension \(dimension) is outside 1…65536")
+        }
+        guard !modelIdentity.isEmpty else {
+            throw StoreError.invalidArgument(path: path, reason: "the model identity is empty; pass the model's content hash")
+        }
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDir) {
+            let contents = (try? fm.contentsOfDirectory(atPath: path)) ?? []
+            guard isDir.boolValue, contents.isEmpty else { throw StoreError.alreadyExists(path: path) }
+        }
+        let vectorsPath = directory.appendingPathComponent(vectorsDirectoryName).path
+        do {
+            try fm.createDirectory(atPath: vectorsPath, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError.io(path: path, operation: "create directory", reason: error.localizedDescription)
+        }
+        // LMDB half first: a crash before the catalog exists leaves an "incomplete" database.
+        let env: LMDBEnvironment
+        let layout: VectorBlockLayout
+        do {
+            env = try LMDBEnvironmentRegistry.environment(directory: vectorsPath, create: true, durable: options.durable,
+                                                          initialMapSize: options.initialMapSize)
+            let capacity = VectorBlockLayout.capacity(dimension: dimension, pageSize: env.pageSize,
+                                                      minimumVectors: max(1, options.minimumBlockVectors))
+            layout = VectorBlockLayout(dimension: dimension, capacity: capacity, pageSize: env.pageSize)
+            try env.write { txn in
+                try txn.putMeta("format", vectorFormatVersion)
+                try txn.putMeta("dimension", UInt64(dimension))
+                try txn.putMeta("model", modelIdentity)
+                try txn.putMeta("blockCapacity", UInt64(capacity))
+                try txn.putMeta("seq", 0)
+                try txn.putMeta("nextId", 1)
+            }
+        } catch let e as StoreError { throw e } catch {
+            throw StoreError.io(path: vectorsPath, operation: "create vector store", reason: "\(error)")
+        }
+        let catalogPath = directory.appendingPathComponent(catalogFileName).path
+        let catalog = try Catalog(path: catalogPath, create: true, durable: options.durable)
+        try catalog.migrate()
+        try catalog.wrap {
+            try catalog.pool.write { db in
+                try Catalog.setModel(db, identity: modelIdentity, dimension: dimension)
+                try Catalog.setSequence(db, 0)
+            }
+        }
+        let lock = try WriterLock(path: directory.appendingPathComponent(writerLockFileName).path)
+        return VectorStore(directory: directory, dimension: dimension, modelIdentity: modelIdentity, options: options,
+                           lmdb: env, catalog: catalog, writerLock: lock, layout: layout)
+    }
+
+    // MARK: - Opening
+
+    /// Opens an existing database, recovering an interrupted write if there is one.
+    ///
+    /// ```swift
+    /// let store = try VectorStore.open(at: dbURL, dimension: 128, modelIdentity: modelHash)
+    /// try store.read { snap in print(try snap.partitions) }
+    /// ```
+    /// Pass `dimension`/`modelIdentity` to have them verified (nil accepts what is stored).
+    /// - Throws: `StoreError.notFound`, `.notADatabase`, `.incompleteDatabase`,
+    ///   `.corruptVectorStore`, `.corruptCatalog`, `.catalogSchemaTooNew`,
+    ///   `.dimensionMismatch`, `.modelMismatch`, `.inconsistentHalves`.
+    public static func open(at directory: URL, dimension expectedDimension: Int? = nil,
+                            modelIdentity expectedModel: String? = nil,
+                            options: StoreOptions = StoreOptions()) throws -> VectorStore {
+        let path = directory.path
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+            throw StoreError.notFound(path: path)
+        }
+        let vectorsPath = directory.appendingPathComponent(vectorsDirectoryName).path
+        let dataPath = vectorsPath + "/data.mdb"
+        let catalogPath = directory.appendingPathComponent(catalogFileName).path
+        let hasVectors = fm.fileExists(atPath: dataPath)
+        let hasCatalog = fm.fileExists(atPath: catalogPath)
+        switch (hasVectors, hasCatalog) {
+        case (false, false): throw StoreError.notADatabase(path: path)
+        case (false, true): throw StoreError.incompleteDatabase(path: path, missing: "the vector store (vectors/data.mdb)")
+        case (true, false): throw StoreError.incompleteDatabase(path: path, missing: "the catalog (catalog.sqlite)")
+        case (true, true): break
+        }
+
+        // LMDB half. A file too short to hold LMDB's two meta pages would be re-initialised by
+        // mdb_env_open, so it is rejected before LMDB sees it.
+        let dataSize = ((try? fm.attributesOfItem(atPath: dataPath))?[.size] as? Int) ?? 0
+        guard dataSize >= 2 * 4096 else {
+            throw StoreError.corruptVectorStore(path: dataPath, reason: "file is \(dataSize) bytes, too short for an LMDB environment")
+        }
+        let env: LMDBEnvironment
+        do {
+            env = try LMDBEnvironmentRegistry.environment(directory: vectorsPath, create: false, durable: options.durable,
+                                                          initialMapSize: options.initialMapSize)
+        } catch let e as StoreError { throw e } catch {
+            throw StoreError.corruptVectorStore(path: dataPath, reason: "\(error)")
+        }
+        // A truncated file would fault (SIGBUS) on access; compare its size to the last page.
+        let lastPage = env.info().lastPage
+        guard (lastPage + 1) * env.pageSize <= dataSize else {
+            throw StoreError.corruptVectorStore(path: dataPath,
+                reason: "file is \(dataSize) bytes but its pages reach \((lastPage + 1) * env.pageSize) (truncated)")
+        }
+        let meta: (format: UInt64, dimension: Int, model: String, capacity: Int)
+        do {
+            meta = try env.read { txn in
+                guard let format = try txn.metaUInt64("format"), let dim = try txn.metaUInt64("dimension"),
+                      let model = try txn.metaString("model"), let cap = try txn.metaUInt64("blockCapacity") else {
+                    throw StoreError.corruptVectorStore(path: dataPath, reason: "the meta records are missing")
+                }
+                return (format, Int(dim), model, Int(cap))
+            }
+        } catch let e as StoreError { throw e } catch {
+            throw StoreError.corruptVectorStore(path: dataPath, reason: "\(error)")
+        }
+        guard meta.format <= vectorFormatVersion else {
+            throw StoreError.corruptVectorStore(path: dataPath,
+                reason: "vector format \(meta.format) is newer than this radb (\(vectorFormatVersion)); upgrade radb")
+        }
+        guard meta.dimension >= 1, meta.capacity >= 1 else {
+            throw StoreError.corruptVectorStore(path: dataPath, reason: "meta records hold impossible values")
+        }
+        let layout = VectorBlockLayout(dimension: meta.dimension, capacity: meta.capacity, pageSize: env.pageSize)
+
+        // Catalog half: refuse a newer schema before touching it.
+        let catalog = try Catalog(path: catalogPath, create: false, durable: options.durable)
+        let version = try catalog.schemaVersion()
+        if version > CatalogSchema.latestVersion {
+            throw StoreError.catalogSchemaTooNew(path: catalogPath, found: version, supported: CatalogSchema.latestVersion)
+        }
+        if version == 0 {
+            throw StoreError.corruptCatalog(path: catalogPath, reason: "it has no radb schema")
+        }
+        let lock = try WriterLock(path: directory.appendingPathComponent(writerLockFileName).path)
+        if version < CatalogSchema.latestVersion {
+            try lock.acquire(timeout: options.writeLockTimeout)
+            defer { lock.release() }
+            try catalog.migrate()
+        }
+        guard let model = try catalog.wrap({ try catalog.pool.read { try Catalog.model($0) } }) else {
+            throw StoreError.corruptCatalog(path: catalogPath, reason: "the model record is missing")
+        }
+        guard model.identity == meta.model, model.dimension == meta.dimension else {
+            throw StoreError.inconsistentHalves(path: path,
+                reason: "catalog model \(model.identity)/\(model.dimension)d vs vector store \(meta.model)/\(meta.dimension)d")
+        }
+        if let d = expectedDimension, d != meta.dimension {
+            throw StoreError.dimensionMismatch(path: path, stored: meta.dimension, requested: d)
+        }
+        if let m = expectedModel, m != meta.model {
+            throw StoreError.modelMismatch(path: path, stored: meta.model, requested: m)
+        }
+        let store = VectorStore(directory: directory, dimension: meta.dimension, modelIdentity: meta.model,
+                                options: options, lmdb: env, catalog: catalog, writerLock: lock, layout: layout)
+        // Roll an interrupted write forward now if no live writer is mid-commit.
+        if lock.tryAcquire() {
+            defer { lock.release() }
+            try store.recoverLocked()
+        }
+        return store
+    }
+
+    /// Opens `directory` if it holds a database, else creates one.
+    public static func openOrCreate(at directory: URL, dimension: Int, modelIdentity: String,
+                                    options: StoreOptions = StoreOptions()) throws -> VectorStore {
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        if contents.isEmpty {
+            return try create(at: directory, dimension: dimension, modelIdentity: modelIdentity, options: options)
+        }
+        return try open(at: directory, dimension: dimension, modelIdentity: modelIdentity, options: options)
+    }
+
+    // MARK: - Recovery
+
+    /// The two sequence numbers and the pending operation, read without the writer lock.
+    func sequences() throws -> (vectors: UInt64, catalog: UInt64) {
+        let l = try lmdbCall { try lmdb.read { try $0.metaUInt64("seq") ?? 0 } }
+        let s = try catalog.wrap { try catalog.pool.read { try Catalog.sequence($0) } }
+        return (l, s)
+    }
+
+    /// Rolls the catalog forward if the last writer died between its commits. Caller holds
+    /// the writer lock.
+    func recoverLocked() throws {
+        let (l, s) = try sequences()
+        if l == s { return }
+        guard l == s + 1 else {
+            throw StoreError.inconsistentHalves(path: path,
+                reason: "vector store is at commit \(l), catalog at \(s); one half was restored or lost without the other")
+        }
+        let op: PendingOperation = try lmdbCall {
+            try lmdb.read { txn in
+                guard let raw = try txn.metaBytes("pending") else {
+                    throw StoreError.corruptVectorStore(path: path, reason: "commit \(l) has no pending catalog record")
+                }
+                do { return try PendingOperation(decoding: raw) } catch {
+                    throw StoreError.corruptVectorStore(path: path, reason: "the pending catalog record of commit \(l) is malformed")
+                }
+            }
+        }
+        try catalog.wrap { try catalog.pool.write { try Catalog.apply(op, sequence: l, db: $0) } }
+    }
+
+    // MARK: - Writing
+
+    /// Runs one numbered write following the commit protocol above. `vectorHalf` edits
+    /// partitions and returns the catalog half; it may run more than once (map growth).
+    func performWrite(_ operation: String, _ vectorHalf: (PartitionWriter) throws -> PendingOperation) throws {
+        guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: operation) }
+        try writerLock.acquire(timeout: options.writeLockTimeout)
+        defer { writerLock.release() }
+        try recoverLocked()
+        var op = PendingOperation.none
+        var seq: UInt64 = 0
+        try lmdbCall {
+            try lmdb.write { txn in
+                seq = (try txn.metaUInt64("seq") ?? 0) + 1
+                let writer = PartitionWriter(txn: txn, layout: layout)
+                op = try vectorHalf(writer)
+                try writer.flush()
+                try txn.putMeta("seq", seq)
+                try op.encoded().withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
+            }
+        }
+        try catalog.wrap { try catalog.pool.write { try Catalog.apply(op, sequence: seq, db: $0) } }
+    }
+
+    /// Runs LMDB work, turning LMDB return codes into `StoreError`s naming the environment.
+    func lmdbCall<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as StoreError { throw e } catch let e as LMDBError {
+            throw StoreError.io(path: lmdb.directory, operation: "LMDB", reason: e.description)
+        }
+    }
+
+    /// Rejects vectors of the wrong size or with NaN/Inf; returns their squared norms.
+    func validated(_ vectors: [[Float]]) throws -> [Float] {
+        var norms = [Float](repeating: 0, count: vectors.count)
+        for (i, v) in vectors.enumerated() {
+            guard v.count == dimension else {
+                throw StoreError.wrongDimension(path: path, index: i, got: v.count, expected: dimension)
+            }
+            if let c = v.firstIndex(where: { !$0.isFinite }) {
+                throw StoreError.nonFiniteVector(path: path, index: i, component: c)
+            }
+            norms[i] = v.withUnsafeBufferPointer(squaredNorm)
+            guard norms[i].isFinite else { // e.g. 1e30² overflows
+                throw StoreError.nonFiniteVector(path: path, index: i, component: -1)
+            }
+        }
+        return norms
+    }
+
+    func validate(_ m: ItemMetadata, index: Int) throws {
+        if m.path.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the path is empty") }
+        if m.contentHash.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the content hash is empty") }
+        if m.width < 0 || m.height < 0 {
+            throw StoreError.invalidMetadata(path: path, index: index, reason: "negative size \(m.width)×\(m.height)")
+        }
+    }
+
+    /// Inserts a batch atomically and returns the new ids, in batch order.
+    ///
+    /// ```swift
+    /// let ids = try store.insert([NewItem(vector: e, anchor: 3,
+    ///     metadata: ItemMetadata(path: "a.jpg", contentHash: h, label: "cat", width: 640, height: 480))])
+    /// ```
+    /// - Throws: `.emptyBatch`, `.wrongDimension`, `.nonFiniteVector`, `.invalidMetadata`
+    ///   (nothing written), `.writerBusy`, `.io`.
+    @discardableResult
+    public func insert(_ batch: [NewItem]) throws -> [UInt64] {
+        guard !batch.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "insert") }
+        let norms = try validated(batch.map(\.vector))
+        for (i, item) in batch.enumerated() { try validate(item.metadata, index: i) }
+        let now = Date().timeIntervalSince1970
+        // Append partition by partition so each tail block is decoded and written once.
+        let order = batch.indices.sorted { (batch[$0].anchor, $0) < (batch[$1].anchor, $1) }
+        var ids: [UInt64] = []
+        try performWrite("insert") { writer in
+            let first = try writer.txn.metaUInt64("nextId") ?? 1
+            ids = (0..<batch.count).map { first + UInt64($0) }
+            for i in order {
+                try batch[i].vector.withUnsafeBufferPointer {
+                    try writer.append(id: ids[i], anchor: batch[i].anchor, norm: norms[i], vector: $0)
+                }
+            }
+            try writer.txn.putMeta("nextId", first + UInt64(batch.count))
+            return .insert(batch.indices.map {
+                CatalogRow(id: ids[$0], anchor: batch[$0].anchor, metadata: batch[$0].metadata, addedAt: now)
+            })
+        }
+        return ids
+    }
+
+    /// Deletes items; their slots are refilled by swap-remove. All ids must exist.
+    /// - Throws: `.emptyBatch`, `.unknownIDs` (nothing deleted).
+    public func delete(ids: [UInt64]) throws {
+        let unique = Array(Set(ids)).sorted()
+        guard !unique.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "delete") }
+        try performWrite("delete") { writer in
+            let unknown = try unique.filter { try writer.location(of: $0) == nil }
+            guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
+            for id in unique { try writer.remove(id: id) }
+            return .delete(unique)
+        }
+    }
+
+    /// Replaces the metadata of existing items.
+    /// - Throws: `.emptyBatch`, `.unknownIDs`, `.invalidMetadata` (nothing changed).
+    public func updateMetadata(_ updates: [(id: UInt64, metadata: ItemMetadata)]) throws {
+        guard !updates.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "updateMetadata") }
+        for (i, u) in updates.enumerated() { try validate(u.metadata, index: i) }
+        try performWrite("updateMetadata") { writer in
+            let unknown = try updates.map(\.id).filter { try writer.location(of: $0) == nil }
+            guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
+            return .updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
+        }
+    }
+
+    /// Replaces the metadata of one item.
+    public func updateMetadata(id: UInt64, _ metadata: ItemMetadata) throws {
+        try updateMetadata([(id, metadata)])
+    }
+
+    /// Moves items to other partitions (re-anchoring, e.g. after new anchors were trained).
+    /// Ids, vectors and metadata are kept. The last move of an id in the list wins.
+    /// - Throws: `.emptyBatch`, `.unknownIDs` (nothing moved).
+    public func reanchor(_ moves: [(id: UInt64, anchor: Int32)]) throws {
+        guard !moves.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "reanchor") }
+        var target: [UInt64: Int32] = [:]
+        for m in moves { target[m.id] = m.anchor }
+        let ordered = target.keys.sorted()
+        try performWrite("reanchor") { writer in
+            let unknown = try ordered.filter { try writer.location(of: $0) == nil }
+            guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
+            var applied: [PendingOperation.AnchorMove] = []
+            for id in ordered {
+                let anchor = target[id]!
+                guard let loc = try writer.location(of: id), loc.anchor != anchor else { continue }
+                let entry = try writer.remove(id: id)
+                try entry.vector.withUnsafeBufferPointer {
+                    try writer.append(id: id, anchor: anchor, norm: entry.norm, vector: $0)
+                }
+                applied.append(.init(id: id, anchor: anchor))
+            }
+            return .move(applied)
+        }
+    }
+
+    /// Moves `ids` to partition `anchor`.
+    public func moveToAnchor(ids: [UInt64], anchor: Int32) throws {
+        try reanchor(ids.map { ($0, anchor) })
+    }
+
+    // MARK: - Anchors
+
+    /// Replaces the anchor vectors (`count × dimension` floats, row-major) kept in the catalog.
+    /// - Throws: `.invalidAnchors`, `.writerBusy`.
+    public func setAnchors(_ vectors: [Float], count: Int) throws {
+        guard count >= 1, vectors.count == count * dimension else {
+            throw StoreError.invalidAnchors(path: path,
+                reason: "expected \(count) × \(dimension) = \(count * dimension) floats, got \(vectors.count)")
+        }
+        if let i = vectors.firstIndex(where: { !$0.isFinite }) {
+            throw StoreError.invalidAnchors(path: path, reason: "anchor \(i / dimension) has a NaN or infinite component")
+        }
+        guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: "setAnchors") }
+        try writerLock.acquire(timeout: options.writeLockTimeout)
+        defer { writerLock.release() }
+        try catalog.wrap { try catalog.pool.write { try Catalog.setAnchors($0, vectors: vectors, count: count, dimension: dimension) } }
+    }
+
+    /// The stored anchors, `count × dimension` floats (empty if none were set).
+    public func anchors() throws -> [Float] {
+        guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: "anchors") }
+        return try catalog.wrap { try catalog.pool.read { try Catalog.anchors($0, dimension: dimension) } }
+    }
+
+    // MARK: - Point reads
+
+    /// The catalog record of `id`, or nil if unknown.
+    public func item(id: UInt64) throws -> StoredItem? {
+        try read { try $0.item(id: id) }
+    }
+
+    /// Items whose content hash is `contentHash` (duplicates share it), by id.
+    public func items(contentHash: String) throws -> [StoredItem] {
+        try read { try $0.items(contentHash: contentHash) }
+    }
+
+    /// The first item with `contentHash`, or nil.
+    public func item(contentHash: String) throws -> StoredItem? {
+        try items(contentHash: contentHash).first
+    }
+
+    /// A copy of the vector of `id`, or nil if unknown.
+    public func vector(id: UInt64) throws -> [Float]? {
+        try read { try $0.vector(id: id) }
+    }
+
+    /// Ids of catalog rows matching `filter`, ascending.
+    public func ids(matching filter: CatalogFilter) throws -> [UInt64] {
+        try read { try $0.ids(matching: filter) }
+    }
+
+    // MARK: - Durability
+
+    /// Flushes both halves to disk; call at the end of a bulk load made with `durable = false`.
+    public func sync() throws {
+        try lmdbCall { try lmdb.sync() }
+        for suffix in ["", "-wal"] {
+            if let h = FileHandle(forUpdatingAtPath: catalog.path + suffix) {
+                try? h.synchronize()
+                try? h.close()
+            }
+        }
+    }
+}
+
+// MARK: - Write sessions
+
+extension VectorStore {
+    /// Holds the cross-process writer lock for the whole of `body`, so a sequence of writes
+    /// (an ingest run) is not interleaved with another process's writes. Store writes inside
+    /// `body` re-enter the lock; other processes' writers wait (and time out) meanwhile.
+    /// - Throws: `.writerBusy`, or what `body` throws.
+    public func withExclusiveWriteAccess<T>(_ body: () throws -> T) throws -> T {
+        guard !ReadScope.isActive else {
+            throw StoreError.calledInsideReadSnapshot(path: path, operation: "withExclusiveWriteAccess")
+        }
+        try writerLock.acquire(timeout: options.writeLockTimeout)
+        defer { writerLock.release() }
+        try recoverLocked()
+        return try body()
+    }
+}

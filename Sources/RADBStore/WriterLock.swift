@@ -1,0 +1,76 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The cross-process "one writer at a time" lock: an `flock` on `<db>/writer.lock`.
+///
+/// Why flock: the kernel drops it when the holder dies (even by SIGKILL), so a crashed writer
+/// never leaves the database locked. The holder writes its PID into the file so that a
+/// waiting writer can say who holds it. Two `VectorStore`s in one process conflict too (each
+/// has its own open file description), which is what we want.
+final class WriterLock: @unchecked Sendable {
+    let path: String
+    private let fd: Int32
+    private var depth = 0
+    private let mutex = NSRecursiveLock() // serialises writers of this VectorStore within the process
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            throw StoreError.io(path: path, operation: "open write lock", reason: String(cString: strerror(errno)))
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Takes the lock, polling until `timeout`; re-entrant within one thread of this store.
+    func acquire(timeout: TimeInterval) throws {
+        mutex.lock()
+        if depth > 0 { depth += 1; return }
+        let start = Date()
+        var delay: useconds_t = 1000
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let err = errno
+            if err != EWOULDBLOCK && err != EINTR {
+                mutex.unlock()
+                throw StoreError.io(path: path, operation: "flock", reason: String(cString: strerror(err)))
+            }
+            let waited = Date().timeIntervalSince(start)
+            if waited >= timeout {
+                mutex.unlock()
+                throw StoreError.writerBusy(path: path, holderPID: holderPID(), waited: waited)
+            }
+            usleep(delay)
+            delay = min(delay * 2, 50_000)
+        }
+        var pid = "\(getpid())\n"
+        _ = ftruncate(fd, 0)
+        _ = pid.withUTF8 { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        depth = 1
+    }
+
+    func release() {
+        depth -= 1
+        if depth == 0 { _ = flock(fd, LOCK_UN) }
+        mutex.unlock()
+    }
+
+    /// Takes the lock if no one holds it; false if held elsewhere.
+    func tryAcquire() -> Bool {
+        guard mutex.try() else { return false }
+        if depth > 0 { depth += 1; return true }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 { mutex.unlock(); return false }
+        depth = 1
+        return true
+    }
+
+    /// PID last written by a holder (may be stale if nobody holds the lock now).
+    func holderPID() -> Int32? {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = pread(fd, &buffer, 31, 0)
+        guard n > 0 else { return nil }
+        return Int32(String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
