@@ -155,7 +155,7 @@ public enum FilterExpression {
     }
 
     /// ISO 8601 with or without time; a bare date is midnight UTC.
-    static func parseDate(_ s: String) -> Date? {
+    package static func parseDate(_ s: String) -> Date? {
         let full = ISO8601DateFormatter()
         if let d = full.date(from: s) { return d }
         let dateOnly = ISO8601DateFormatter()

@@ -27,9 +27,9 @@ public struct SearchOptions: Sendable, Equatable {
     }
 }
 
-/// One result of a `Database` search: which stored image, how far from the query, and its
+/// One match of a `Database` search: which stored image, how far from the query, and its
 /// catalog metadata. Results are ranked by (distance, id).
-public struct SearchResult: Sendable, Equatable {
+public struct SearchMatch: Sendable, Equatable {
     /// 1-based position in the ranking.
     public var rank: Int
     public var id: UInt64

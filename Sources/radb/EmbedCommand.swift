@@ -25,7 +25,10 @@ struct EmbedCommand: ParsableCommand {
         try reportingErrors {
             let embedder: Embedder
             if FileManager.default.fileExists(atPath: global.databaseURL.path) {
-                embedder = try Database.open(at: global.databaseURL, mode: .readOnly).embedder
+                guard let own = try Database.open(at: global.databaseURL, mode: .readOnly).embedder else {
+                    throw DatabaseError.invalidArgument("\(global.databaseURL.path) holds imported vectors and has no image model to embed with")
+                }
+                embedder = own
             } else {
                 embedder = try Embedder.builtIn()
             }

@@ -75,11 +75,11 @@ struct SearchCommand: ParsableCommand {
                 }
                 return
             }
-            let hits: [SearchResult]
+            let hits: [SearchMatch]
             let queryImage: URL?
             if let id {
                 hits = try db.search(id: id, options: options)
-                queryImage = try db.item(id: id).map { URL(fileURLWithPath: $0.path) }
+                queryImage = try db.item(id: id).map { URL(fileURLWithPath: $0.metadata.path) }
             } else {
                 let url = URL(fileURLWithPath: image!)
                 hits = try db.search(image: url, options: options)
@@ -92,17 +92,17 @@ struct SearchCommand: ParsableCommand {
                 printTable(hits)
             }
             if let montage {
-                try ContactSheet.write(query: queryImage, hits: hits, to: URL(fileURLWithPath: montage))
+                try ContactSheet.write(query: queryImage, matches: hits, to: URL(fileURLWithPath: montage))
                 if !global.json { Output.note("contact sheet written to \(montage)") }
             }
         }
     }
 
-    private static func json(_ h: SearchResult) -> [String: Any] {
+    private static func json(_ h: SearchMatch) -> [String: Any] {
         ["rank": h.rank, "id": h.id, "distance": Double(h.distance), "path": h.path, "label": h.label ?? NSNull()]
     }
 
-    private func printTable(_ hits: [SearchResult]) {
+    private func printTable(_ hits: [SearchMatch]) {
         if hits.isEmpty { print("(no results)"); return }
         Output.table(header: ["rank", "distance", "id", "label", "path"],
                      rows: hits.map { [String($0.rank), String(format: "%.4f", $0.distance), String($0.id), $0.label ?? "-", $0.path] },
