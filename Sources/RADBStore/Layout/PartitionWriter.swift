@@ -13,6 +13,13 @@ final class PartitionWriter {
     private var newLocations: [UInt64: ItemLocation] = [:]
     /// Ids removed in this transaction.
     private var removed: Set<UInt64> = []
+    /// Locations of ids appended by `appendRun`'s direct path (fresh ids, never edited again
+    /// in this transaction).
+    private var appendedDirectly: [(id: UInt64, location: ItemLocation)] = []
+    /// Partitions written by `appendRun`'s direct path; they must not be edited again.
+    private var writtenDirectly: Set<Int32> = []
+    /// Scratch copy of a tail block being extended.
+    private var scratch: [UInt8] = []
 
     init(txn: LMDBTransaction, layout: VectorBlockLayout) {
         self.txn = txn
@@ -167,6 +174,80 @@ final class PartitionWriter {
         b.vectors.removeLast(layout.dimension)
     }
 
+    /// Appends a run of fresh vectors (new ids) to partition `anchor`, writing the blocks
+    /// straight into LMDB: the tail block is extended once and full blocks are filled from
+    /// the caller's memory, with no intermediate per-vector buffers. This is the insert path;
+    /// a partition already edited in this transaction falls back to `append`.
+    /// `vectors` holds the run's vectors back to back (`ids.count × dimension`).
+    func appendRun(anchor: Int32, ids: [UInt64], norms: [Float], vectors: UnsafeBufferPointer<Float>) throws {
+        let d = layout.dimension
+        precondition(vectors.count == ids.count * d && norms.count == ids.count)
+        guard partitions[anchor] == nil, !writtenDirectly.contains(anchor) else {
+            for i in ids.indices {
+                try append(id: ids[i], anchor: anchor, norm: norms[i], vector: UnsafeBufferPointer(rebasing: vectors[i * d ..< (i + 1) * d]))
+            }
+            return
+        }
+        writtenDirectly.insert(anchor)
+        let env = txn.environment
+        var record = try txn.value(env.partitionsDB, partitionKey(anchor), as: PartitionRecord.self)
+            ?? PartitionRecord(count: 0, blockCount: 0)
+        var next = 0 // index into the run
+
+        /// Writes block `number` holding `old` existing vectors (copied from `scratch`) plus
+        /// `take` vectors of the run starting at `next`.
+        func writeBlock(_ number: UInt32, old: Int, take: Int) throws {
+            let count = old + take
+            let out = try txn.reserve(env.blocksDB, blockKey(anchor, number), size: layout.valueLength(count: count))
+            let base = out.baseAddress!
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: out.count)
+            base.storeBytes(of: VectorBlockLayout.magic, toByteOffset: 0, as: UInt32.self)
+            base.storeBytes(of: UInt32(count), toByteOffset: 4, as: UInt32.self)
+            base.storeBytes(of: UInt32(layout.capacity), toByteOffset: 8, as: UInt32.self)
+            base.storeBytes(of: UInt32(d), toByteOffset: 12, as: UInt32.self)
+            let idsOut = (base + layout.idsOffset).assumingMemoryBound(to: UInt64.self)
+            let normsOut = (base + layout.normsOffset).assumingMemoryBound(to: Float.self)
+            let vectorsOut = (base + layout.vectorsOffset).assumingMemoryBound(to: Float.self)
+            if old > 0 {
+                scratch.withUnsafeBytes { raw in
+                    let src = raw.baseAddress!
+                    (base + layout.idsOffset).copyMemory(from: src + layout.idsOffset, byteCount: 8 * old)
+                    (base + layout.normsOffset).copyMemory(from: src + layout.normsOffset, byteCount: 4 * old)
+                    (base + layout.vectorsOffset).copyMemory(from: src + layout.vectorsOffset, byteCount: 4 * d * old)
+                }
+            }
+            for k in 0..<take {
+                let slot = old + k, i = next + k
+                idsOut[slot] = ids[i]
+                normsOut[slot] = norms[i]
+                (vectorsOut + slot * d).update(from: vectors.baseAddress! + i * d, count: d)
+                appendedDirectly.append((ids[i], ItemLocation(anchor: anchor, block: number, slot: UInt32(slot))))
+            }
+            next += take
+        }
+
+        // Extend the tail block if it has room.
+        if record.blockCount > 0 {
+            let tailNumber = record.blockCount - 1
+            guard let raw = try txn.get(env.blocksDB, blockKey(anchor, tailNumber)) else {
+                throw StoreError.corruptVectorStore(path: env.directory, reason: "block \(tailNumber) of partition \(anchor) is missing")
+            }
+            let view = try BlockView(raw: raw, layout: layout, path: env.directory)
+            if view.count < layout.capacity {
+                let used = layout.contentSize(count: view.count)
+                if scratch.count < used { scratch = [UInt8](repeating: 0, count: layout.contentSize(count: layout.capacity)) }
+                scratch.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: raw.baseAddress!, byteCount: used) }
+                try writeBlock(tailNumber, old: view.count, take: min(layout.capacity - view.count, ids.count))
+            }
+        }
+        while next < ids.count {
+            try writeBlock(record.blockCount, old: 0, take: min(layout.capacity, ids.count - next))
+            record.blockCount += 1
+        }
+        record.count += UInt64(ids.count)
+        try txn.put(env.partitionsDB, partitionKey(anchor), value: record)
+    }
+
     // MARK: - Flush
 
     /// Writes every touched block, partition record and id-map entry into the transaction.
@@ -191,12 +272,18 @@ final class PartitionWriter {
         for id in removed { try txn.delete(env.idsDB, id) }
         // New ids are larger than every stored id, so they go in with MDB_APPEND (dense pages).
         let maxStored = try lastStoredID()
-        for (id, loc) in newLocations.sorted(by: { $0.key < $1.key }) {
+        var updates = appendedDirectly
+        updates.reserveCapacity(updates.count + newLocations.count)
+        for (id, loc) in newLocations { updates.append((id, loc)) }
+        updates.sort { $0.id < $1.id }
+        for (id, loc) in updates {
             try txn.put(env.idsDB, id, value: loc, flags: id > maxStored ? MDB_APPEND : 0)
         }
         partitions = [:]
         newLocations = [:]
         removed = []
+        appendedDirectly = []
+        writtenDirectly = []
     }
 
     private func lastStoredID() throws -> UInt64 {
