@@ -70,8 +70,10 @@ public final class VectorStore: @unchecked Sendable {
     public let dimension: Int
     /// Identity (content hash) of the embedding model that writes this database.
     public let modelIdentity: String
-    /// Vectors per full block.
-    public var blockCapacity: Int { layout.capacity }
+    /// Vectors per full small block (where new vectors go).
+    public var blockCapacity: Int { layout.smallCapacity }
+    /// Vectors per large block (merged from full small blocks; most of a big partition).
+    public var largeBlockCapacity: Int { layout.largeCapacity }
 
     let options: StoreOptions
     let lmdb: LMDBEnvironment
@@ -139,7 +141,7 @@ public final class VectorStore: @unchecked Sendable {
                                                           initialMapSize: options.initialMapSize)
             let capacity = VectorBlockLayout.capacity(dimension: dimension, pageSize: env.pageSize,
                                                       minimumVectors: max(1, options.minimumBlockVectors))
-            layout = VectorBlockLayout(dimension: dimension, capacity: capacity, pageSize: env.pageSize)
+            layout = VectorBlockLayout(dimension: dimension, smallCapacity: capacity, pageSize: env.pageSize)
             try env.write { txn in
                 try txn.putMeta("format", vectorFormatVersion)
                 try txn.putMeta("dimension", UInt64(dimension))
@@ -230,7 +232,7 @@ public final class VectorStore: @unchecked Sendable {
         guard meta.dimension >= 1, meta.capacity >= 1 else {
             throw StoreError.corruptVectorStore(path: dataPath, reason: "meta records hold impossible values")
         }
-        let layout = VectorBlockLayout(dimension: meta.dimension, capacity: meta.capacity, pageSize: env.pageSize)
+        let layout = VectorBlockLayout(dimension: meta.dimension, smallCapacity: meta.capacity, pageSize: env.pageSize)
 
         // Catalog half: refuse a newer schema before touching it.
         let catalog = try Catalog(path: catalogPath, create: false, durable: options.durable)

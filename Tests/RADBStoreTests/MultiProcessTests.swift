@@ -6,9 +6,10 @@ import XCTest
 final class MultiProcessTests: StoreTestCase {
     func testReaderProcessesSeeConsistentSnapshotsWhileAWriterInsertsAndDeletes() throws {
         let url = databaseURL()
-        let setup = try startProbe(["create", url.path, "16"])
+        // 64-d vectors in one-page small blocks: partitions cross the merge size during the run.
+        let setup = try startProbe(["create", url.path, "64", "1"])
         XCTAssertEqual(setup.wait().status, 0)
-        let seed = try startProbe(["insert-loop", url.path, "0", "100", "5"])
+        let seed = try startProbe(["insert-loop", url.path, "0", "200", "5"])
         XCTAssertEqual(seed.wait().status, 0)
 
         let writer = try startProbe(["mutate-loop", url.path, "1", "3"])
