@@ -196,6 +196,8 @@ print("""
 | machine load average (1 min) at start of insert | \(f(loadBefore, 1)) on \(ProcessInfo.processInfo.activeProcessorCount) cores |
 | insert (durable: \(durable)), wall clock | \(f(insertSeconds)) s → \(Int(insertRate)) vectors/s |
 | insert (durable: \(durable)), CPU time | \(f(insertCPU)) s → **\(Int(Double(n) / insertCPU)) vectors/s** |
+| … of which LMDB half (thread CPU) | \(f(store.writeProfile.vectorHalfSeconds)) s → \(Int(Double(n) / store.writeProfile.vectorHalfSeconds)) vectors/s |
+| … of which SQLite rows (thread CPU, concurrent with LMDB) | \(f(store.writeProfile.catalogApplySeconds)) s → \(Int(Double(n) / store.writeProfile.catalogApplySeconds)) vectors/s |
 | scan store (best of 5 CPU time, warm) | \(f(storeScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / storeScan.seconds / 1e9)) GB/s |
 | scan contiguous array (best of 5 CPU time) | \(f(arrayScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / arrayScan.seconds / 1e9)) GB/s |
 | scan contiguous array on 4 KiB pages (MADV_NOHUGEPAGE) | \(f(smallPageScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / smallPageScan.seconds / 1e9)) GB/s |
