@@ -1,6 +1,7 @@
 // radb-bench-index — the Swift half of Tools/bench_search.py (radb search vs FAISS).
 //
 //   radb-bench-index train  --base B.npy --anchors N --seed S --out C.npy [--threads T]
+//   radb-bench-index serve  --base B.npy --queries Q.npy --centroids C.npy [--k 10] [--out-dir DIR] [--tag NAME]
 //   radb-bench-index search --base B.npy --queries Q.npy --centroids C.npy --threads T
 //                           [--mode workers|blas] [--nprobe 1,4,16,64] [--k 10] [--single N]
 //                           [--exact-single N] [--batch N] [--out-dir DIR] [--tag NAME]
@@ -89,90 +90,126 @@ func train(_ args: Arguments) throws {
     emit(["step": "train", "anchors": router.anchorCount, "seconds": seconds(time), "threads": threads])
 }
 
-func search(_ args: Arguments) throws {
-    let base = try NPYFile.readFloat32Matrix(try args.string("base"))
-    let queries = try NPYFile.readFloat32Matrix(try args.string("queries"))
-    let centroids = try NPYFile.readFloat32Matrix(try args.string("centroids"))
-    let threads = try args.int("threads", 1)
-    let mode = try args.string("mode", "workers")
-    let k = try args.int("k", 10)
-    let singleCount = min(queries.rows, try args.int("single", 1000))
-    let exactSingleCount = min(queries.rows, try args.int("exact-single", 100))
-    let batchCount = min(queries.rows, try args.int("batch", 1000))
-    let outDir = try args.string("out-dir", ".data/bench-index")
-    let tag = try args.string("tag", "run")
-    let probes: [NProbe] = [.all] + (try args.string("nprobe", "1,4,16,64")).split(separator: ",").compactMap {
-        Int($0).map(NProbe.count)
-    }
-    let d = base.columns
+/// The data and index a `search` or `serve` run measures.
+struct Fixture {
+    let queries: (rows: Int, columns: Int, values: [Float])
+    var index: AnchorIndex<MemoryInvertedLists>
+    let k: Int
+    let outDir: String
+    let tag: String
 
-    // Parallelism: radb's own workers with single-threaded BLAS, or serial with OpenBLAS threads.
-    let parallelism: Parallelism
-    if mode == "blas" {
-        BLASThreads.set(threads)
-        parallelism = .serial
-    } else {
+    init(_ args: Arguments) throws {
+        let base = try NPYFile.readFloat32Matrix(try args.string("base"))
+        queries = try NPYFile.readFloat32Matrix(try args.string("queries"))
+        let centroids = try NPYFile.readFloat32Matrix(try args.string("centroids"))
+        k = try args.int("k", 10)
+        outDir = try args.string("out-dir", ".data/bench-index")
+        tag = try args.string("tag", "run")
+        let d = base.columns
         BLASThreads.set(1)
-        parallelism = threads == 1 ? .serial : .workers(threads)
+        let clock = ContinuousClock()
+        let router = try AnchorRouter(anchors: centroids.values, dimension: d)
+        let lists = try MemoryInvertedLists(dimension: d, listCount: router.anchorCount)
+        let buildTime = try clock.measure {
+            let assignment = try router.nearestAnchors(of: base.values, parallelism: .workers(2))
+            try lists.add(vectors: base.values, ids: (0..<UInt64(base.rows)).map { $0 }, lists: assignment)
+        }
+        index = try AnchorIndex(router: router, lists: lists, parallelism: .serial)
+        emit(["step": "build", "tag": tag, "seconds": seconds(buildTime), "vectors": base.rows])
     }
 
-    let clock = ContinuousClock()
-    let router = try AnchorRouter(anchors: centroids.values, dimension: d)
-    let lists = try MemoryInvertedLists(dimension: d, listCount: router.anchorCount)
-    let buildTime = try clock.measure {
-        let assignment = try router.nearestAnchors(of: base.values, parallelism: .workers(2))
-        try lists.add(vectors: base.values, ids: (0..<UInt64(base.rows)).map { $0 }, lists: assignment)
+    /// Threads 1: serial. Threads n, mode "workers": radb's own n workers, OpenBLAS at 1 thread.
+    /// Mode "blas": serial loops, OpenBLAS at n threads.
+    mutating func configure(threads: Int, mode: String) {
+        if mode == "blas" {
+            BLASThreads.set(threads)
+            index.parallelism = .serial
+        } else {
+            BLASThreads.set(1)
+            index.parallelism = threads == 1 ? .serial : .workers(threads)
+        }
     }
-    let index = try AnchorIndex(router: router, lists: lists, parallelism: parallelism)
-    emit(["step": "build", "tag": tag, "seconds": seconds(buildTime), "vectors": base.rows])
 
-    for nprobe in probes {
-        let label = nprobe == .all ? "exact" : "nprobe\(nprobe)"
-        // Single queries, one call each (after a short warm-up).
-        let n = nprobe == .all ? exactSingleCount : singleCount
-        var latencies: [Double] = []
-        var singleHits: [[SearchHit]] = []
+    /// Times `count` single-query calls or one batch of `count` queries (best of 3; exact: 1 run), writes the ids.
+    func measure(nprobe: NProbe, kind: String, count requested: Int, label: String) throws -> [String: Any] {
+        let d = queries.columns
+        let n = max(1, min(queries.rows, requested))
+        let clock = ContinuousClock()
+        var hits: [[SearchHit]] = []
         var stats = SearchStats()
+        var row: [String: Any] = ["step": "search", "tag": tag, "nprobe": nprobe.description, "kind": kind,
+                                  "queries": n]
         try queries.values.withUnsafeBufferPointer { all in
-            for i in 0..<min(5, n) {
-                _ = try index.search(UnsafeBufferPointer(rebasing: all[i * d ..< (i + 1) * d]), k: k, nprobe: nprobe)
-            }
-            for i in 0..<n {
-                let q = UnsafeBufferPointer(rebasing: all[i * d ..< (i + 1) * d])
-                let start = clock.now
-                let result = try index.search(q, k: k, nprobe: nprobe)
-                latencies.append(seconds(clock.now - start))
-                singleHits.append(result.hits)
-                stats.distanceComputations += result.stats.distanceComputations
-                stats.certificationRescans += result.stats.certificationRescans
+            if kind == "single" {
+                for i in 0..<min(5, n) {
+                    _ = try index.search(UnsafeBufferPointer(rebasing: all[i * d ..< (i + 1) * d]), k: k, nprobe: nprobe)
+                }
+                var latencies: [Double] = []
+                for i in 0..<n {
+                    let q = UnsafeBufferPointer(rebasing: all[i * d ..< (i + 1) * d])
+                    let start = clock.now
+                    let result = try index.search(q, k: k, nprobe: nprobe)
+                    latencies.append(seconds(clock.now - start))
+                    hits.append(result.hits)
+                    stats.distanceComputations += result.stats.distanceComputations
+                    stats.certificationRescans += result.stats.certificationRescans
+                }
+                let total = latencies.reduce(0, +)
+                latencies.sort()
+                row["qps"] = Double(n) / total
+                row["p50_ms"] = percentile(latencies, 0.5) * 1e3
+                row["p99_ms"] = percentile(latencies, 0.99) * 1e3
+            } else {
+                let rows = UnsafeBufferPointer(rebasing: all[0 ..< n * d])
+                var best = Double.infinity
+                for _ in 0..<(nprobe == .all ? 1 : 3) {  // exact batches take seconds: one run
+                    let start = clock.now
+                    let batch = try index.search(batch: rows, k: k, nprobe: nprobe)
+                    best = min(best, seconds(clock.now - start))
+                    hits = batch.hits
+                    stats = batch.stats
+                }
+                row["qps"] = Double(n) / best
+                row["seconds"] = best
             }
         }
-        let total = latencies.reduce(0, +)
-        latencies.sort()
-        try writeIDs(singleHits, k: k, to: "\(outDir)/radb_\(tag)_\(label)_single.npy")
-        emit(["step": "search", "tag": tag, "nprobe": nprobe.description, "kind": "single", "queries": n,
-              "qps": Double(n) / total, "p50_ms": percentile(latencies, 0.5) * 1e3,
-              "p99_ms": percentile(latencies, 0.99) * 1e3,
-              "distances_per_query": Double(stats.distanceComputations) / Double(n),
-              "rescans": stats.certificationRescans])
+        row["distances_per_query"] = Double(stats.distanceComputations) / Double(n)
+        row["rescans"] = stats.certificationRescans
+        let path = "\(outDir)/radb_\(tag)_\(label)_\(kind).npy"
+        try writeIDs(hits, k: k, to: path)
+        row["ids"] = path
+        return row
+    }
+}
 
-        // One batch of `batchCount` queries; best of 3 runs.
-        var best = Double.infinity
-        var batch: BatchSearchResult!
-        try queries.values.withUnsafeBufferPointer { all in
-            let rows = UnsafeBufferPointer(rebasing: all[0 ..< batchCount * d])
-            for _ in 0..<3 {
-                let start = clock.now
-                batch = try index.search(batch: rows, k: k, nprobe: nprobe)
-                best = min(best, seconds(clock.now - start))
-            }
+func parseProbes(_ text: String) -> [NProbe] {
+    text.split(separator: ",").map { $0 == "all" ? NProbe.all : Int($0).map(NProbe.count) ?? .all }
+}
+
+func search(_ args: Arguments) throws {
+    var fixture = try Fixture(args)
+    fixture.configure(threads: try args.int("threads", 1), mode: try args.string("mode", "workers"))
+    for nprobe in [NProbe.all] + parseProbes(try args.string("nprobe", "1,4,16,64")) {
+        let label = nprobe == .all ? "exact" : "nprobe\(nprobe)"
+        let single = nprobe == .all ? try args.int("exact-single", 100) : try args.int("single", 1000)
+        emit(try fixture.measure(nprobe: nprobe, kind: "single", count: single, label: label))
+        emit(try fixture.measure(nprobe: nprobe, kind: "batch", count: try args.int("batch", 1000), label: label))
+    }
+}
+
+/// Loads once, then answers `run <threads> <workers|blas> <nprobe|all> <single|batch> <count> <label>`
+/// lines from stdin (one JSON line each), so the peer script can interleave radb and FAISS runs.
+func serve(_ args: Arguments) throws {
+    var fixture = try Fixture(args)
+    while let line = readLine() {
+        let f = line.split(separator: " ").map(String.init)
+        guard f.count == 7, f[0] == "run", let threads = Int(f[1]), let count = Int(f[5]) else {
+            if line == "quit" { return }
+            emit(["error": "bad command: \(line)"])
+            continue
         }
-        try writeIDs(batch.hits, k: k, to: "\(outDir)/radb_\(tag)_\(label)_batch.npy")
-        let agree = zip(singleHits, batch.hits).allSatisfy { $0 == $1 }
-        emit(["step": "search", "tag": tag, "nprobe": nprobe.description, "kind": "batch", "queries": batchCount,
-              "qps": Double(batchCount) / best, "seconds": best, "single_equals_batch": agree,
-              "distances_per_query": Double(batch.stats.distanceComputations) / Double(batchCount),
-              "rescans": batch.stats.certificationRescans])
+        fixture.configure(threads: threads, mode: f[2])
+        emit(try fixture.measure(nprobe: parseProbes(f[3])[0], kind: f[4], count: count, label: f[6]))
     }
 }
 
@@ -181,6 +218,7 @@ do {
     switch args.command {
     case "train": try train(args)
     case "search": try search(args)
+    case "serve": try serve(args)
     default: throw NPYFile.Failure(description: usage)
     }
 } catch {
