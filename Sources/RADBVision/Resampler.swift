@@ -66,87 +66,100 @@ enum Resampler {
     /// Work (multiply-adds) below which splitting across threads costs more than it saves.
     static let parallelThreshold = 1_500_000
 
-    static func resize(_ image: Image, width outWidth: Int, height outHeight: Int) -> Image {
+    /// - Parameter threads: upper bound on threads; nil = all cores when the job is large enough.
+    static func resize(_ image: Image, width outWidth: Int, height outHeight: Int, threads: Int? = nil) -> Image {
         if outWidth == image.width && outHeight == image.height { return image }
         let inW = image.width, inH = image.height
         let hKernel = ResampleKernel(inputCount: inW, outputCount: outWidth)
         let vKernel = ResampleKernel(inputCount: inH, outputCount: outHeight)
         let rows = vKernel.sourceSpan(of: 0..<outHeight) // intermediate rows the vertical pass reads
         let work = rows.count * outWidth * hKernel.taps + outHeight * outWidth * vKernel.taps
-        let chunks = work >= parallelThreshold ? max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let chunks = work >= parallelThreshold ? max(1, min(threads ?? cores, cores)) : 1
 
-        // Intermediate: rows.count rows of outWidth pixels, plus vKernel.taps zero rows of padding.
-        let interCount = (rows.count + vKernel.taps) * outWidth
-        let intermediate = UnsafeMutablePointer<Pixel>.allocate(capacity: interCount)
+        // Intermediate: rows.count rows of outWidth RGB float triples, then vKernel.taps zero rows
+        // of padding (read with weight 0 by the last outputs' padding taps), plus one float of
+        // slack for the 4-float stores of the horizontal pass.
+        let stride = outWidth * 3
+        let interCount = (rows.count + vKernel.taps) * stride + 1
+        let intermediate = UnsafeMutablePointer<Float>.allocate(capacity: interCount)
         defer { intermediate.deallocate() }
-        intermediate.initialize(repeating: .zero, count: interCount)
+        (intermediate + rows.count * stride).initialize(repeating: 0, count: vKernel.taps * stride + 1)
 
         image.pixels.withUnsafeBufferPointer { src in
             let source = src.baseAddress!
             parallelFor(count: rows.count, chunks: chunks) { rowRange in
                 let padded = UnsafeMutablePointer<Pixel>.allocate(capacity: inW + hKernel.taps)
                 defer { padded.deallocate() }
-                padded.initialize(repeating: .zero, count: inW + hKernel.taps)
+                (padded + inW).initialize(repeating: .zero, count: hKernel.taps)
                 for r in rowRange {
                     let y = rows.lowerBound + r
                     let line = source + y * inW * 3
                     for x in 0..<inW {
                         padded[x] = Pixel(Float(line[3 * x]), Float(line[3 * x + 1]), Float(line[3 * x + 2]), 0)
                     }
-                    horizontalPass(padded, kernel: hKernel, into: intermediate + r * outWidth)
+                    horizontalPass(padded, kernel: hKernel, into: intermediate + r * stride)
                 }
             }
         }
 
         return Image(width: outWidth, height: outHeight) { dst in
             let out = dst.baseAddress!
-            parallelFor(count: outHeight, chunks: chunks) { yRange in
-                let acc = UnsafeMutablePointer<Pixel>.allocate(capacity: outWidth)
-                defer { acc.deallocate() }
-                for y in yRange {
-                    acc.initialize(repeating: .zero, count: outWidth)
-                    let first = vKernel.start[y] - rows.lowerBound
-                    vKernel.weights.withUnsafeBufferPointer { w in
-                        for k in 0..<vKernel.taps {
-                            let weight = w[y * vKernel.taps + k]
-                            if weight == 0 { continue }
-                            let row = intermediate + (first + k) * outWidth
-                            for x in 0..<outWidth { acc[x] += weight * row[x] }
+            let taps = vKernel.taps
+            vKernel.weights.withUnsafeBufferPointer { w in
+                parallelFor(count: outHeight, chunks: chunks) { yRange in
+                    let acc = UnsafeMutablePointer<Float>.allocate(capacity: stride)
+                    defer { acc.deallocate() }
+                    for y in yRange {
+                        let first = intermediate + (vKernel.start[y] - rows.lowerBound) * stride
+                        let wy = w.baseAddress! + y * taps
+                        // Simple loops over contiguous floats, which the compiler vectorises.
+                        let w0 = wy[0]
+                        for i in 0..<stride { acc[i] = w0 * first[i] }
+                        for k in 1..<max(taps, 1) {
+                            let wk = wy[k]
+                            if wk == 0 { continue }
+                            let row = first + k * stride
+                            for i in 0..<stride { acc[i] += wk * row[i] }
                         }
+                        storeRounded(acc, count: stride, into: out + y * stride)
                     }
-                    store(acc, count: outWidth, into: out + y * outWidth * 3)
                 }
             }
         }
     }
 
-    /// One row: `out[x] = Σ_k w[x,k] · row[start[x] + k]`. `row` is padded with `taps` zero pixels.
+    /// One row: `out[x] = Σ_k w[x,k] · row[start[x] + k]`, written as RGB float triples.
+    /// `row` is padded with `taps` zero pixels; `out` has one float of slack after the row.
     @inline(__always)
     private static func horizontalPass(_ row: UnsafeMutablePointer<Pixel>, kernel: ResampleKernel,
-                                       into out: UnsafeMutablePointer<Pixel>) {
+                                       into out: UnsafeMutablePointer<Float>) {
         let taps = kernel.taps
         kernel.weights.withUnsafeBufferPointer { w in
             kernel.start.withUnsafeBufferPointer { start in
+                let raw = UnsafeMutableRawPointer(out)
                 for x in 0..<kernel.outputCount {
                     var acc = Pixel.zero
                     let s = row + start[x]
                     let wx = w.baseAddress! + x * taps
                     for k in 0..<taps { acc += wx[k] * s[k] }
-                    out[x] = acc
+                    // 4 floats at 3x: the 4th lands where the next pixel's red will be written.
+                    raw.storeBytes(of: acc, toByteOffset: 12 * x, as: Pixel.self)
                 }
             }
         }
     }
 
-    /// Rounds and clamps accumulated pixels to RGB8.
+    /// Rounds floats to bytes. Adding 1.5·2²³ to a float in [0, 255] leaves the rounded integer
+    /// in the low mantissa bits, so a bit pattern truncation replaces a (slow, checked) float→int
+    /// conversion and the loop vectorises. No clamp is needed: triangle weights are non-negative
+    /// and sum to 1, so every output is a convex combination of bytes, within [0, 255] up to
+    /// float rounding far below 0.5.
     @inline(__always)
-    private static func store(_ acc: UnsafeMutablePointer<Pixel>, count: Int, into out: UnsafeMutablePointer<UInt8>) {
-        let lo = Pixel(repeating: 0), hi = Pixel(repeating: 255), half = Pixel(repeating: 0.5)
-        for x in 0..<count {
-            let v = (acc[x] + half).clamped(lowerBound: lo, upperBound: hi)
-            out[3 * x] = UInt8(v.x)
-            out[3 * x + 1] = UInt8(v.y)
-            out[3 * x + 2] = UInt8(v.z)
+    private static func storeRounded(_ values: UnsafeMutablePointer<Float>, count: Int,
+                                     into out: UnsafeMutablePointer<UInt8>) {
+        for i in 0..<count {
+            out[i] = UInt8(truncatingIfNeeded: (values[i] + 12_582_912).bitPattern)
         }
     }
 
