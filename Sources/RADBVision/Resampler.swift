@@ -78,13 +78,12 @@ enum Resampler {
         let chunks = work >= parallelThreshold ? max(1, min(threads ?? cores, cores)) : 1
 
         // Intermediate: rows.count rows of outWidth RGB float triples, then vKernel.taps zero rows
-        // of padding (read with weight 0 by the last outputs' padding taps), plus one float of
-        // slack for the 4-float stores of the horizontal pass.
+        // of padding (read with weight 0 by the last outputs' padding taps).
         let stride = outWidth * 3
-        let interCount = (rows.count + vKernel.taps) * stride + 1
+        let interCount = (rows.count + vKernel.taps) * stride
         let intermediate = UnsafeMutablePointer<Float>.allocate(capacity: interCount)
         defer { intermediate.deallocate() }
-        (intermediate + rows.count * stride).initialize(repeating: 0, count: vKernel.taps * stride + 1)
+        (intermediate + rows.count * stride).initialize(repeating: 0, count: vKernel.taps * stride)
 
         image.pixels.withUnsafeBufferPointer { src in
             let source = src.baseAddress!
@@ -130,7 +129,7 @@ enum Resampler {
     }
 
     /// One row: `out[x] = Σ_k w[x,k] · row[start[x] + k]`, written as RGB float triples.
-    /// `row` is padded with `taps` zero pixels; `out` has one float of slack after the row.
+    /// `row` is padded with `taps` zero pixels. Writes exactly the row's 3·outputCount floats.
     @inline(__always)
     private static func horizontalPass(_ row: UnsafeMutablePointer<Pixel>, kernel: ResampleKernel,
                                        into out: UnsafeMutablePointer<Float>) {
@@ -143,8 +142,13 @@ enum Resampler {
                     let s = row + start[x]
                     let wx = w.baseAddress! + x * taps
                     for k in 0..<taps { acc += wx[k] * s[k] }
-                    // 4 floats at 3x: the 4th lands where the next pixel's red will be written.
-                    raw.storeBytes(of: acc, toByteOffset: 12 * x, as: Pixel.self)
+                    if x + 1 < kernel.outputCount {
+                        // 4 floats at 3x: the 4th lands where the next pixel's red will be written.
+                        raw.storeBytes(of: acc, toByteOffset: 12 * x, as: Pixel.self)
+                    } else {
+                        // The last pixel must not spill into the next row, which another thread may own.
+                        out[3 * x] = acc.x; out[3 * x + 1] = acc.y; out[3 * x + 2] = acc.z
+                    }
                 }
             }
         }
