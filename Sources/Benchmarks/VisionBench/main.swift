@@ -1,6 +1,7 @@
 // radb-bench-vision — decode + resize throughput of RADBVision on a list of image files.
 //
 // Usage: radb-bench-vision --list FILES.txt [--threads N] [--size 224] [--no-dct] [--repeat R]
+//                           [--resize-only] [--dump DIR]
 //
 // For each file: read, decode (EXIF orientation applied; JPEGs at a reduced DCT scale that
 // still covers size×size unless --no-dct), resize to size×size with the antialiasing filter.
@@ -18,6 +19,8 @@ struct Options {
     var repeats = 3
     /// Decode each file once, then time only the resizes (a development aid).
     var resizeOnly = false
+    /// Write each output as DIR/<index>.png (to compare pixels with a peer) and exit.
+    var dump: String?
 }
 
 func parseOptions() -> Options {
@@ -30,6 +33,7 @@ func parseOptions() -> Options {
         case "--size": o.size = Int(args.next() ?? "") ?? 0
         case "--no-dct": o.dct = false
         case "--resize-only": o.resizeOnly = true
+        case "--dump": o.dump = args.next()
         case "--repeat": o.repeats = Int(args.next() ?? "") ?? 0
         default:
             FileHandle.standardError.write("unknown argument \(a)\n".data(using: .utf8)!)
@@ -74,6 +78,18 @@ func pass() -> (Double, Int) {
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     return (seconds, failures.reduce(0, +))
+}
+
+if let dir = options.dump {
+    for (i, url) in urls.enumerated() {
+        do {
+            let out = try ImageDecoder.decode(contentsOf: url, targetSizeHint: hint).resized(width: options.size, height: options.size)
+            try PNGEncoder.write(out, to: URL(fileURLWithPath: dir).appendingPathComponent("\(i).png"))
+        } catch {
+            print("\(error)")
+        }
+    }
+    exit(0)
 }
 
 if options.resizeOnly {
