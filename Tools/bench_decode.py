@@ -52,17 +52,18 @@ def pillow_worker(list_path, threads, draft, repeat):
     else:
         run = lambda: [_pillow_one(j) for j in jobs]
     run()  # warm-up
-    best = float("inf")
+    best = best_cpu = float("inf")
     ok = 0
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         results = run()
         best = min(best, time.perf_counter() - t)
+        best_cpu = min(best_cpu, time.process_time() - c)  # parent only: meaningful for 1 thread
         ok = sum(results)
     if pool:
         pool.close()
     print(json.dumps({"images": len(files), "failures": len(files) - ok, "seconds": best,
-                      "version": PIL.__version__}))
+                      "cpu_seconds": best_cpu if threads == 1 else None, "version": PIL.__version__}))
 
 
 # MARK: - Orchestration
@@ -102,7 +103,8 @@ def run_radb(binary, list_path, threads, dct, repeat):
         cmd.append("--no-dct")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     fields = dict(kv.split("=") for kv in out.split())
-    return {"images": int(fields["images"]), "failures": int(fields["failures"]), "seconds": float(fields["seconds"])}
+    return {"images": int(fields["images"]), "failures": int(fields["failures"]), "seconds": float(fields["seconds"]),
+            "cpu_seconds": float(fields["cpu_seconds"])}
 
 
 def main():
@@ -135,31 +137,44 @@ def main():
     if os.path.exists(args.simd_python):
         peers.append(("pillow-simd", args.simd_python))
 
-    print("| data | threads | radb img/s | Pillow img/s | radb / Pillow | pillow-simd img/s | radb / pillow-simd | mode |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; Pillow {pil_version(sys.executable)}"
+          + (f", pillow-simd {pil_version(args.simd_python)}" if len(peers) > 1 else ", pillow-simd absent"))
+    print()
+    print("| data | decode | threads | radb img/s | Pillow img/s | radb / Pillow | pillow-simd img/s | radb / pillow-simd "
+          "| CPU ms/img radb · Pillow · simd |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for key in args.datasets.split(","):
         if key not in datasets:
-            print(f"| {key} | skipped: data absent | | | | | | |")
+            print(f"| {key} | skipped: data absent | | | | | | | |")
             continue
         label, files, repeat = datasets[key]
         list_path = write_list(key, files)
-        modes = [(True, "DCT scaling / draft()"), (False, "full decode")] if key != "tiny" else [(True, "full decode (64 px < 224: no scaling)")]
+        modes = [(True, "DCT 1/2..1/8 · draft()"), (False, "full")] if key != "tiny" else [(True, "full (64 px < 224)")]
         for dct, mode in modes:
             for threads in (1, 2):
                 radb = run_radb(args.binary, list_path, threads, dct, repeat)
-                row = [label, str(threads), f"{radb['images'] / radb['seconds']:.0f}"]
                 assert radb["failures"] == 0, radb
+                n = radb["images"]
+                row = [label, mode, str(threads), f"{n / radb['seconds']:.0f}"]
+                cpu = [f"{radb['cpu_seconds'] / n * 1e3:.2f}"]
                 for name, python in peers:
                     cmd = [python, os.path.abspath(__file__), "--pillow-worker", "--list", list_path,
                            "--threads", str(threads), "--repeat", str(repeat)] + (["--draft"] if dct else [])
                     peer = run_json(cmd)
                     assert peer["failures"] == 0, peer
                     rate = peer["images"] / peer["seconds"]
-                    row += [f"{rate:.0f}", f"{(radb['images'] / radb['seconds']) / rate:.2f}x"]
-                while len(row) < 7:
+                    row += [f"{rate:.0f}", f"**{(n / radb['seconds']) / rate:.2f}x**"]
+                    if peer["cpu_seconds"] is not None:
+                        cpu.append(f"{peer['cpu_seconds'] / n * 1e3:.2f}")
+                while len(row) < 8:
                     row += ["n/a"]
-                row.append(mode)
+                row.append(" · ".join(cpu) if threads == 1 else "")
                 print("| " + " | ".join(row) + " |", flush=True)
+
+
+def pil_version(python):
+    return subprocess.run([python, "-c", "import PIL; print(PIL.__version__)"], capture_output=True,
+                          text=True).stdout.strip()
 
 
 if __name__ == "__main__":
