@@ -153,3 +153,24 @@ extension MobileNet {
         }
     }
 }
+
+extension MobileNet {
+    /// Multiply-adds of one forward pass on an `inH`×`inW` image (convolutions, depthwise and
+    /// classifier; pooling, bias and activations excluded) — the denominator of GFLOP/s figures.
+    public func multiplyAdds(inH: Int, inW: Int) -> Double {
+        var total = 0.0
+        var g = stem.geometry(inH: inH, inW: inW)
+        total += Double(g.outH * g.outW * stem.weight.count)
+        var (h, w) = (g.outH, g.outW)
+        for b in blocks {
+            if let e = b.expand { total += Double(h * w * e.weight.count) }
+            g = b.depthwise.geometry(inH: h, inW: w)
+            (h, w) = (g.outH, g.outW)
+            total += Double(h * w * b.depthwise.weight.count)
+            total += Double(h * w * b.project.weight.count)
+        }
+        if let last { total += Double(h * w * last.weight.count) }
+        if let classifier { total += Double(classifier.weight.count) }
+        return total
+    }
+}
