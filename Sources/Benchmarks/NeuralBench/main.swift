@@ -1,6 +1,7 @@
 // radb-bench-neural: MobileNetV2 forward throughput of RADBNeural, and the machine's sgemm peak.
 //
-//   swift run -c release radb-bench-neural [--model PATH] [--batches 1,32] [--seconds 5] [--json]
+//   swift run -c release radb-bench-neural [--model PATH] [--batches 1,32] [--threads 1,2]
+//                                          [--modes engine,blas] [--seconds 5] [--images-per-pass K] [--json]
 //
 // Prints images/s for batch 1 and 32 at 1 and 2 threads in two threading modes:
 //   engine — radb's own lanes (whole images per lane, or output rows split per layer at batch 1),
@@ -19,6 +20,8 @@ struct Options {
     var seconds = 5.0
     var json = false
     var imagesPerPass = 1
+    var threads = [1, 2]
+    var modes = ["engine", "blas"]
 
     init(_ args: [String]) {
         var i = 1
@@ -29,9 +32,11 @@ struct Options {
             case "--batches": batches = value.split(separator: ",").compactMap { Int($0) }; i += 1
             case "--seconds": seconds = Double(value) ?? seconds; i += 1
             case "--images-per-pass": imagesPerPass = Int(value) ?? 1; i += 1
+            case "--threads": threads = value.split(separator: ",").compactMap { Int($0) }; i += 1
+            case "--modes": modes = value.split(separator: ",").map(String.init); i += 1
             case "--json": json = true
             default:
-                FileHandle.standardError.write("usage: radb-bench-neural [--model PATH] [--batches 1,32] [--seconds S] [--images-per-pass K] [--json]\n".data(using: .utf8)!)
+                FileHandle.standardError.write("usage: radb-bench-neural [--model PATH] [--batches 1,32] [--threads 1,2] [--modes engine,blas] [--seconds S] [--images-per-pass K] [--json]\n".data(using: .utf8)!)
                 exit(2)
             }
             i += 1
@@ -82,15 +87,15 @@ var rows: [[String: Any]] = []
 print(String(format: "MobileNetV2 1.0 224: %.1f MFLOP per image (2 × multiply-adds)", flops / 1e6))
 print("threads  sgemm-peak GFLOP/s")
 var peaks: [Int: Double] = [:]
-for threads in [1, 2] {
+for threads in options.threads {
     peaks[threads] = sgemmPeak(threads: threads, seconds: min(options.seconds, 3))
     print(String(format: "%7d  %8.1f", threads, peaks[threads]!))
 }
 print("batch  threads  mode    images/s  ms/batch  GFLOP/s  %peak")
 for batch in options.batches {
     let x = Tensor.randomUniform(shape: [batch, 224, 224, 3], in: -1...1, using: &rng)
-    for threads in [1, 2] {
-        for mode in ["engine", "blas"] where !(threads == 1 && mode == "blas") {
+    for threads in options.threads {
+        for mode in options.modes where !(threads == 1 && mode == "blas") {
             let seconds: Double
             if mode == "engine" {
                 BLASThreads.set(1)
