@@ -1,0 +1,40 @@
+// MARK: - Resizing and cropping
+
+extension Image {
+    /// This picture resampled to `width`×`height` with an antialiasing triangle filter (Pillow's
+    /// BILINEAR rule: support widened by the shrink factor). Both sizes must be positive.
+    public func resized(width: Int, height: Int) -> Image {
+        precondition(width > 0 && height > 0, "resized(width:height:) needs positive sizes, got \(width)x\(height)")
+        return Resampler.resize(self, width: width, height: height)
+    }
+
+    /// Resized so the shorter side becomes `side`, keeping the aspect ratio; the longer side is
+    /// `Int(side * long / short)` (truncated, as torchvision's `Resize(int)` does).
+    public func resizedShorterSide(to side: Int) -> Image {
+        precondition(side > 0, "resizedShorterSide(to:) needs a positive side, got \(side)")
+        if width <= height {
+            return resized(width: side, height: max(1, Int(Double(side) * Double(height) / Double(width))))
+        } else {
+            return resized(width: max(1, Int(Double(side) * Double(width) / Double(height))), height: side)
+        }
+    }
+
+    /// The central `width`×`height` region (offsets rounded as torchvision's `CenterCrop`). Where the
+    /// crop is larger than the picture, the border is filled with `padding`.
+    public func centerCropped(width: Int, height: Int, padding: RGB = .black) -> Image {
+        precondition(width > 0 && height > 0, "centerCropped(width:height:) needs positive sizes, got \(width)x\(height)")
+        let left = Int((Double(self.width - width) / 2).rounded(.toNearestOrEven))
+        let top = Int((Double(self.height - height) / 2).rounded(.toNearestOrEven))
+        return cropped(x: left, y: top, width: width, height: height, padding: padding)
+    }
+
+    /// The `width`×`height` region whose top-left corner is at (`x`, `y`) in this picture; parts of
+    /// the region outside the picture are filled with `padding`.
+    public func cropped(x: Int, y: Int, width: Int, height: Int, padding: RGB = .black) -> Image {
+        precondition(width > 0 && height > 0, "cropped needs positive sizes, got \(width)x\(height)")
+        if x == 0 && y == 0 && width == self.width && height == self.height { return self }
+        var out = Image(width: width, height: height, filledWith: padding)
+        out.paste(self, x: -x, y: -y)
+        return out
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - ImageDecoder
+
+/// Turns JPEG, PNG or WebP bytes into an upright RGB `Image`.
+///
+/// The format is detected from the leading bytes, never from the file name. Before any pixel
+/// memory is allocated the header is read and its pixel count compared with `maxPixels`, so a
+/// small file declaring a gigantic picture (a decompression bomb) costs nothing. EXIF
+/// orientation is applied; alpha is composited over white; greyscale and CMYK become RGB.
+///
+/// ```swift
+/// let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: "IMG_0001.jpg"),
+///                                     targetSizeHint: ImageSize(width: 256, height: 256))
+/// ```
+/// Throws `ImageError` for unreadable, empty, unrecognised, unsupported, too large, truncated
+/// and corrupt inputs; never crashes on hostile data. Safe to call from many threads at once.
+public enum ImageDecoder {
+    /// Default limit on declared pixels: 200 megapixels (600 MB as RGB), above any phone or
+    /// consumer camera photo yet far below what a bomb header claims.
+    public static let defaultMaxPixels = 200_000_000
+
+    // MARK: Decoding
+
+    /// Decodes the image file at `url`.
+    /// - Parameters:
+    ///   - maxPixels: refuse pictures whose header declares more pixels than this.
+    ///   - targetSizeHint: the smallest size (upright) the caller needs. Large JPEGs are then decoded
+    ///     at a reduced DCT scale (1/2, 1/4, 1/8) that still covers this size in both dimensions;
+    ///     other formats ignore it. Pass nil for full resolution.
+    public static func decode(contentsOf url: URL, maxPixels: Int = defaultMaxPixels,
+                              targetSizeHint: ImageSize? = nil) throws -> Image {
+        let bytes = try readFile(url)
+        return try bytes.withUnsafeBytes {
+            try decode($0, source: url.path, maxPixels: maxPixels, targetSizeHint: targetSizeHint)
+        }
+    }
+
+    /// Decodes in-memory bytes; `name` is used in error messages (e.g. the upload's name).
+    public static func decode(_ data: Data, name: String = "<memory>", maxPixels: Int = defaultMaxPixels,
+                              targetSizeHint: ImageSize? = nil) throws -> Image {
+        try data.withUnsafeBytes {
+            try decode($0, source: name, maxPixels: maxPixels, targetSizeHint: targetSizeHint)
+        }
+    }
+
+    /// Decodes in-memory bytes; `name` is used in error messages.
+    public static func decode(_ bytes: [UInt8], name: String = "<memory>", maxPixels: Int = defaultMaxPixels,
+                              targetSizeHint: ImageSize? = nil) throws -> Image {
+        try bytes.withUnsafeBytes {
+            try decode($0, source: name, maxPixels: maxPixels, targetSizeHint: targetSizeHint)
+        }
+    }
+
+    /// Decodes bytes the caller keeps alive for the duration of the call.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, source: String, maxPixels: Int = defaultMaxPixels,
+                              targetSizeHint: ImageSize? = nil) throws -> Image {
+        guard maxPixels > 0 else { throw ImageError.invalidArgument("maxPixels must be positive, got \(maxPixels)") }
+        guard bytes.count > 0, bytes.baseAddress != nil else { throw ImageError.empty(source: source) }
+        switch ImageFormat.detect(bytes) {
+        case .supported(.jpeg):
+            return try JPEGDecoder.decode(bytes, source: source, maxPixels: maxPixels, targetSize: targetSizeHint)
+        case .supported(.png):
+            return try PNGDecoder.decode(bytes, source: source, maxPixels: maxPixels)
+        case .supported(.webp):
+            return try WebPDecoder.decode(bytes, source: source, maxPixels: maxPixels)
+        case .unsupported(let name):
+            throw ImageError.unsupportedFormat(source: source, format: name)
+        case .unknown:
+            throw ImageError.notAnImage(source: source, leadingBytes: ImageFormat.leadingBytesDescription(bytes))
+        }
+    }
+
+    // MARK: Format
+
+    /// The format the bytes are in, or the error `decode` would throw for unrecognised data.
+    public static func format(of bytes: UnsafeRawBufferPointer, source: String = "<memory>") throws -> ImageFormat {
+        guard bytes.count > 0 else { throw ImageError.empty(source: source) }
+        switch ImageFormat.detect(bytes) {
+        case .supported(let format): return format
+        case .unsupported(let name): throw ImageError.unsupportedFormat(source: source, format: name)
+        case .unknown: throw ImageError.notAnImage(source: source, leadingBytes: ImageFormat.leadingBytesDescription(bytes))
+        }
+    }
+
+    // MARK: File reading
+
+    /// Reads a whole file with POSIX calls (one open, one fstat, few reads), mapping errno to a
+    /// message that names the file.
+    static func readFile(_ url: URL) throws -> [UInt8] {
+        let path = url.path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ImageError.unreadable(source: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw ImageError.unreadable(source: path, reason: String(cString: strerror(errno)))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            let what = (info.st_mode & S_IFMT) == S_IFDIR ? "it is a directory" : "it is not a regular file"
+            throw ImageError.unreadable(source: path, reason: what)
+        }
+        let size = Int(info.st_size)
+        if size == 0 { throw ImageError.empty(source: path) }
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var done = 0
+            while done < size {
+                let n = read(fd, buffer.baseAddress! + done, size - done)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failure = errno; break }
+                if n == 0 { break } // the file shrank while we read it
+                done += n
+            }
+            count = done
+        }
+        if failure != 0 { throw ImageError.unreadable(source: path, reason: String(cString: strerror(failure))) }
+        if bytes.isEmpty { throw ImageError.empty(source: path) }
+        return bytes
+    }
+}
