@@ -4,6 +4,7 @@
 //
 //   radb-bench-train head   --train BASE --test BASE [--few-shot K] [options]   cached backbone features
 //   radb-bench-train fmnist [options]                                          Fashion-MNIST pixels, MLP from scratch
+//   radb-bench-train features --model FILE --root DIR --out BASE [--limit-per-class K]   cache backbone features
 //   radb-bench-train raw    --train BASE --test BASE                           raw features, no training
 //
 // options: --loss cam|ce|contrastive|triplet|centre  --epochs N  --dim D  --hidden W[,W]  --batch B
@@ -52,6 +53,26 @@ config.classesPerBatch = option("classes-per-batch", [.contrastive, .triplet].co
 config.curveQueries = option("curve-queries", 500)
 
 let started = DispatchTime.now().uptimeNanoseconds
+if mode == "features" {
+    guard let model = options["model"], let root = options["root"], let out = options["out"] else {
+        fail("features needs --model, --root and --out")
+    }
+    do {
+        let net = try MobileNet(contentsOf: URL(fileURLWithPath: model))
+        var data = try ImageFolderDataset(root: URL(fileURLWithPath: root))
+        if let k = options["limit-per-class"].flatMap(Int.init) { data = data.limited(perClass: k) }
+        let (set, skipped) = try data.backboneFeatures(model: net, batchSize: 64) { done, total in
+            if done % 1024 < 64 || done == total {
+                let s = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                FileHandle.standardError.write(Data("\(root): \(done)/\(total) images, \(Int(Double(done) / s)) img/s\n".utf8))
+            }
+        }
+        for s in skipped { FileHandle.standardError.write(Data("skipped \(s)\n".utf8)) }
+        try FeatureCache.save(set, base: out, source: "radb MobileNet \(model)")
+        print("{\"count\": \(set.count), \"skipped\": \(skipped.count), \"seconds\": \(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)}")
+    } catch { fail("\(error)") }
+    exit(0)
+}
 do {
     let train: LabeledFeatures, test: LabeledFeatures
     switch mode {
