@@ -151,7 +151,9 @@ public struct Trainer: Sendable {
         for y in set.labels { mix(UInt64(y)) }
         for v in set.features.storage.prefix(100_000) { mix(UInt64(v.bitPattern)) }
         mix(UInt64(set.count)); mix(UInt64(set.dimension))
-        let json = (try? JSONEncoder().encode(cfg)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys  // key order must not vary between runs
+        let json = (try? encoder.encode(cfg)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         return json + "#" + String(h, radix: 16)
     }
 }
