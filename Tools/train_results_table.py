@@ -17,7 +17,7 @@ def main():
     losses = os.environ.get("LOSSES", "cam ce contrastive triplet centre").split()
     rows = []
     for loss in losses:
-        cmd = [binary] + args + ["--loss", loss]
+        cmd = [binary] + [a.replace("{loss}", loss) for a in args] + ["--loss", loss]
         t0 = time.time()
         p = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.time() - t0

@@ -22,8 +22,11 @@ public enum RetrievalEvaluator {
     ///   - nprobe: anchors probed in stage 1 (paper: 1).
     ///   - k: depth for the recall of the exact top-k (100).
     ///   - timedQueries: how many queries the single-threaded query-time measurement uses.
+    ///   - anchorsAreClasses: false when the anchors were learned on other classes (a model
+    ///     applied to an unseen collection): routing is still measured, anchor accuracy is not.
     public static func evaluate(database: LabeledFeatures, queries: LabeledFeatures, anchors: Tensor? = nil,
-                                nprobe: Int = 1, k: Int = 100, timedQueries: Int = 500) -> EvaluationReport {
+                                nprobe: Int = 1, k: Int = 100, timedQueries: Int = 500,
+                                anchorsAreClasses: Bool = true) -> EvaluationReport {
         precondition(database.dimension == queries.dimension, "database and queries differ in dimension")
         let n = database.count, q = queries.count, d = database.dimension
         let db = database.features.storage, qs = queries.features.storage
@@ -50,8 +53,8 @@ public enum RetrievalEvaluator {
                     return da != dbb ? da < dbb : a < b
                 }
             }
-            let hits = (0..<q).filter { anchorOrder[$0][0] == queries.labels[$0] }.count
-            anchorAccuracy = Double(hits) / Double(max(q, 1))
+            let hits = anchorsAreClasses ? (0..<q).filter { anchorOrder[$0][0] == queries.labels[$0] }.count : 0
+            anchorAccuracy = anchorsAreClasses ? Double(hits) / Double(max(q, 1)) : nil
         }
 
         // MARK: Rankings, tile by tile

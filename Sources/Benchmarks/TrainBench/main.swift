@@ -5,6 +5,7 @@
 //   radb-bench-train head   --train BASE --test BASE [--few-shot K] [options]   cached backbone features
 //   radb-bench-train fmnist [options]                                          Fashion-MNIST pixels, MLP from scratch
 //   radb-bench-train features --model FILE --root DIR --out BASE [--limit-per-class K]   cache backbone features
+//   radb-bench-train transfer --model FILE (--train BASE --test BASE | --halves BASE)  a trained head on unseen classes
 //   radb-bench-train raw    --train BASE --test BASE                           raw features, no training
 //
 // options: --loss cam|ce|contrastive|triplet|centre  --epochs N  --dim D  --hidden W[,W]  --batch B
@@ -70,6 +71,34 @@ if mode == "features" {
         for s in skipped { FileHandle.standardError.write(Data("skipped \(s)\n".utf8)) }
         try FeatureCache.save(set, base: out, source: "radb MobileNet \(model)")
         print("{\"count\": \(set.count), \"skipped\": \(skipped.count), \"seconds\": \(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)}")
+    } catch { fail("\(error)") }
+    exit(0)
+}
+if mode == "transfer" {
+    // Generalisation: embed an unseen labelled collection with a trained head and rank it,
+    // routing through the model's own anchors (which belong to other classes), against the
+    // raw backbone features with class-mean anchors.
+    do {
+        guard let model = options["model"] else { fail("transfer needs --model") }
+        let db: LabeledFeatures, q: LabeledFeatures
+        if let halves = options["halves"] {
+            (db, q) = try FeatureCache.load(base: halves).split(testFraction: 0.5, seed: 7)
+        } else {
+            guard let a = options["train"], let b = options["test"] else { fail("transfer needs --halves or --train/--test") }
+            (db, q) = (try FeatureCache.load(base: a), try FeatureCache.load(base: b))
+        }
+        let (head, anchors, _) = try TrainedHead.readHead(from: URL(fileURLWithPath: model))
+        let e = { (s: LabeledFeatures) in try LabeledFeatures(features: head.embed(s.features), labels: s.labels, classNames: s.classNames) }
+        let trained = RetrievalEvaluator.evaluate(database: try e(db), queries: try e(q), anchors: anchors, anchorsAreClasses: false)
+        let raw = options["skip-raw"] != nil ? nil : RetrievalEvaluator.evaluate(database: db, queries: q)
+        FileHandle.standardError.write(Data("head: \(trained)\nraw: \(raw.map { "\($0)" } ?? "skipped")\n".utf8))
+        var line: [String: Any] = ["mode": "transfer", "model": model, "mAP": trained.meanAveragePrecision,
+                                   "P@100": trained.precisionAt100, "P@10": trained.precisionAt10,
+                                   "two_stage_mAP": trained.twoStage!.meanAveragePrecision,
+                                   "two_stage_recall@100": trained.twoStage!.recallOfExactTopK,
+                                   "distance_reduction": trained.twoStage!.distanceReduction]
+        if let raw { line["raw_mAP"] = raw.meanAveragePrecision; line["raw_P@100"] = raw.precisionAt100 }
+        print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
     } catch { fail("\(error)") }
     exit(0)
 }
