@@ -32,7 +32,8 @@ let package = Package(
         .target(name: "RADBNeural", dependencies: ["CBLAS"], swiftSettings: numericSettings),
         .target(name: "RADBIndex", dependencies: ["CBLAS"], swiftSettings: numericSettings),
         .target(name: "RADBStore",
-                dependencies: ["CLMDB", .product(name: "GRDB", package: "GRDB.swift")],
+                dependencies: ["CLMDB", .product(name: "GRDB", package: "GRDB.swift"),
+                               .product(name: "GRDBSQLite", package: "GRDB.swift")],
                 resources: [.embedInCode("Schema")]),
         .target(name: "RADBTraining", dependencies: ["RADBNeural", "RADBVision", "RADBIndex"],
                 swiftSettings: numericSettings),
@@ -62,7 +63,7 @@ let package = Package(
                           path: "Sources/Benchmarks/TrainBench"),
 
         // MARK: - Tests (run with `swift test -c release`; use `package` access, not @testable)
-        .testTarget(name: "RADBStoreTests", dependencies: ["RADBStore"]),
+        .testTarget(name: "RADBStoreTests", dependencies: ["RADBStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RADBIndexTests", dependencies: ["RADBIndex"]),
         .testTarget(name: "RADBVisionTests", dependencies: ["RADBVision"]),
         .testTarget(name: "RADBNeuralTests", dependencies: ["RADBNeural", "RADBVision"]),

@@ -131,6 +131,14 @@ def main():
     q.transpose(STORED[6]).save(path("webp_exif_orientation_6.webp"), lossless=True,
                                 exif=exif_payload(6, big_endian=True))
 
+    # MARK: Resize references: Pillow's resize(BILINEAR) of a textured picture, to compare with.
+    src = Image.new("RGB", (97, 61))
+    src.putdata([((x * 255) // 96, (y * 255) // 60, 255 if (x // 3 + y // 2) % 2 else 0)
+                 for y in range(61) for x in range(97)])
+    src.save(path("resize_source.png"))
+    for w, h in [(40, 30), (150, 120), (97, 20), (13, 61)]:
+        src.resize((w, h), Image.BILINEAR).save(path(f"resize_pillow_{w}x{h}.png"))
+
     # MARK: Format detection from bytes, not names
     open(path("png_named.jpg"), "wb").write(open(path("png_rgb8.png"), "rb").read())
     q.save(path("unsupported.gif"))

@@ -53,7 +53,7 @@ public struct StoreSnapshot {
             guard key.count == 8, key.loadUnaligned(as: UInt64.self) >> 32 == prefix else { return false }
             do {
                 let view = try BlockView(raw: value, layout: layout, path: path)
-                try body(PartitionBlock(anchor: partition, count: view.count, dimension: layout.dimension,
+                try body(PartitionBlock(anchor: partition, count: view.count, capacity: view.capacity, dimension: layout.dimension,
                                         ids: view.ids, squaredNorms: view.squaredNorms, vectors: view.vectors))
                 return true
             } catch {

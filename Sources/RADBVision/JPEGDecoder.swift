@@ -22,7 +22,7 @@ enum JPEGDecoder {
 
     static func readHeader(_ bytes: UnsafeRawBufferPointer, handle: tjhandle, source: String) throws -> Header {
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-        let status = tjDecompressHeader3(handle, bytes.bindMemory(to: UInt8.self).baseAddress, UInt(bytes.count),
+        let status = tjDecompressHeader3(handle, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt(bytes.count),
                                          &width, &height, &subsampling, &colorspace)
         if status != 0 {
             throw error(handle: handle, source: source, fallback: "unreadable header")
@@ -65,7 +65,7 @@ enum JPEGDecoder {
         let isCMYK = header.colorspace == Int32(TJCS_CMYK.rawValue) || header.colorspace == Int32(TJCS_YCCK.rawValue)
         // LIMITSCANS refuses progressive files with absurd scan counts (a CPU-time bomb).
         let flags = Int32(TJFLAG_LIMITSCANS)
-        let src = bytes.bindMemory(to: UInt8.self).baseAddress!
+        let src = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
 
         var image: Image
         if isCMYK {
@@ -124,6 +124,10 @@ enum JPEGDecoder {
     private static func error(handle: tjhandle, source: String, fallback: String) -> ImageError {
         var message = String(cString: tjGetErrorStr2(handle))
         if message.isEmpty { message = fallback }
+        // Valid files TurboJPEG cannot decode (12-bit or lossless JPEG, for example).
+        if message.lowercased().contains("unsupported") {
+            return .unsupportedFormat(source: source, format: "JPEG variant (\(message))")
+        }
         return isTruncation(message)
             ? .truncated(source: source, format: .jpeg, detail: message)
             : .corrupt(source: source, format: .jpeg, detail: message)

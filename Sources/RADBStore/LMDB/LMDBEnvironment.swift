@@ -49,6 +49,19 @@ final class LMDBEnvironment: @unchecked Sendable {
         try LMDBError.check(mdb_env_open(env, directory, flags, 0o644), "mdb_env_open(\(directory))")
         var stat = MDB_stat()
         try LMDBError.check(mdb_env_stat(env, &stat), "mdb_env_stat")
+        if !create {
+            // A truncated file would fault (SIGBUS) on the first page access beyond its end, so
+            // compare its size with the last page the meta page claims before reading any page.
+            var info = MDB_envinfo()
+            mdb_env_info(env, &info)
+            let dataPath = directory + "/data.mdb"
+            let size = ((try? FileManager.default.attributesOfItem(atPath: dataPath))?[.size] as? Int) ?? 0
+            let needed = (info.me_last_pgno + 1) * Int(stat.ms_psize)
+            guard needed <= size else {
+                throw StoreError.corruptVectorStore(path: dataPath,
+                    reason: "file is \(size) bytes but its pages reach \(needed) (truncated)")
+            }
+        }
         self.env = env
         self.directory = directory
         self.pageSize = Int(stat.ms_psize)

@@ -1,7 +1,7 @@
 // radb-store-probe — a helper process for RADBStore's crash and multi-process tests.
 //
 // Subcommands (all print one line per event and flush, so a parent can follow along):
-//   create DIR DIM                    create an empty store
+//   create DIR DIM [MINBLOCK]         create an empty store (MINBLOCK: minimum small-block vectors)
 //   insert-loop DIR SEED BATCH [N]    insert batches forever (or N), durable commits; after each
 //                                     prints "committed <batch> <firstId> <count> <fnv64 of vectors>"
 //   mutate-loop DIR SEED SECONDS      insert, delete and re-anchor for SECONDS (non-durable)
@@ -59,8 +59,10 @@ let dir = URL(fileURLWithPath: args[2])
 do {
     switch args[1] {
     case "create":
-        guard args.count == 4, let dim = Int(args[3]) else { fail("create DIR DIM") }
-        _ = try VectorStore.create(at: dir, dimension: dim, modelIdentity: "probe-model")
+        guard args.count >= 4, let dim = Int(args[3]) else { fail("create DIR DIM [MINBLOCK]") }
+        var options = StoreOptions()
+        if args.count > 4, let minimum = Int(args[4]) { options.minimumBlockVectors = minimum }
+        _ = try VectorStore.create(at: dir, dimension: dim, modelIdentity: "probe-model", options: options)
         print("created")
 
     case "insert-loop":
