@@ -40,12 +40,12 @@ public enum ContactSheet {
                 let h = max(1, Int((Double(image.height) * scale).rounded()))
                 sheet.paste(image.resized(width: w, height: h), x: x + (cell - w) / 2, y: y + (cell - h) / 2)
             } else if t > 0 || query != nil {
-                BitmapFont.draw("MISSING", into: &sheet, x: x + 10, y: y + cell / 2 - 4, color: RGB(90, 90, 90))
+                sheet.drawText("MISSING", x: x + 10, y: y + cell / 2 - 4, color: RGB(90, 90, 90))
             }
             for (i, line) in lines.enumerated() {
-                let maxChars = cell / (BitmapFont.glyphWidth + 1)
+                let maxChars = cell / BitmapFont.advance
                 let text = line.count > maxChars ? String(line.prefix(maxChars - 1)) + "." : line
-                BitmapFont.draw(text, into: &sheet, x: x, y: y + cell + 4 + i * 12, color: RGB(20, 20, 20))
+                sheet.drawText(text, x: x, y: y + cell + 4 + i * 12, color: RGB(20, 20, 20))
             }
         }
         return sheet

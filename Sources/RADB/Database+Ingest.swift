@@ -1,5 +1,6 @@
 import Foundation
 import RADBStore
+import RADBVision
 
 // MARK: - Ingesting
 
@@ -82,19 +83,33 @@ extension Database {
                 }
             }
         } catch { throw Self.wrap(error) }
-        // 3. Decode and embed the new ones, both cores.
+        // 3. Decode the new ones on both cores (large JPEGs at a reduced DCT scale), then embed
+        //    them in batched forward passes.
+        var images = [Image?](repeating: nil, count: fresh.count)
+        let hint = ImageSize(width: embedder.resizeShorterSide, height: embedder.resizeShorterSide)
         candidates.withUnsafeMutableBufferPointer { buf in
-            DispatchQueue.concurrentPerform(iterations: fresh.count) { j in
-                let i = fresh[j]
-                do {
-                    let e = try embedder.embed(imageData: buf[i].data, name: buf[i].url.path)
-                    buf[i].vector = e.vector
-                    buf[i].width = e.width
-                    buf[i].height = e.height
-                } catch {
-                    buf[i].failure = describeFailure(error)
+            images.withUnsafeMutableBufferPointer { imgs in
+                DispatchQueue.concurrentPerform(iterations: fresh.count) { j in
+                    let i = fresh[j]
+                    do {
+                        let size = try ImageDecoder.size(of: buf[i].data, name: buf[i].url.path)
+                        buf[i].width = size.width
+                        buf[i].height = size.height
+                        imgs[j] = try ImageDecoder.decode(buf[i].data, name: buf[i].url.path, targetSizeHint: hint)
+                    } catch {
+                        buf[i].failure = describeFailure(error)
+                    }
+                    buf[i].data = Data()
                 }
-                buf[i].data = Data()
+            }
+        }
+        let decoded = fresh.indices.filter { images[$0] != nil }
+        if !decoded.isEmpty {
+            do {
+                let vectors = try embedder.embed(images: decoded.map { images[$0]! })
+                for (j, v) in zip(decoded, vectors) { candidates[fresh[j]].vector = v }
+            } catch {
+                for j in decoded { candidates[fresh[j]].failure = describeFailure(error) }
             }
         }
         for c in candidates {

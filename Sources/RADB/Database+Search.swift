@@ -10,7 +10,7 @@ extension Database {
     ///   or when `options` are out of range (k ≤ 0, nprobe ≤ 0).
     public func search(image url: URL, options: SearchOptions = SearchOptions()) throws -> [SearchMatch] {
         let vector: [Float]
-        do { vector = try requireEmbedder().embed(contentsOf: url) } catch { throw Self.wrap(error) }
+        do { vector = try requireEmbedder().embed(file: url) } catch { throw Self.wrap(error) }
         return try search(vector: vector, options: options)
     }
 

@@ -56,7 +56,7 @@ public final class Database: @unchecked Sendable {
     /// is atomic: it happens in a temporary sibling directory renamed into place at the end.
     /// - Throws: `DatabaseError` when `url` exists, the model cannot be loaded, or the disk fails.
     public static func create(at url: URL, model: URL? = nil, options: StoreOptions = StoreOptions()) throws -> Database {
-        let embedder = try model.map { try Embedder(contentsOf: $0) } ?? Embedder.builtIn()
+        let embedder = try model.map { try Embedder(modelURL: $0) } ?? Embedder()
         return try create(at: url, embedder: embedder, anchors: embedder.anchors, options: options)
     }
 
@@ -97,7 +97,7 @@ public final class Database: @unchecked Sendable {
             guard FileManager.default.fileExists(atPath: modelURL.path) else {
                 throw DatabaseError.underlying("\(url.path): the model file \(modelFileName) is missing from the database; restore it from a backup")
             }
-            let embedder = try Embedder(contentsOf: modelURL)
+            let embedder = try Embedder(modelURL: modelURL)
             guard embedder.modelIdentity == store.modelIdentity else {
                 throw DatabaseError.modelMismatch("\(modelURL.path) is not the model this database was built with (hash \(embedder.modelIdentity.prefix(12)) vs \(store.modelIdentity.prefix(12))); restore it from a backup")
             }
@@ -220,6 +220,7 @@ public final class Database: @unchecked Sendable {
             if case .modelMismatch = e { return DatabaseError.modelMismatch(e.description) }
             return DatabaseError.underlying(e.description)
         case let e as IndexError: return DatabaseError.invalidArgument(e.description)
+        case let e as EmbedderError: return DatabaseError.underlying(e.description)
         case let e as CustomStringConvertible: return DatabaseError.underlying(e.description)
         default: return DatabaseError.underlying(error.localizedDescription)
         }

@@ -28,6 +28,12 @@ public final class Embedder: @unchecked Sendable {
     /// The shorter side is resized to this before the centre crop (`resize_shorter_side`, default `inputSize`).
     public let resizeShorterSide: Int
 
+    /// The model's learned class anchors, row-major `[count, dimension]`, or nil when the file
+    /// has none (a backbone-only model). A new database partitions its vectors by these.
+    public let anchors: [Float]?
+    /// Names of the anchors' classes (metadata `class_names`), when recorded.
+    public let anchorNames: [String]
+
     /// `head.0`, `head.2`, … of a trained head ([out, in] weights), ReLU between them.
     private let head: [(weight: Tensor, bias: Tensor)]
 
@@ -68,13 +74,25 @@ public final class Embedder: @unchecked Sendable {
             let file = try SafeTensorsFile(bytes: bytes, source: modelURL.path)
             model = try MobileNet(file: file)
             head = try Self.loadHead(file, inputWidth: model.featureDim)
+            let width = head.last?.weight.shape[0] ?? model.featureDim
+            if file.entry("anchors") != nil {
+                let a = try file.tensor("anchors")
+                guard a.rank == 2, a.shape[0] >= 1, a.shape[1] == width, a.storage.allSatisfy(\.isFinite) else {
+                    throw EmbedderError.badModel(path: modelURL.path, reason: "anchors are \(a.shape), expected [count, \(width)] finite values")
+                }
+                anchors = a.storage
+            } else {
+                anchors = nil
+            }
+            let names = file.metadata["class_names"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String] }
+            anchorNames = names ?? []
         } catch let error as EmbedderError {
             throw error
         } catch {
             throw EmbedderError.badModel(path: modelURL.path, reason: "\(error)")
         }
         self.modelURL = modelURL
-        modelIdentity = ModelFileIdentity.sha256Hex(bytes)
+        modelIdentity = SHA256.hex(bytes)
         dimension = head.last?.weight.shape[0] ?? model.featureDim
         resizeShorterSide = Int(model.record.metadata["resize_shorter_side"] ?? "") ?? model.record.inputSize
         guard dimension == model.record.embeddingDim else {

@@ -30,11 +30,10 @@ struct EmbedCommand: ParsableCommand {
                 }
                 embedder = own
             } else {
-                embedder = try Embedder.builtIn()
+                embedder = try Embedder()
             }
             let urls = images.map { URL(fileURLWithPath: $0) }
-            var vectors: [[Float]] = []
-            for url in urls { vectors.append(try embedder.embed(contentsOf: url)) }
+            let vectors = try embedder.embed(files: urls).map { try $0.get() }
             if let out {
                 let dim = embedder.dimension
                 try NPYMatrix(rows: vectors.count, columns: dim, values: vectors.flatMap { $0 }).write(to: URL(fileURLWithPath: out))

@@ -14,7 +14,7 @@ struct StatsCommand: ParsableCommand {
                 Output.json(["items": s.items, "anchors": s.anchors, "dimension": s.dimension, "model": s.model,
                              "bytes_on_disk": s.bytesOnDisk, "nonempty_partitions": s.nonEmptyPartitions])
             } else {
-                Output.table(header: ["", ""], rows: [
+                Output.table(header: ["property", "value"], rows: [
                     ["items", String(s.items)], ["anchors", String(s.anchors)],
                     ["non-empty partitions", String(s.nonEmptyPartitions)], ["dimension", String(s.dimension)],
                     ["model", s.model], ["bytes on disk", String(s.bytesOnDisk)],

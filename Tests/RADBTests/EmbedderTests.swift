@@ -29,13 +29,6 @@ final class EmbedderTests: XCTestCase {
         return d / (na * nb).squareRoot()
     }
 
-    func testSHA256KnownVectors() {
-        XCTAssertEqual(ModelFileIdentity.sha256Hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(ModelFileIdentity.sha256Hex([]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(ModelFileIdentity.sha256Hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
-                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-    }
-
     func testDefaultModelIsPackagedWithStableIdentity() throws {
         let embedder = try Embedder()
         XCTAssertEqual(embedder.dimension, 1280)
@@ -43,7 +36,7 @@ final class EmbedderTests: XCTestCase {
         XCTAssertEqual(embedder.model.architecture, .mobileNetV2)
         XCTAssertEqual(embedder.modelIdentity.count, 64)
         let bytes = [UInt8](try Data(contentsOf: embedder.modelURL))
-        XCTAssertEqual(embedder.modelIdentity, ModelFileIdentity.sha256Hex(bytes))
+        XCTAssertEqual(embedder.modelIdentity, SHA256.hex(bytes))
         XCTAssertEqual(try Embedder(modelURL: embedder.modelURL).modelIdentity, embedder.modelIdentity)
         // The V1 file is another model: another identity and dimension.
         let v1 = try Embedder(modelURL: embedder.modelURL.deletingLastPathComponent()
