@@ -29,7 +29,6 @@ func reportingErrors(_ body: () throws -> Void) throws {
 /// The user-facing text of an error: its description when it has one written for people.
 func describe(_ error: Error) -> String {
     if let e = error as? LocalizedError, let d = e.errorDescription { return d }
-    if let e = error as? CustomStringConvertible { return e.description }
     return String(describing: error)
 }
 
