@@ -32,14 +32,20 @@ extension Database {
         var report = IngestReport(added: 0, unchanged: 0, failed: [], cancelled: false, addedIDs: [])
         var seenHashes = Set<String>()
         var start = 0
-        while start < files.count {
-            if isCancelled?() == true { report.cancelled = true; break }
-            let batch = Array(files[start..<min(start + options.batchSize, files.count)])
-            start += batch.count
-            try ingestBatch(batch, embedder: embedder, options: options, seenHashes: &seenHashes, report: &report)
-            progress?(IngestProgress(processed: start, total: files.count, added: report.added,
-                                     unchanged: report.unchanged, failed: report.failed.count))
-        }
+        // One writer for the whole run: a second ingest waits (then fails, naming this process)
+        // instead of interleaving batches and racing on the duplicate check. Readers go on.
+        do {
+            try store.withExclusiveWriteAccess {
+                while start < files.count {
+                    if isCancelled?() == true { report.cancelled = true; break }
+                    let batch = Array(files[start..<min(start + options.batchSize, files.count)])
+                    start += batch.count
+                    try ingestBatch(batch, embedder: embedder, options: options, seenHashes: &seenHashes, report: &report)
+                    progress?(IngestProgress(processed: start, total: files.count, added: report.added,
+                                             unchanged: report.unchanged, failed: report.failed.count))
+                }
+            }
+        } catch { throw Self.wrap(error) }
         return report
     }
 
