@@ -17,6 +17,7 @@ Datasets: Tiny ImageNet val (10,000 JPEGs, 64x64), the 9 photos of ../shared/mod
 
 Usage (from the repository root, after `swift build -c release --product radb-bench-vision`):
   python3 Tools/bench_decode.py [--simd-python .data/simdvenv/bin/python] [--repeat 3]
+  python3 Tools/bench_decode.py --compare     # pixel agreement with Pillow on the shared photos
 
 pillow-simd is compared when --simd-python exists, e.g. a venv made with
   python3 -m venv --system-site-packages .data/simdvenv
@@ -113,8 +114,31 @@ def run_radb(binary, list_path, threads, dct, repeat):
             "cpu_seconds": float(fields["cpu_seconds"])}
 
 
+def compare_with_pillow(binary, photos):
+    """Pixel agreement of radb's decode + resize with Pillow's on the shared photos."""
+    import tempfile
+    import numpy as np
+    from PIL import Image
+    files = sorted(glob.glob(os.path.join(photos, "*")))
+    list_path = write_list("compare", files)
+    for dct in (False, True):
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run([binary, "--list", list_path, "--dump", out] + ([] if dct else ["--no-dct"]), check=True)
+            for i, f in enumerate(files):
+                im = Image.open(f)
+                if dct and im.format == "JPEG":
+                    im.draft("RGB", SIZE)
+                if im.mode in ("RGBA", "LA", "P"):  # radb composites alpha over white
+                    im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
+                ref = np.asarray(im.convert("RGB").resize(SIZE, Image.BILINEAR)).astype(int)
+                ours = np.asarray(Image.open(os.path.join(out, f"{i}.png"))).astype(int)
+                d = np.abs(ref - ours)
+                print(f"{os.path.basename(f):18s} {'DCT ' if dct else 'full'}  mean |diff| {d.mean():.3f}  max {d.max()}")
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--compare", action="store_true", help="check pixel agreement with Pillow and exit")
     ap.add_argument("--pillow-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--list")
     ap.add_argument("--threads", type=int, default=1)
@@ -129,6 +153,8 @@ def main():
         return pillow_worker(args.list, args.threads, args.draft, args.repeat)
 
     photos = os.path.normpath(os.path.join(ROOT, "..", "shared", "models", "imagenet-mobilenet", "photos"))
+    if args.compare:
+        return compare_with_pillow(args.binary, photos)
     datasets = {}
     tiny = sorted(glob.glob(os.path.join(ROOT, ".data/tiny-imagenet-200-mini/val/*/*.JPEG")))
     if tiny:

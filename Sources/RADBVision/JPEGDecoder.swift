@@ -15,7 +15,9 @@ enum JPEGDecoder {
         var colorspace: Int32
     }
 
-    /// TurboJPEG's power-of-two scale denominators, largest reduction first.
+    /// Reductions used, largest first. TurboJPEG also offers the other N/8 factors
+    /// (tjGetScalingFactors), but only 1/2 and 1/4 have SIMD reduced IDCTs and 1/8 is DC-only;
+    /// the rest run generic C code. Power-of-two choices also match Pillow's `draft()`.
     static let reductionDenominators: [Int] = [8, 4, 2]
 
     // MARK: Header
