@@ -19,7 +19,8 @@ extension MobileNet {
     ///     With N ≥ workers each lane runs whole images (`imagesPerPass` at a time); with fewer
     ///     images the lanes split every layer's output rows. BLAS runs single-threaded inside.
     ///   - imagesPerPass: images one lane pushes through the network together (bigger GEMMs for
-    ///     the small late layers, bigger working set early on).
+    ///     the small late layers, bigger working set early on). 0 = the whole batch goes through
+    ///     each layer at once with the lanes splitting the layer's rows.
     /// - Throws: `ModelError.badInput` for a wrong shape or non-finite values.
     public func forward(_ images: Tensor, logits wantLogits: Bool = true,
                         workers: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -38,7 +39,7 @@ extension MobileNet {
             features.storage.withUnsafeMutableBufferPointer { fp in
                 let x = xp.baseAddress!, f = fp.baseAddress!
                 let imageSize = h * w * 3
-                if n >= lanes && lanes > 1 {
+                if n >= lanes && lanes > 1 && imagesPerPass > 0 {
                     // Whole images per lane; lanes pull the next pass from a shared counter.
                     let per = max(1, imagesPerPass)
                     let (bufferCount, scratchCount) = requirements(h: h, w: w, n: per, lanes: 1)
