@@ -166,6 +166,14 @@ def main():
     sof = jb.index(b"\xff\xc0")
     struct.pack_into(">HH", jb, sof + 5, 65000, 65000)
     open(path("bomb_65000x65000.jpg"), "wb").write(bytes(jb))
+    # A lossless WebP whose VP8L header claims 16383 x 16383 (268 MP, WebP's largest size).
+    wb = bytearray(open(path("webp_lossless.webp"), "rb").read())
+    vp8l = wb.index(b"VP8L") + 8
+    assert wb[vp8l] == 0x2F
+    bits = struct.unpack("<I", wb[vp8l + 1: vp8l + 5])[0]
+    bits = (bits & ~((1 << 28) - 1)) | 16382 | (16382 << 14)
+    struct.pack_into("<I", wb, vp8l + 1, bits)
+    open(path("bomb_16383x16383.webp"), "wb").write(bytes(wb))
     open(path("empty.jpg"), "wb").close()
     open(path("text.jpg"), "w").write("This is not a picture, only text saved with a .jpg name.\n")
 

@@ -39,11 +39,24 @@ public final class Embedder: @unchecked Sendable {
 
     // MARK: - Loading
 
-    /// The packaged default model (MobileNetV2 1.0 224 backbone, Apache-2.0), found in the
-    /// module's resource bundle, or nil if the bundle is incomplete.
+    /// The packaged default model (MobileNetV2 1.0 224 backbone, Apache-2.0) in radb's resource
+    /// bundle (`radb_RADB.resources`, installed beside the executable), or nil if it is missing.
+    ///
+    /// Looked up by hand rather than through `Bundle.module`, whose generated accessor calls
+    /// `fatalError` when the bundle is absent (e.g. a binary copied without its resources).
     public static var defaultModelURL: URL? {
-        Bundle.module.url(forResource: "Models", withExtension: nil)?
-            .appendingPathComponent("mobilenet_v2_1.0_224.safetensors")
+        let bundleName = "radb_RADB.resources"
+        var directories = [Bundle.main.bundleURL]
+        if let executable = Bundle.main.executableURL {
+            directories.append(executable.deletingLastPathComponent())
+            directories.append(executable.resolvingSymlinksInPath().deletingLastPathComponent())
+        }
+        for directory in directories {
+            let model = directory.appendingPathComponent(bundleName)
+                .appendingPathComponent("Models/mobilenet_v2_1.0_224.safetensors")
+            if FileManager.default.fileExists(atPath: model.path) { return model }
+        }
+        return nil
     }
 
     /// Loads the packaged default model.

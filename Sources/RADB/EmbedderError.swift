@@ -17,7 +17,7 @@ public enum EmbedderError: Error, CustomStringConvertible, Equatable {
         case let .unreadableImage(path, reason): return "\(path): cannot embed this image: \(reason)"
         case let .badModel(path, reason): return "\(path): cannot use this model file: \(reason)"
         case .defaultModelMissing:
-            return "the default model (Models/mobilenet_v2_1.0_224.safetensors) is missing from radb's resource bundle; reinstall radb or pass a model path"
+            return "the default model (radb_RADB.resources/Models/mobilenet_v2_1.0_224.safetensors) was not found beside the executable; install radb with its resource bundle or pass a model file path"
         case let .nonFiniteEmbedding(path): return "\(path): the model produced NaN/infinite values for this image; it was skipped"
         case .cancelled: return "embedding was cancelled"
         }

@@ -74,13 +74,16 @@ public enum L2Kernels {
     // MARK: - BLAS scoring
 
     /// `out[i × n + j] = −2 · queries[i] · rows[j]` for `m` queries and `n` rows (row-major, width `d`).
-    /// One `sgemm` (or `sgemv` when m == 1); the caller adds the norms.
+    /// One `sgemm` (the streaming single-query kernel per query when m ≤ 4); the caller adds the norms.
     @inlinable
     public static func minusTwoDotProducts(queries: UnsafePointer<Float>, m: Int,
                                            rows: UnsafePointer<Float>, n: Int, dimension d: Int,
                                            into out: UnsafeMutablePointer<Float>) {
-        if m == 1 {
-            minusTwoDotProducts(query: queries, rows: rows, n: n, dimension: d, into: out)
+        if m <= 4 {
+            // A few queries: GEMM would spend more packing the block than multiplying it.
+            for i in 0..<m {
+                minusTwoDotProducts(query: queries + i * d, rows: rows, n: n, dimension: d, into: out + i * n)
+            }
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(d),
                         -2, queries, Int32(d), rows, Int32(d), 0, out, Int32(n))

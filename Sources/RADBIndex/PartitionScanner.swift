@@ -119,7 +119,9 @@ final class PartitionScanner {
             let gathered = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxQueries * d))
             defer { gathered.deallocate() }
             let widest = newTasks.reduce(1) { max($0, $1.queries.count * $1.vectorCount) }
-            let scoreCapacity = min(1 << 18, widest)
+            // Up to 16 MiB of scores per worker, so a 1000-query batch multiplies ≥ 4096-vector panels
+            // per GEMM call (smaller panels re-pack the query matrix too often).
+            let scoreCapacity = min(1 << 22, widest)
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: scoreCapacity)
             defer { scores.deallocate() }
             self.queryNorms.withUnsafeBufferPointer { qNorms in

@@ -39,6 +39,25 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
 
     public init() {}
 
+    /// The configured loss with freshly initialised parameters (anchors, classifier, centres).
+    public func makeLoss(classes: Int, using rng: inout SeededGenerator) -> any EmbeddingLoss {
+        let d = embeddingDimension
+        switch loss {
+        case .cam: return CAMLoss(classes: classes, dimension: d, configuration: cam, using: &rng)
+        case .ce: return CrossEntropyLoss(classes: classes, dimension: d, using: &rng)
+        case .contrastive: return ContrastiveLoss(margin: contrastiveMargin)
+        case .triplet: return TripletLoss(margin: tripletMargin)
+        case .centre: return CenterLoss(classes: classes, dimension: d, centreWeight: centreWeight, using: &rng)
+        }
+    }
+
+    public func makeOptimizer() -> any Optimizer {
+        switch optimizer {
+        case .adamW: return AdamW(weightDecay: weightDecay)
+        case .sgd: return SGD(momentum: momentum, weightDecay: weightDecay)
+        }
+    }
+
     /// Rejects settings that cannot train, with a message saying which flag to change.
     public func validate() throws {
         func bad(_ s: String) -> TrainingError { .invalidConfiguration(s) }

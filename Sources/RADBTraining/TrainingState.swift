@@ -16,18 +16,8 @@ struct TrainingState {
     init(configuration cfg: TrainerConfiguration, inputDimension: Int, classes: Int) {
         var rng = SeededGenerator(seed: cfg.seed)
         head = EmbeddingHead(widths: [inputDimension] + cfg.hiddenWidths + [cfg.embeddingDimension], using: &rng)
-        let d = cfg.embeddingDimension
-        switch cfg.loss {
-        case .cam: loss = CAMLoss(classes: classes, dimension: d, configuration: cfg.cam, using: &rng)
-        case .ce: loss = CrossEntropyLoss(classes: classes, dimension: d, using: &rng)
-        case .contrastive: loss = ContrastiveLoss(margin: cfg.contrastiveMargin)
-        case .triplet: loss = TripletLoss(margin: cfg.tripletMargin)
-        case .centre: loss = CenterLoss(classes: classes, dimension: d, centreWeight: cfg.centreWeight, using: &rng)
-        }
-        switch cfg.optimizer {
-        case .adamW: optimizer = AdamW(weightDecay: cfg.weightDecay)
-        case .sgd: optimizer = SGD(momentum: cfg.momentum, weightDecay: cfg.weightDecay)
-        }
+        loss = cfg.makeLoss(classes: classes, using: &rng)
+        optimizer = cfg.makeOptimizer()
         generator = rng
     }
 

@@ -8,14 +8,16 @@ import CImageCodecs
 /// as CMYK, then converted; Adobe files store inverted inks). When a target size is given it
 /// decodes at 1/2, 1/4 or 1/8 scale in the IDCT — far less work for a 12-megapixel photo headed
 /// for 224×224 — while keeping the result at least as large as the target in both dimensions.
-enum JPEGDecoder {
+package enum JPEGDecoder {
     /// Header facts read without decoding pixels.
     struct Header {
         var size: ImageSize
         var colorspace: Int32
     }
 
-    /// TurboJPEG's power-of-two scale denominators, largest reduction first.
+    /// Reductions used, largest first. TurboJPEG also offers the other N/8 factors
+    /// (tjGetScalingFactors), but only 1/2 and 1/4 have SIMD reduced IDCTs and 1/8 is DC-only;
+    /// the rest run generic C code. Power-of-two choices also match Pillow's `draft()`.
     static let reductionDenominators: [Int] = [8, 4, 2]
 
     // MARK: Header
@@ -91,7 +93,7 @@ enum JPEGDecoder {
 
     /// CMYK → RGB the way Pillow and most viewers do it: R = (255 − C)(255 − K)/255.
     /// Adobe files store 255 − ink, in which case R = C′K′/255.
-    static func convertCMYK(_ cmyk: UnsafeBufferPointer<UInt8>, to rgb: UnsafeMutableBufferPointer<UInt8>,
+    package static func convertCMYK(_ cmyk: UnsafeBufferPointer<UInt8>, to rgb: UnsafeMutableBufferPointer<UInt8>,
                             inverted: Bool) {
         let n = rgb.count / 3
         for i in 0..<n {

@@ -24,6 +24,7 @@ struct ResampleKernel {
         let scale = Double(inputCount) / Double(outputCount)
         let filterScale = max(scale, 1)
         let support = 1.0 * filterScale // triangle filter: radius 1, stretched when shrinking
+        let inverseFilterScale = 1 / filterScale
         let taps = Int(support.rounded(.up)) * 2 + 1
         var start = [Int](repeating: 0, count: outputCount)
         var count = [Int](repeating: 0, count: outputCount)
@@ -36,7 +37,7 @@ struct ResampleKernel {
                 var total = 0.0
                 for j in 0..<n {
                     // Distance from the output centre to the centre of source sample lo + j, in filter units.
-                    let x = (Double(lo + j) + 0.5 - center) / filterScale
+                    let x = (Double(lo + j) + 0.5 - center) * inverseFilterScale
                     let v = max(0, 1 - abs(x))
                     w[i * taps + j] = Float(v)
                     total += v
@@ -134,21 +135,22 @@ enum Resampler {
                                        into out: UnsafeMutablePointer<Float>) {
         let taps = kernel.taps
         kernel.weights.withUnsafeBufferPointer { w in
-            kernel.start.withUnsafeBufferPointer { start in
+            kernel.start.withUnsafeBufferPointer { start in kernel.count.withUnsafeBufferPointer { count in
                 let raw = UnsafeMutableRawPointer(out)
                 let src = UnsafeRawPointer(row)
                 for x in 0..<kernel.outputCount {
-                    // Two accumulators halve the add-latency chain; taps is odd (2·radius + 1).
+                    // Two accumulators halve the add-latency chain.
                     var even = Pixel.zero, odd = Pixel.zero
                     let s = src + 12 * start[x]
                     let wx = w.baseAddress! + x * taps
+                    let n = count[x] // real taps only; the rest have weight 0
                     var k = 0
-                    while k + 1 < taps {
+                    while k + 1 < n {
                         even += wx[k] * s.loadUnaligned(fromByteOffset: 12 * k, as: Pixel.self)
                         odd += wx[k + 1] * s.loadUnaligned(fromByteOffset: 12 * (k + 1), as: Pixel.self)
                         k += 2
                     }
-                    if k < taps { even += wx[k] * s.loadUnaligned(fromByteOffset: 12 * k, as: Pixel.self) }
+                    if k < n { even += wx[k] * s.loadUnaligned(fromByteOffset: 12 * k, as: Pixel.self) }
                     let acc = even + odd
                     if x + 1 < kernel.outputCount {
                         // 4 floats at 3x: the 4th lands where the next pixel's red will be written.
@@ -158,7 +160,7 @@ enum Resampler {
                         out[3 * x] = acc.x; out[3 * x + 1] = acc.y; out[3 * x + 2] = acc.z
                     }
                 }
-            }
+            } }
         }
     }
 

@@ -11,8 +11,8 @@ import RADBVision
 /// blurry 3.5× upscales on which the reference runtime changes its *own* top-1 for ~10% of the
 /// images when every pixel moves by one grey level (recorded in the fixture). So the test
 /// requires strict agreement within 3 points of that self-agreement, ≥ 95% agreement where the
-/// reference's top-1 leads by ≥ 3 quantisation steps, radb's top-1 inside the reference's top-5
-/// for ≥ 99%, and mean cosine ≥ 0.98.
+/// reference's top-1 leads by ≥ 4 quantisation steps (0.4 logits; 76% of the images), radb's
+/// top-1 inside the reference's top-5 for ≥ 99%, and mean cosine ≥ 0.98.
 final class TinyImageNetAgreementTests: XCTestCase {
     struct Manifest: Decodable {
         struct SelfAgreement: Decodable { var one_grey_level_top1_agreement: Double }
@@ -66,7 +66,7 @@ final class TinyImageNetAgreementTests: XCTestCase {
                 let top = argmax(mine)
                 if top == m.v2_top1[i] { strict += 1 }
                 let sorted = q.sorted(by: >)
-                if Int(sorted[0]) - Int(sorted[1]) >= 3 {
+                if Int(sorted[0]) - Int(sorted[1]) >= 4 {
                     decisive += 1
                     if top == m.v2_top1[i] { decisiveAgree += 1 }
                 }
@@ -78,7 +78,7 @@ final class TinyImageNetAgreementTests: XCTestCase {
         let decisiveRate = Double(decisiveAgree) / Double(decisive)
         let meanCosine = cosines.reduce(0, +) / Double(cosines.count)
         let selfAgreement = m.reference_self_agreement.one_grey_level_top1_agreement
-        print("tiny-imagenet val n=\(m.count): strict top-1 \(strictRate), decisive (margin ≥ 3 steps, n=\(decisive)) \(decisiveRate), "
+        print("tiny-imagenet val n=\(m.count): strict top-1 \(strictRate), decisive (margin ≥ 4 steps, n=\(decisive)) \(decisiveRate), "
               + "in reference top-5 \(Double(inTop5) / Double(m.count)), mean cosine \(meanCosine), min \(cosines.min()!), "
               + "reference self-agreement at ±1 grey level \(selfAgreement)")
         XCTAssertGreaterThanOrEqual(meanCosine, 0.98)

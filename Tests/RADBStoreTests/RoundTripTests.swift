@@ -59,9 +59,9 @@ final class RoundTripTests: StoreTestCase {
                 for b in blocks.dropLast() {
                     XCTAssertEqual(b.count, b.capacity, "partition \(p.anchor) is dense", file: file, line: line)
                 }
-                // Eight full small blocks never trail: they are merged into a large one.
+                // Four (mergeFactor) full small blocks never trail: they are merged into a large one.
                 let trailingSmall = blocks.dropLast().reversed().prefix { $0.capacity == store.blockCapacity }.count
-                XCTAssertLessThan(trailingSmall, 8, file: file, line: line)
+                XCTAssertLessThan(trailingSmall, store.largeBlockCapacity / store.blockCapacity, file: file, line: line)
             }
             XCTAssertEqual(seen, expected.count, file: file, line: line)
         }

@@ -109,6 +109,35 @@ final class EmbedderTests: XCTestCase {
         }
     }
 
+    /// The whole pipeline (RADBVision decode + resize + crop, then the engine) against the
+    /// reference runtime's top-1 on the nine photos, whose reference inputs were preprocessed by
+    /// Pillow (Fixtures/reference/photos.json).
+    func testPipelineMatchesReferenceTop1OnPhotosNeedsSharedPhotos() throws {
+        try requirePhotos()
+        struct Manifest: Decodable { var files: [String]; var v2_top1: [Int] }
+        let fixtures = Self.root.appendingPathComponent("Fixtures/reference")
+        let m = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: fixtures.appendingPathComponent("photos.json")))
+        let embedder = try Embedder()
+        let vectors = try embedder.embed(files: m.files.map { Self.photos.appendingPathComponent($0) }).map { try $0.get() }
+        // The same network on Pillow's preprocessing of the same photos.
+        let pixels = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent("photos_224_u8.bin")))
+        let r = embedder.model.record
+        let pillow = try embedder.model.forward(Tensor(shape: [m.files.count, 224, 224, 3],
+                                                       storage: pixels.map { Float($0) * r.inputScale + r.inputOffset }), logits: false).features
+        let (w, b) = try XCTUnwrap(embedder.model.classifier)
+        for (i, name) in m.files.enumerated() {
+            let reference = Array(pillow.storage[i * 1280..<(i + 1) * 1280])
+            XCTAssertGreaterThan(Self.cosine(vectors[i], reference), 0.95, name)
+            var best = 0, bestValue = -Float.infinity
+            for o in 0..<w.shape[0] {
+                var z = b.storage[o]
+                for j in 0..<1280 { z += w.storage[o * 1280 + j] * vectors[i][j] }
+                if z > bestValue { bestValue = z; best = o }
+            }
+            XCTAssertEqual(best, m.v2_top1[i], "\(name): pipeline top-1 \(best), reference \(m.v2_top1[i]); cosine to Pillow-preprocessed \(Self.cosine(vectors[i], reference))")
+        }
+    }
+
     /// A model file with a trained two-layer head (`head.0`, ReLU, `head.2`) and anchors.
     func testHeadIsAppliedToBackboneFeatures() throws {
         let base = try Embedder()

@@ -46,8 +46,8 @@ struct Options {
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-/// Runs `body` repeatedly for at least `seconds` (after one warm-up) and returns the best of
-/// three median-free rounds: total calls / total time of the fastest third.
+/// Runs `body` repeatedly for at least `seconds` (after one warm-up call, at least 3 times) and
+/// returns the median seconds per call.
 func measure(seconds: Double, _ body: () throws -> Void) rethrows -> Double {
     try body()
     var times = [Double]()

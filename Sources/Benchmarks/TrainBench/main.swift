@@ -6,6 +6,8 @@
 //   radb-bench-train fmnist [options]                                          Fashion-MNIST pixels, MLP from scratch
 //   radb-bench-train features --model FILE --root DIR --out BASE [--limit-per-class K]   cache backbone features
 //   radb-bench-train transfer --model FILE (--train BASE --test BASE | --halves BASE)  a trained head on unseen classes
+//   radb-bench-train scratch (--fmnist 1 | --root DIR) --size S [options]        ResNetSmall from scratch (mode b)
+//   radb-bench-train speed --root DIR [--batch B] [--steps N]                   training images/s of ResNetSmall at 32 px
 //   radb-bench-train raw    --train BASE --test BASE                           raw features, no training
 //
 // options: --loss cam|ce|contrastive|triplet|centre  --epochs N  --dim D  --hidden W[,W]  --batch B
@@ -71,6 +73,58 @@ if mode == "features" {
         for s in skipped { FileHandle.standardError.write(Data("skipped \(s)\n".utf8)) }
         try FeatureCache.save(set, base: out, source: "radb MobileNet \(model)")
         print("{\"count\": \(set.count), \"skipped\": \(skipped.count), \"seconds\": \(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)}")
+    } catch { fail("\(error)") }
+    exit(0)
+}
+if mode == "speed" {
+    // Training throughput of ResNetSmall (forward + CAM loss + backward + optimiser step) on real
+    // 32×32 images; Tools/bench_train.py runs the same network in PyTorch for comparison.
+    do {
+        guard let root = options["root"] else { fail("speed needs --root (e.g. .data/cifar10/train)") }
+        let batch = option("batch", 128), steps = option("steps", 5)
+        let images = try ImageFolderDataset(root: URL(fileURLWithPath: root)).limited(perClass: batch / 10 + 1).pixels(size: 32).set
+        let trainer = ScratchTrainer(configuration: config, imageSize: 32, channels: 3)
+        var (net, loss, optimizer, _) = trainer.makeModel(classes: images.classNames.count)
+        let sub = images.subset(Array(0..<batch))
+        let x = Tensor(shape: [batch, 32, 32, 3], storage: sub.features.storage)
+        _ = ScratchTrainer.step(net: &net, loss: &loss, optimizer: &optimizer, x: x, labels: sub.labels, learningRate: 0.01)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<steps {
+            _ = ScratchTrainer.step(net: &net, loss: &loss, optimizer: &optimizer, x: x, labels: sub.labels, learningRate: 0.01)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        print("{\"impl\": \"radb\", \"batch\": \(batch), \"steps\": \(steps), \"images_per_second\": \(Double(batch * steps) / seconds)}")
+    } catch { fail("\(error)") }
+    exit(0)
+}
+if mode == "scratch" {
+    do {
+        let size = option("size", 28)
+        let train: LabeledFeatures, test: LabeledFeatures, channels: Int
+        if options["fmnist"] != nil {
+            train = try FashionMNIST.load(split: "train", limit: options["limit"].flatMap(Int.init))
+            test = try FashionMNIST.load(split: "t10k")
+            channels = 1
+        } else {
+            guard let root = options["root"], let split = try ImageFolderDataset.trainTest(root: URL(fileURLWithPath: root)) else {
+                fail("scratch needs --fmnist 1 or --root DIR with train/ and test/")
+            }
+            var tr = split.train
+            if let k = options["limit-per-class"].flatMap(Int.init) { tr = tr.limited(perClass: k) }
+            train = try tr.pixels(size: size).set
+            test = try split.test.pixels(size: size).set
+            channels = 3
+        }
+        let run = try ScratchTrainer(configuration: config, imageSize: size, channels: channels).train(train: train, test: test)
+        let r = run.report!
+        FileHandle.standardError.write(Data("\(r)\n".utf8))
+        let line: [String: Any] = ["mode": "scratch", "loss": config.loss.rawValue, "mAP": r.meanAveragePrecision,
+                                   "P@10": r.precisionAt10, "P@100": r.precisionAt100, "anchor_accuracy": r.anchorAccuracy ?? 0,
+                                   "two_stage_mAP": r.twoStage!.meanAveragePrecision,
+                                   "two_stage_recall@100": r.twoStage!.recallOfExactTopK,
+                                   "distance_reduction": r.twoStage!.distanceReduction, "two_stage_speedup": r.twoStage!.speedup,
+                                   "wall_seconds": Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
     } catch { fail("\(error)") }
     exit(0)
 }

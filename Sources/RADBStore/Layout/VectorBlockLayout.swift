@@ -7,7 +7,8 @@
 /// Blocks come in two sizes. New vectors go into *small* blocks (`smallCapacity`, ~32 KiB),
 /// so extending the tail block — a copy-on-write rewrite in LMDB — stays cheap. As soon as
 /// `mergeFactor` full small blocks trail a partition they are merged into one *large* block
-/// (`largeCapacity`, ~300 KiB), so that scans read long contiguous runs of the map.
+/// (`largeCapacity`, ~145 KiB at d = 128), so that scans read long contiguous runs of the
+/// map (measured: ~60 % of array speed with only small blocks, ~80–95 % with large ones).
 ///
 /// ```
 /// offset 0                 magic "RVB1" (UInt32), count, capacity, dimension (UInt32 each)
@@ -27,7 +28,7 @@ struct VectorBlockLayout: Sendable, Equatable {
     /// LMDB's page header in front of overflow data (PAGEHDRSZ on 64-bit builds).
     static let lmdbPageHeader = 16
     /// Small blocks merged into one large block.
-    static let mergeFactor = 8
+    static let mergeFactor = 4
 
     let dimension: Int
     let smallCapacity: Int
