@@ -131,6 +131,14 @@ def main():
     q.transpose(STORED[6]).save(path("webp_exif_orientation_6.webp"), lossless=True,
                                 exif=exif_payload(6, big_endian=True))
 
+    # MARK: Resize references: Pillow's resize(BILINEAR) of a textured picture, to compare with.
+    src = Image.new("RGB", (97, 61))
+    src.putdata([((x * 255) // 96, (y * 255) // 60, 255 if (x // 3 + y // 2) % 2 else 0)
+                 for y in range(61) for x in range(97)])
+    src.save(path("resize_source.png"))
+    for w, h in [(40, 30), (150, 120), (97, 20), (13, 61)]:
+        src.resize((w, h), Image.BILINEAR).save(path(f"resize_pillow_{w}x{h}.png"))
+
     # MARK: Format detection from bytes, not names
     open(path("png_named.jpg"), "wb").write(open(path("png_rgb8.png"), "rb").read())
     q.save(path("unsupported.gif"))
@@ -158,6 +166,14 @@ def main():
     sof = jb.index(b"\xff\xc0")
     struct.pack_into(">HH", jb, sof + 5, 65000, 65000)
     open(path("bomb_65000x65000.jpg"), "wb").write(bytes(jb))
+    # A lossless WebP whose VP8L header claims 16383 x 16383 (268 MP, WebP's largest size).
+    wb = bytearray(open(path("webp_lossless.webp"), "rb").read())
+    vp8l = wb.index(b"VP8L") + 8
+    assert wb[vp8l] == 0x2F
+    bits = struct.unpack("<I", wb[vp8l + 1: vp8l + 5])[0]
+    bits = (bits & ~((1 << 28) - 1)) | 16382 | (16382 << 14)
+    struct.pack_into("<I", wb, vp8l + 1, bits)
+    open(path("bomb_16383x16383.webp"), "wb").write(bytes(wb))
     open(path("empty.jpg"), "wb").close()
     open(path("text.jpg"), "w").write("This is not a picture, only text saved with a .jpg name.\n")
 

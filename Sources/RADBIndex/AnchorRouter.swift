@@ -1,3 +1,5 @@
+import CBLAS
+
 /// The coarse quantiser of the two-stage search: a set of anchors, one per partition, and the
 /// rules that send a vector to its nearest anchor and rank anchors for a query.
 ///
@@ -144,8 +146,15 @@ public struct AnchorRouter: Sendable {
     func anchorScores(queries: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
         let a = anchorCount
         anchors.withUnsafeBufferPointer { anchorBuffer in
-            L2Kernels.minusTwoDotProducts(queries: queries, m: count, rows: anchorBuffer.baseAddress!, n: a,
-                                          dimension: dimension, into: out)
+            if count == 1 {
+                // The anchors stay cache-resident between queries, where OpenBLAS's FMA kernel beats the
+                // streaming kernel that is best for partitions read from memory.
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(a), Int32(dimension), -2, anchorBuffer.baseAddress!,
+                            Int32(dimension), queries, 1, 0, out, 1)
+            } else {
+                L2Kernels.minusTwoDotProducts(queries: queries, m: count, rows: anchorBuffer.baseAddress!, n: a,
+                                              dimension: dimension, into: out)
+            }
         }
         anchorNorms.withUnsafeBufferPointer { norms in
             for i in 0..<count {

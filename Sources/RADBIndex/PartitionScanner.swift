@@ -119,7 +119,9 @@ final class PartitionScanner {
             let gathered = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxQueries * d))
             defer { gathered.deallocate() }
             let widest = newTasks.reduce(1) { max($0, $1.queries.count * $1.vectorCount) }
-            let scoreCapacity = min(1 << 18, widest)
+            // Up to 16 MiB of scores per worker, so a 1000-query batch multiplies ≥ 4096-vector panels
+            // per GEMM call (smaller panels re-pack the query matrix too often).
+            let scoreCapacity = min(1 << 22, widest)
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: scoreCapacity)
             defer { scores.deallocate() }
             self.queryNorms.withUnsafeBufferPointer { qNorms in
@@ -208,32 +210,35 @@ final class PartitionScanner {
     }
 
     /// The certified top k of query `q`, ordered by (exact distance, id).
+    ///
+    /// Candidates are re-scored exactly in BLAS-score order, stopping at the first whose score − ε
+    /// exceeds the current k-th exact distance T (it, and every later one, has exact distance > T);
+    /// usually only a little more than k exact distances are computed.
     func finish(_ q: Int, stats: inout SearchStats) -> [SearchHit] {
         let d = dimension
         let query = queryBase + q * d
-        var candidates: [(hit: SearchHit, vector: UnsafePointer<Float>)] = []
+        var candidates: [(score: Float, id: UInt64, vector: UnsafePointer<Float>)] = []
         var dropBound = Float.infinity
         for heap in heaps {
             let base = q * heap.capacity
             for e in 0..<heap.counts[q] {
-                let v = heap.vectors[base + e]
-                candidates.append((SearchHit(id: heap.ids[base + e],
-                                             distance: L2Kernels.exactSquaredDistance(v, query, dimension: d)), v))
+                candidates.append((heap.scores[base + e], heap.ids[base + e], heap.vectors[base + e]))
             }
             if heap.isFull(q) { dropBound = min(dropBound, heap.thresholds[q]) }
         }
-        candidates.sort { SearchHit.precedes($0.hit, $1.hit) }
-        guard candidates.count >= k, dropBound.isFinite else {
-            return candidates.prefix(k).map(\.hit)
+        candidates.sort { $0.score < $1.score || ($0.score == $1.score && $0.id < $1.id) }
+        let epsilon = Double(L2Kernels.roundingBound(dimension: d, maxSquaredNorm: maxScannedNorm,
+                                                     querySquaredNorm: queryNorms[q]))
+        var best = TopKSelector(validatedK: k)
+        for c in candidates {
+            if let worst = best.worst, Double(c.score) - epsilon > Double(worst.distance) { break }
+            best.insert(SearchHit(id: c.id, distance: L2Kernels.exactSquaredDistance(c.vector, query, dimension: d)))
         }
-        let kth = candidates[k - 1].hit.distance
-        let epsilon = L2Kernels.roundingBound(dimension: d, maxSquaredNorm: maxScannedNorm,
-                                              querySquaredNorm: queryNorms[q])
-        if Double(dropBound) - Double(epsilon) > Double(kth) {
-            return candidates.prefix(k).map(\.hit)
-        }
+        // Nothing was dropped, or everything dropped provably ranks after the k-th.
+        guard dropBound.isFinite, let kth = best.worst?.distance else { return best.sorted() }
+        if Double(dropBound) - epsilon > Double(kth) { return best.sorted() }
         stats.certificationRescans += 1
-        return rescan(q, threshold: Float(Double(kth) + Double(epsilon)).nextUp, stats: &stats)
+        return rescan(q, threshold: Float(Double(kth) + epsilon).nextUp, stats: &stats)
     }
 
     /// Collects every vector of query `q`'s tasks scoring ≤ `threshold`, scored exactly.

@@ -9,6 +9,9 @@ public struct PartitionBlock {
     public let anchor: Int32
     /// Number of vectors in the block (≥ 1).
     public let count: Int
+    /// Vectors the block can hold (`VectorStore.blockCapacity` or `largeBlockCapacity`);
+    /// every block of a partition but the last is full.
+    public let capacity: Int
     /// Vector dimension of the store.
     public let dimension: Int
     /// Item ids, one per row.

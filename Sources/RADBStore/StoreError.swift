@@ -30,7 +30,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     // MARK: - Input
     /// A vector has the wrong number of components.
     case wrongDimension(path: String, index: Int, got: Int, expected: Int)
-    /// A vector has a NaN or infinite component.
+    /// A vector has a NaN or infinite component (`component` ≥ 0), or its squared norm
+    /// overflows Float32 (`component` == −1).
     case nonFiniteVector(path: String, index: Int, component: Int)
     /// An operation was given no items.
     case emptyBatch(path: String, operation: String)
@@ -81,6 +82,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(p): vector store and catalog disagree (\(r)). Restore from a backup."
         case let .wrongDimension(p, i, g, e):
             return "\(p): vector #\(i) has \(g) components but the database stores \(e). Nothing was written; pass \(e)-dimensional vectors."
+        case let .nonFiniteVector(p, i, c) where c < 0:
+            return "\(p): vector #\(i) is too large: its squared norm overflows Float32. Nothing was written; check the embedder output."
         case let .nonFiniteVector(p, i, c):
             return "\(p): vector #\(i) has a NaN or infinite value at component \(c). Nothing was written; check the embedder output."
         case let .emptyBatch(p, op):

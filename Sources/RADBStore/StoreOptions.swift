@@ -11,7 +11,8 @@ public struct StoreOptions: Sendable {
     public var writeLockTimeout: TimeInterval = 10
     /// Initial LMDB map size in bytes; the map grows by itself when full.
     public var initialMapSize: Int = 1 << 30
-    /// Minimum vectors per block, fixed at creation (blocks then fill whole pages).
+    /// Minimum vectors per small block, fixed at creation (blocks then fill whole pages;
+    /// large blocks hold `VectorStore.largeBlockCapacity`, 4 small ones).
     public var minimumBlockVectors: Int = 64
     /// How long a reader waits for a writer between its two commits before giving up.
     public var snapshotTimeout: TimeInterval = 10
@@ -28,7 +29,7 @@ public struct StoreStats: Sendable, Equatable {
     public let modelIdentity: String
     public let items: Int
     public let partitions: Int
-    /// Vectors per full block.
+    /// Vectors per full small block (large blocks hold 4×).
     public let blockCapacity: Int
     /// Bytes of all files in the database directory.
     public let bytesOnDisk: Int

@@ -53,7 +53,7 @@ public struct StoreSnapshot {
             guard key.count == 8, key.loadUnaligned(as: UInt64.self) >> 32 == prefix else { return false }
             do {
                 let view = try BlockView(raw: value, layout: layout, path: path)
-                try body(PartitionBlock(anchor: partition, count: view.count, dimension: layout.dimension,
+                try body(PartitionBlock(anchor: partition, count: view.count, capacity: view.capacity, dimension: layout.dimension,
                                         ids: view.ids, squaredNorms: view.squaredNorms, vectors: view.vectors))
                 return true
             } catch {
@@ -64,9 +64,27 @@ public struct StoreSnapshot {
         if let failure { throw failure }
     }
 
-    /// Calls `body` with every block of every partition, partition by partition.
+    /// Calls `body` with every block of every partition, partition by partition (ascending
+    /// anchor), in one pass of one cursor.
     public func forEachBlock(_ body: (PartitionBlock) throws -> Void) throws {
-        for p in try partitions { try forEachBlock(partition: p.anchor, body) }
+        var failure: Error?
+        try txn.scan(txn.environment.blocksDB) { key, value in
+            guard key.count == 8 else {
+                failure = StoreError.corruptVectorStore(path: path, reason: "a block key has \(key.count) bytes")
+                return false
+            }
+            let anchor = RADBStore.anchor(fromPartitionKey: UInt32(truncatingIfNeeded: key.loadUnaligned(as: UInt64.self) >> 32))
+            do {
+                let view = try BlockView(raw: value, layout: layout, path: path)
+                try body(PartitionBlock(anchor: anchor, count: view.count, capacity: view.capacity, dimension: layout.dimension,
+                                        ids: view.ids, squaredNorms: view.squaredNorms, vectors: view.vectors))
+                return true
+            } catch {
+                failure = error
+                return false
+            }
+        }
+        if let failure { throw failure }
     }
 
     // MARK: - Vectors by id

@@ -49,8 +49,9 @@ extension VectorStore {
                     blocksPerPartition[a] = state
                     return true
                 }
-                if value.count != layout.valueLength(count: view.count) {
-                    report(.blockLayout, "partition \(a) block \(number): value is \(value.count) bytes, expected \(layout.valueLength(count: view.count))")
+                let expectedLength = layout.valueLength(count: view.count, capacity: view.capacity)
+                if value.count != expectedLength {
+                    report(.blockLayout, "partition \(a) block \(number): value is \(value.count) bytes, expected \(expectedLength)")
                 }
                 for i in 0..<view.count {
                     let id = view.ids[i]
@@ -68,7 +69,7 @@ extension VectorStore {
                 }
                 state.blocks = number + 1
                 state.count += UInt64(view.count)
-                state.lastFull = view.count == layout.capacity
+                state.lastFull = view.isFull
                 blocksPerPartition[a] = state
                 return true
             }
@@ -157,7 +158,7 @@ extension VectorStore {
         let vectorBytes = fileBytes(directory.appendingPathComponent(Self.vectorsDirectoryName).path + "/data.mdb")
         let catalogBytes = ["", "-wal", "-shm"].reduce(0) { $0 + fileBytes(catalog.path + $1) }
         return StoreStats(dimension: dimension, modelIdentity: modelIdentity, items: items, partitions: partitions,
-                          blockCapacity: layout.capacity, bytesOnDisk: directoryBytes(directory.path),
+                          blockCapacity: layout.smallCapacity, bytesOnDisk: directoryBytes(directory.path),
                           vectorBytes: vectorBytes, catalogBytes: catalogBytes, sequence: seq)
     }
 }

@@ -70,8 +70,10 @@ public final class VectorStore: @unchecked Sendable {
     public let dimension: Int
     /// Identity (content hash) of the embedding model that writes this database.
     public let modelIdentity: String
-    /// Vectors per full block.
-    public var blockCapacity: Int { layout.capacity }
+    /// Vectors per full small block (where new vectors go).
+    public var blockCapacity: Int { layout.smallCapacity }
+    /// Vectors per large block (merged from full small blocks; most of a big partition).
+    public var largeBlockCapacity: Int { layout.largeCapacity }
 
     let options: StoreOptions
     let lmdb: LMDBEnvironment
@@ -82,6 +84,8 @@ public final class VectorStore: @unchecked Sendable {
     /// Test hook run between the LMDB and the SQLite commit; a throwing hook simulates a writer
     /// that dies there (the tests of recovery use it).
     package var afterVectorCommitHook: (() throws -> Void)?
+    /// Thread CPU seconds spent in the two halves of all writes so far (for the benchmark).
+    package var writeProfile = WriteProfile()
 
     static let vectorsDirectoryName = "vectors"
     static let catalogFileName = "catalog.sqlite"
@@ -139,7 +143,7 @@ public final class VectorStore: @unchecked Sendable {
                                                           initialMapSize: options.initialMapSize)
             let capacity = VectorBlockLayout.capacity(dimension: dimension, pageSize: env.pageSize,
                                                       minimumVectors: max(1, options.minimumBlockVectors))
-            layout = VectorBlockLayout(dimension: dimension, capacity: capacity, pageSize: env.pageSize)
+            layout = VectorBlockLayout(dimension: dimension, smallCapacity: capacity, pageSize: env.pageSize)
             try env.write { txn in
                 try txn.putMeta("format", vectorFormatVersion)
                 try txn.putMeta("dimension", UInt64(dimension))
@@ -230,7 +234,7 @@ public final class VectorStore: @unchecked Sendable {
         guard meta.dimension >= 1, meta.capacity >= 1 else {
             throw StoreError.corruptVectorStore(path: dataPath, reason: "meta records hold impossible values")
         }
-        let layout = VectorBlockLayout(dimension: meta.dimension, capacity: meta.capacity, pageSize: env.pageSize)
+        let layout = VectorBlockLayout(dimension: meta.dimension, smallCapacity: meta.capacity, pageSize: env.pageSize)
 
         // Catalog half: refuse a newer schema before touching it.
         let catalog = try Catalog(path: catalogPath, create: false, durable: options.durable)
@@ -313,27 +317,74 @@ public final class VectorStore: @unchecked Sendable {
 
     // MARK: - Writing
 
-    /// Runs one numbered write following the commit protocol above. `vectorHalf` edits
-    /// partitions and returns the catalog half; it may run more than once (map growth).
-    func performWrite(_ operation: String, _ vectorHalf: (PartitionWriter) throws -> PendingOperation) throws {
+    /// Runs one numbered write following the commit protocol above.
+    ///
+    /// `prepare` computes the catalog half from the committed state (the writer lock is held,
+    /// so that state cannot move); `vectorHalf` edits partitions and may run more than once
+    /// (map growth). The catalog transaction is filled on another core while LMDB works, but
+    /// it commits only after LMDB's commit returned — step 4 still follows step 3 — and rolls
+    /// back if the LMDB half fails.
+    func performWrite(_ operation: String, prepare: (_ nextId: UInt64) throws -> PendingOperation,
+                      vectorHalf: (PartitionWriter, _ nextId: UInt64) throws -> Void) throws {
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: operation) }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
         try recoverLocked()
-        var op = PendingOperation.none
-        var seq: UInt64 = 0
-        try lmdbCall {
-            try lmdb.write { txn in
-                seq = (try txn.metaUInt64("seq") ?? 0) + 1
-                let writer = PartitionWriter(txn: txn, layout: layout)
-                op = try vectorHalf(writer)
-                try writer.flush()
-                try txn.putMeta("seq", seq)
-                try op.encoded().withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
-            }
+        let (seq, nextId) = try lmdbCall {
+            try lmdb.read { txn in ((try txn.metaUInt64("seq") ?? 0) + 1, try txn.metaUInt64("nextId") ?? 1) }
         }
-        if let hook = afterVectorCommitHook { try hook() }
-        try catalog.wrap { try catalog.pool.write { try Catalog.apply(op, sequence: seq, db: $0) } }
+        let op = try prepare(nextId)
+
+        // Catalog half, concurrently: apply, then wait for the verdict on the vector half.
+        let verdict = DispatchSemaphore(value: 0), catalogFinished = DispatchSemaphore(value: 0)
+        let box = CatalogWriteBox()
+        let catalog = self.catalog
+        DispatchQueue.global(qos: .userInitiated).async {
+            do {
+                try catalog.pool.write { db in
+                    let start = threadCPUSeconds()
+                    try Catalog.apply(op, sequence: seq, db: db)
+                    box.applySeconds = threadCPUSeconds() - start
+                    verdict.wait()
+                    if !box.vectorsCommitted { throw CatalogWriteBox.Abandoned() }
+                }
+            } catch {
+                box.error = error
+            }
+            catalogFinished.signal()
+        }
+        func finishCatalog(vectorsCommitted: Bool) {
+            box.vectorsCommitted = vectorsCommitted
+            verdict.signal()
+            catalogFinished.wait()
+        }
+
+        let vectorStart = threadCPUSeconds()
+        do {
+            try lmdbCall {
+                try lmdb.write { txn in
+                    let writer = PartitionWriter(txn: txn, layout: layout)
+                    try vectorHalf(writer, nextId)
+                    try writer.flush()
+                    try txn.putMeta("seq", seq)
+                    try op.encoded().withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
+                }
+            }
+            if let hook = afterVectorCommitHook { try hook() }
+        } catch {
+            finishCatalog(vectorsCommitted: false)
+            throw error
+        }
+        writeProfile.vectorHalfSeconds += threadCPUSeconds() - vectorStart
+        let commitStart = threadCPUSeconds()
+        finishCatalog(vectorsCommitted: true)
+        writeProfile.catalogCommitSeconds += threadCPUSeconds() - commitStart
+        writeProfile.catalogApplySeconds += box.applySeconds
+        if let error = box.error {
+            // The write is decided (LMDB committed); recovery completes the catalog later.
+            throw (error as? StoreError) ?? StoreError.corruptCatalog(path: catalog.path,
+                reason: "the catalog half of commit \(seq) failed (\(error)); it is replayed on the next write or open")
+        }
     }
 
     /// Runs LMDB work, turning LMDB return codes into `StoreError`s naming the environment.
@@ -385,20 +436,31 @@ public final class VectorStore: @unchecked Sendable {
         let now = Date().timeIntervalSince1970
         // Append partition by partition so each tail block is decoded and written once.
         let order = batch.indices.sorted { (batch[$0].anchor, $0) < (batch[$1].anchor, $1) }
+        // The vectors in partition order, contiguous, so each run is one buffer.
+        var sorted = [Float]()
+        sorted.reserveCapacity(batch.count * dimension)
+        for i in order { sorted.append(contentsOf: batch[i].vector) }
         var ids: [UInt64] = []
-        try performWrite("insert") { writer in
-            let first = try writer.txn.metaUInt64("nextId") ?? 1
+        try performWrite("insert", prepare: { first in
             ids = (0..<batch.count).map { first + UInt64($0) }
-            for i in order {
-                try batch[i].vector.withUnsafeBufferPointer {
-                    try writer.append(id: ids[i], anchor: batch[i].anchor, norm: norms[i], vector: $0)
-                }
-            }
-            try writer.txn.putMeta("nextId", first + UInt64(batch.count))
             return .insert(batch.indices.map {
                 CatalogRow(id: ids[$0], anchor: batch[$0].anchor, metadata: batch[$0].metadata, addedAt: now)
             })
-        }
+        }, vectorHalf: { writer, first in
+            var runStart = 0
+            while runStart < order.count {
+                let anchor = batch[order[runStart]].anchor
+                var runEnd = runStart
+                while runEnd < order.count, batch[order[runEnd]].anchor == anchor { runEnd += 1 }
+                let run = order[runStart..<runEnd]
+                try sorted.withUnsafeBufferPointer { all in
+                    try writer.appendRun(anchor: anchor, ids: run.map { ids[$0] }, norms: run.map { norms[$0] },
+                                         vectors: UnsafeBufferPointer(rebasing: all[runStart * dimension ..< runEnd * dimension]))
+                }
+                runStart = runEnd
+            }
+            try writer.txn.putMeta("nextId", first + UInt64(batch.count))
+        })
         return ids
     }
 
@@ -407,12 +469,11 @@ public final class VectorStore: @unchecked Sendable {
     public func delete(ids: [UInt64]) throws {
         let unique = Array(Set(ids)).sorted()
         guard !unique.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "delete") }
-        try performWrite("delete") { writer in
+        try performWrite("delete", prepare: { _ in .delete(unique) }, vectorHalf: { writer, _ in
             let unknown = try unique.filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             for id in unique { try writer.remove(id: id) }
-            return .delete(unique)
-        }
+        })
     }
 
     /// Replaces the metadata of existing items.
@@ -420,11 +481,12 @@ public final class VectorStore: @unchecked Sendable {
     public func updateMetadata(_ updates: [(id: UInt64, metadata: ItemMetadata)]) throws {
         guard !updates.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "updateMetadata") }
         for (i, u) in updates.enumerated() { try validate(u.metadata, index: i) }
-        try performWrite("updateMetadata") { writer in
+        try performWrite("updateMetadata", prepare: { _ in
+            .updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
+        }, vectorHalf: { writer, _ in
             let unknown = try updates.map(\.id).filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
-            return .updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
-        }
+        })
     }
 
     /// Replaces the metadata of one item.
@@ -440,10 +502,11 @@ public final class VectorStore: @unchecked Sendable {
         var target: [UInt64: Int32] = [:]
         for m in moves { target[m.id] = m.anchor }
         let ordered = target.keys.sorted()
-        try performWrite("reanchor") { writer in
+        try performWrite("reanchor", prepare: { _ in
+            .move(ordered.map { .init(id: $0, anchor: target[$0]!) })
+        }, vectorHalf: { writer, _ in
             let unknown = try ordered.filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
-            var applied: [PendingOperation.AnchorMove] = []
             for id in ordered {
                 let anchor = target[id]!
                 guard let loc = try writer.location(of: id), loc.anchor != anchor else { continue }
@@ -451,10 +514,8 @@ public final class VectorStore: @unchecked Sendable {
                 try entry.vector.withUnsafeBufferPointer {
                     try writer.append(id: id, anchor: anchor, norm: entry.norm, vector: $0)
                 }
-                applied.append(.init(id: id, anchor: anchor))
             }
-            return .move(applied)
-        }
+        })
     }
 
     /// Moves `ids` to partition `anchor`.
@@ -525,6 +586,31 @@ public final class VectorStore: @unchecked Sendable {
             }
         }
     }
+}
+
+/// State shared between a write and its concurrent catalog transaction.
+private final class CatalogWriteBox: @unchecked Sendable {
+    struct Abandoned: Error {}
+    /// Set before the verdict semaphore is signalled; read after waiting on it.
+    var vectorsCommitted = false
+    /// Set before the finished semaphore is signalled.
+    var error: Error?
+    var applySeconds = 0.0
+}
+
+/// Where write time goes: thread CPU seconds of the LMDB half (calling thread), of filling
+/// the catalog transaction (its own thread, concurrently) and of the wait for its commit.
+package struct WriteProfile: Sendable {
+    package var vectorHalfSeconds = 0.0
+    package var catalogApplySeconds = 0.0
+    package var catalogCommitSeconds = 0.0
+}
+
+/// CPU time of the calling thread.
+func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 // MARK: - Write sessions

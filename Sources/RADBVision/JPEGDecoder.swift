@@ -8,21 +8,23 @@ import CImageCodecs
 /// as CMYK, then converted; Adobe files store inverted inks). When a target size is given it
 /// decodes at 1/2, 1/4 or 1/8 scale in the IDCT — far less work for a 12-megapixel photo headed
 /// for 224×224 — while keeping the result at least as large as the target in both dimensions.
-enum JPEGDecoder {
+package enum JPEGDecoder {
     /// Header facts read without decoding pixels.
     struct Header {
         var size: ImageSize
         var colorspace: Int32
     }
 
-    /// TurboJPEG's power-of-two scale denominators, largest reduction first.
+    /// Reductions used, largest first. TurboJPEG also offers the other N/8 factors
+    /// (tjGetScalingFactors), but only 1/2 and 1/4 have SIMD reduced IDCTs and 1/8 is DC-only;
+    /// the rest run generic C code. Power-of-two choices also match Pillow's `draft()`.
     static let reductionDenominators: [Int] = [8, 4, 2]
 
     // MARK: Header
 
     static func readHeader(_ bytes: UnsafeRawBufferPointer, handle: tjhandle, source: String) throws -> Header {
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-        let status = tjDecompressHeader3(handle, bytes.bindMemory(to: UInt8.self).baseAddress, UInt(bytes.count),
+        let status = tjDecompressHeader3(handle, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt(bytes.count),
                                          &width, &height, &subsampling, &colorspace)
         if status != 0 {
             throw error(handle: handle, source: source, fallback: "unreadable header")
@@ -65,7 +67,7 @@ enum JPEGDecoder {
         let isCMYK = header.colorspace == Int32(TJCS_CMYK.rawValue) || header.colorspace == Int32(TJCS_YCCK.rawValue)
         // LIMITSCANS refuses progressive files with absurd scan counts (a CPU-time bomb).
         let flags = Int32(TJFLAG_LIMITSCANS)
-        let src = bytes.bindMemory(to: UInt8.self).baseAddress!
+        let src = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
 
         var image: Image
         if isCMYK {
@@ -91,7 +93,7 @@ enum JPEGDecoder {
 
     /// CMYK → RGB the way Pillow and most viewers do it: R = (255 − C)(255 − K)/255.
     /// Adobe files store 255 − ink, in which case R = C′K′/255.
-    static func convertCMYK(_ cmyk: UnsafeBufferPointer<UInt8>, to rgb: UnsafeMutableBufferPointer<UInt8>,
+    package static func convertCMYK(_ cmyk: UnsafeBufferPointer<UInt8>, to rgb: UnsafeMutableBufferPointer<UInt8>,
                             inverted: Bool) {
         let n = rgb.count / 3
         for i in 0..<n {
@@ -124,6 +126,10 @@ enum JPEGDecoder {
     private static func error(handle: tjhandle, source: String, fallback: String) -> ImageError {
         var message = String(cString: tjGetErrorStr2(handle))
         if message.isEmpty { message = fallback }
+        // Valid files TurboJPEG cannot decode (12-bit or lossless JPEG, for example).
+        if message.lowercased().contains("unsupported") {
+            return .unsupportedFormat(source: source, format: "JPEG variant (\(message))")
+        }
         return isTruncation(message)
             ? .truncated(source: source, format: .jpeg, detail: message)
             : .corrupt(source: source, format: .jpeg, detail: message)

@@ -6,7 +6,7 @@ import CImageCodecs
 /// composited over white, like PNG. Animated WebP is refused with a typed error.
 enum WebPDecoder {
     static func decode(_ bytes: UnsafeRawBufferPointer, source: String, maxPixels: Int) throws -> Image {
-        let src = bytes.bindMemory(to: UInt8.self).baseAddress!
+        let src = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var features = WebPBitstreamFeatures()
         let status = WebPGetFeatures(src, bytes.count, &features)
         guard status == VP8_STATUS_OK else {

@@ -26,18 +26,21 @@ enum TestData {
         return (points, labels, centres)
     }
 
-    /// Naive exact search: every distance written out as Σ(x−q)² in Double, in dimension order,
-    /// rounded once to Float; sorted by (distance, id); optional restriction to allowed ids.
+    /// Naive exact search: every distance written out as Σ(x−q)² in Double — lane l = i mod 8 sums
+    /// its dimensions in order, lanes combined ((0+1)+(2+3))+((4+5)+(6+7)), the order
+    /// `L2Kernels.exactSquaredDistance` documents — rounded once to Float; sorted by (distance, id);
+    /// optional restriction to allowed ids.
     static func bruteForce(query: [Float], vectors: [Float], ids: [UInt64], dimension d: Int, k: Int,
                            allowed: Set<UInt64>? = nil) -> [SearchHit] {
         var all: [SearchHit] = []
         for (row, id) in ids.enumerated() {
             if let allowed, !allowed.contains(id) { continue }
-            var sum: Double = 0
+            var lane = [Double](repeating: 0, count: 8)
             for j in 0..<d {
                 let t = Double(vectors[row * d + j]) - Double(query[j])
-                sum += t * t
+                lane[j % 8] += t * t
             }
+            let sum = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]))
             all.append(SearchHit(id: id, distance: Float(sum)))
         }
         all.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }

@@ -6,9 +6,10 @@ import XCTest
 final class MultiProcessTests: StoreTestCase {
     func testReaderProcessesSeeConsistentSnapshotsWhileAWriterInsertsAndDeletes() throws {
         let url = databaseURL()
-        let setup = try startProbe(["create", url.path, "16"])
+        // 64-d vectors in one-page small blocks: partitions cross the merge size during the run.
+        let setup = try startProbe(["create", url.path, "64", "1"])
         XCTAssertEqual(setup.wait().status, 0)
-        let seed = try startProbe(["insert-loop", url.path, "0", "100", "5"])
+        let seed = try startProbe(["insert-loop", url.path, "0", "200", "5"])
         XCTAssertEqual(seed.wait().status, 0)
 
         let writer = try startProbe(["mutate-loop", url.path, "1", "3"])
@@ -38,6 +39,28 @@ final class MultiProcessTests: StoreTestCase {
         }
         XCTAssertGreaterThan(sequences.count, 1)
         XCTAssertEqual(try store.check(), [])
+    }
+
+    /// A writer process grows a 64 KiB map many times while reader processes, which mapped the
+    /// old size, keep reading: they must adopt the new size (MDB_MAP_RESIZED) transparently.
+    func testReaderProcessesFollowAMapThatAWriterProcessGrows() throws {
+        let url = databaseURL()
+        let tinyMap = ["RADB_PROBE_MAP_SIZE": "65536"]
+        XCTAssertEqual(try startProbe(["create", url.path, "64", "1"], environment: tinyMap).wait().status, 0)
+        let readers = try (0..<2).map { _ in try startProbe(["read-loop", url.path, "3"], environment: tinyMap) }
+        let writer = try startProbe(["mutate-loop", url.path, "5", "2.5"], environment: tinyMap)
+        let w = writer.wait()
+        XCTAssertEqual(w.status, 0, "writer failed: \(w.stderr)")
+        for r in readers {
+            let lines = r.remainingLines()
+            let result = r.wait()
+            XCTAssertEqual(result.status, 0, "reader failed: \(result.stderr)")
+            let summary = try XCTUnwrap(lines.last?.split(separator: " "))
+            XCTAssertGreaterThanOrEqual(Int(summary[3]) ?? 0, 2, "the reader saw the writer's progress: \(lines.last ?? "")")
+        }
+        let store = try VectorStore.open(at: url, options: fastOptions)
+        XCTAssertGreaterThan(try store.stats().vectorBytes, 8 * 65536, "the map grew well past its initial 64 KiB")
+        try assertClean(store)
     }
 
     func testSecondWriterWaitsThenFailsNamingTheHolder() throws {

@@ -30,51 +30,88 @@ final class RoundTripTests: StoreTestCase {
         try assertClean(store)
     }
 
-    func testPartitionBlocksAreContiguousAlignedAndCoverEveryVector() throws {
-        let d = 16
-        let store = try makeStore(dimension: d)
-        let items = newItems(1500, dimension: d, anchors: 3, seed: 2)
-        let ids = try store.insert(items)
-        let expected = Dictionary(uniqueKeysWithValues: zip(ids, items))
+    /// Walks every block of every partition and checks the layout promises: contiguous,
+    /// aligned, dense (all blocks but the last full), large blocks formed by merging.
+    private func assertDensePartitions(_ store: VectorStore, expected: [UInt64: NewItem],
+                                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let d = store.dimension
         try store.read { snap in
             var seen = 0
-            XCTAssertEqual(try snap.partitions.map(\.count).reduce(0, +), 1500)
+            XCTAssertEqual(try snap.partitions.map(\.count).reduce(0, +), expected.count, file: file, line: line)
             for p in try snap.partitions {
-                var blocks = 0
-                XCTAssertEqual(try snap.count(partition: p.anchor), p.count)
+                var blocks: [PartitionBlock] = []
+                XCTAssertEqual(try snap.count(partition: p.anchor), p.count, file: file, line: line)
                 try snap.forEachBlock(partition: p.anchor) { block in
-                    blocks += 1
-                    XCTAssertLessThanOrEqual(block.count, store.blockCapacity)
-                    XCTAssertEqual(block.vectors.count, block.count * d)
-                    XCTAssertEqual(Int(bitPattern: block.vectors.baseAddress) % 4, 0)
-                    XCTAssertEqual(Int(bitPattern: block.ids.baseAddress) % 8, 0)
+                    blocks.append(block)
+                    XCTAssertTrue([store.blockCapacity, store.largeBlockCapacity].contains(block.capacity), file: file, line: line)
+                    XCTAssertLessThanOrEqual(block.count, block.capacity, file: file, line: line)
+                    XCTAssertEqual(block.vectors.count, block.count * d, file: file, line: line)
+                    XCTAssertEqual(Int(bitPattern: block.vectors.baseAddress) % 4, 0, file: file, line: line)
+                    XCTAssertEqual(Int(bitPattern: block.ids.baseAddress) % 8, 0, file: file, line: line)
                     for i in 0..<block.count {
-                        let item = try XCTUnwrap(expected[block.ids[i]])
-                        XCTAssertEqual(item.anchor, p.anchor)
-                        XCTAssertEqual(Array(block.vector(at: i)).map(\.bitPattern), item.vector.map(\.bitPattern))
-                        XCTAssertEqual(block.squaredNorms[i], item.vector.reduce(0) { $0 + $1 * $1 })
+                        let item = try XCTUnwrap(expected[block.ids[i]], file: file, line: line)
+                        XCTAssertEqual(item.anchor, p.anchor, file: file, line: line)
+                        XCTAssertEqual(Array(block.vector(at: i)).map(\.bitPattern), item.vector.map(\.bitPattern), file: file, line: line)
+                        XCTAssertEqual(block.squaredNorms[i], item.vector.reduce(0) { $0 + $1 * $1 }, file: file, line: line)
                     }
                     seen += block.count
                 }
-                XCTAssertEqual(blocks, (p.count + store.blockCapacity - 1) / store.blockCapacity, "partition \(p.anchor) is dense")
+                for b in blocks.dropLast() {
+                    XCTAssertEqual(b.count, b.capacity, "partition \(p.anchor) is dense", file: file, line: line)
+                }
+                // Four (mergeFactor) full small blocks never trail: they are merged into a large one.
+                let trailingSmall = blocks.dropLast().reversed().prefix { $0.capacity == store.blockCapacity }.count
+                XCTAssertLessThan(trailingSmall, store.largeBlockCapacity / store.blockCapacity, file: file, line: line)
             }
-            XCTAssertEqual(seen, 1500)
-            XCTAssertEqual(try snap.count(partition: 77), 0)
+            XCTAssertEqual(seen, expected.count, file: file, line: line)
         }
+    }
+
+    /// Options with one-page small blocks, so a few hundred vectors exercise merging.
+    private var smallBlocks: StoreOptions {
+        var o = fastOptions
+        o.minimumBlockVectors = 1
+        return o
+    }
+
+    func testPartitionBlocksAreContiguousAlignedDenseAndMerged() throws {
+        let d = 16
+        let store = try makeStore(dimension: d, options: smallBlocks)
+        XCTAssertEqual(store.blockCapacity, (4096 - 32) / (12 + 4 * d), "one-page small blocks")
+        let items = newItems(1500, dimension: d, anchors: 3, seed: 2)
+        var ids: [UInt64] = []
+        for start in stride(from: 0, to: 1500, by: 300) { ids += try store.insert(Array(items[start..<start + 300])) }
+        try assertDensePartitions(store, expected: Dictionary(uniqueKeysWithValues: zip(ids, items)))
+        let large = try store.read { snap in
+            var n = 0
+            for p in try snap.partitions { try snap.forEachBlock(partition: p.anchor) { if $0.capacity == store.largeBlockCapacity { n += 1 } } }
+            return n
+        }
+        XCTAssertGreaterThanOrEqual(large, 3, "each 500-vector partition holds a merged large block")
+        XCTAssertEqual(try store.read { try $0.count(partition: 77) }, 0)
+        // One big batch into one partition merges many groups at once.
+        let burst = newItems(2000, dimension: d, anchors: 1, seed: 3, prefix: "burst")
+        ids += try store.insert(burst)
+        try assertDensePartitions(store, expected: Dictionary(uniqueKeysWithValues: zip(ids, items + burst)))
+        try assertClean(store)
     }
 
     func testDeleteFreesTheSlotAndKeepsPartitionsDense() throws {
         let d = 8
-        let store = try makeStore(dimension: d)
-        let items = newItems(900, dimension: d, anchors: 2, seed: 3)
-        let ids = try store.insert(items)
+        let store = try makeStore(dimension: d, options: smallBlocks)
+        let items = newItems(1800, dimension: d, anchors: 2, seed: 3)
+        var ids: [UInt64] = []
+        for start in stride(from: 0, to: 1800, by: 600) { ids += try store.insert(Array(items[start..<start + 600])) }
         var rng = SplitMix(state: 9)
-        let doomed = Array(ids.shuffled(using: &rng).prefix(450))
-        try store.delete(ids: Array(doomed[..<200]))
-        try store.delete(ids: Array(doomed[200...]))
+        let doomed = Array(ids.shuffled(using: &rng).prefix(900))
+        try store.delete(ids: Array(doomed[..<400]))
+        try store.delete(ids: Array(doomed[400...]))
         try assertClean(store)
         let dead = Set(doomed)
-        XCTAssertEqual(try store.stats().items, 450)
+        var live: [UInt64: NewItem] = [:]
+        for (i, id) in ids.enumerated() where !dead.contains(id) { live[id] = items[i] }
+        try assertDensePartitions(store, expected: live)
+        XCTAssertEqual(try store.stats().items, 900)
         for (i, id) in ids.enumerated() {
             if dead.contains(id) {
                 XCTAssertNil(try store.vector(id: id))
@@ -83,18 +120,14 @@ final class RoundTripTests: StoreTestCase {
                 assertBitIdentical(try store.vector(id: id), items[i].vector)
             }
         }
-        // Freed slots are reused: refilling to the old size gives the old block count back.
-        let blocksBefore = try store.read { snap in try snap.partitions.reduce(0) { $0 + ($1.count + store.blockCapacity - 1) / store.blockCapacity } }
-        let more = try store.insert(newItems(450, dimension: d, anchors: 2, seed: 4))
-        XCTAssertEqual(more.first, 901, "ids are never reused")
-        try store.read { snap in
-            var blocks = 0
-            for p in try snap.partitions { try snap.forEachBlock(partition: p.anchor) { _ in blocks += 1 } }
-            XCTAssertLessThanOrEqual(blocks, blocksBefore + 2 + 900 / store.blockCapacity)
-            XCTAssertEqual(try snap.itemCount, 900)
-        }
+        // Freed slots are reused: after refilling, partitions are dense again.
+        let more = newItems(900, dimension: d, anchors: 2, seed: 4)
+        let moreIds = try store.insert(more)
+        XCTAssertEqual(moreIds.first, 1801, "ids are never reused")
+        for (id, item) in zip(moreIds, more) { live[id] = item }
+        try assertDensePartitions(store, expected: live)
         // Delete everything: the store is empty and still clean.
-        try store.delete(ids: ids.filter { !dead.contains($0) } + more)
+        try store.delete(ids: Array(live.keys))
         XCTAssertEqual(try store.stats().items, 0)
         XCTAssertEqual(try store.read { try $0.partitions }, [])
         try assertClean(store)
@@ -102,7 +135,7 @@ final class RoundTripTests: StoreTestCase {
 
     func testReanchoringMovesItemsWithoutLoss() throws {
         let d = 12
-        let store = try makeStore(dimension: d)
+        let store = try makeStore(dimension: d, options: smallBlocks)
         let items = newItems(400, dimension: d, anchors: 4, seed: 5)
         let ids = try store.insert(items)
         let moving = ids.enumerated().filter { items[$0.offset].anchor == 1 }.map(\.element)
@@ -119,6 +152,13 @@ final class RoundTripTests: StoreTestCase {
             XCTAssertEqual(try store.item(id: id)?.metadata, items[i].metadata)
         }
         XCTAssertEqual(try store.stats().items, 400)
+        var expected: [UInt64: NewItem] = [:]
+        for (i, id) in ids.enumerated() {
+            var item = items[i]
+            item.anchor = try XCTUnwrap(store.item(id: id)).anchor
+            expected[id] = item
+        }
+        try assertDensePartitions(store, expected: expected)
     }
 
     func testUpdateMetadataContentHashLookupAndFilters() throws {

@@ -127,8 +127,8 @@ class StoreTestCase: XCTestCase {
         throw StoreTestFailure("radb-store-probe not found next to the tests (looked in \(dirs.map(\.path))); build all products with `swift build -c release`")
     }
 
-    func startProbe(_ arguments: [String]) throws -> ProbeProcess {
-        try ProbeProcess(executable: probeExecutable(), arguments: arguments)
+    func startProbe(_ arguments: [String], environment: [String: String] = [:]) throws -> ProbeProcess {
+        try ProbeProcess(executable: probeExecutable(), arguments: arguments, environment: environment)
     }
 }
 
@@ -144,9 +144,12 @@ final class ProbeProcess {
     private let err = Pipe()
     private var buffer = Data()
 
-    init(executable: URL, arguments: [String]) throws {
+    init(executable: URL, arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = out
         process.standardError = err
         try process.run()

@@ -77,12 +77,16 @@ final class CorruptImageTests: XCTestCase {
     func testBombHeadersAreRefusedBeforeAllocating() {
         let before = peakResidentBytes()
         let start = Date()
-        // A 68-byte PNG claiming 100000x100000 (30 GB as RGB) and a JPEG claiming 65000x65000 (12.7 GB).
+        // A 68-byte PNG claiming 100000x100000 (30 GB as RGB), a JPEG claiming 65000x65000 (12.7 GB)
+        // and a WebP claiming 16383x16383 (805 MB).
         guard case .tooLarge(_, 100_000, 100_000, ImageDecoder.defaultMaxPixels)? = decodeError("bomb_100000x100000.png") else {
             return XCTFail("expected .tooLarge for the PNG bomb")
         }
         guard case .tooLarge(_, 65_000, 65_000, _)? = decodeError("bomb_65000x65000.jpg") else {
             return XCTFail("expected .tooLarge for the JPEG bomb")
+        }
+        guard case .tooLarge(_, 16_383, 16_383, _)? = decodeError("bomb_16383x16383.webp") else {
+            return XCTFail("expected .tooLarge for the WebP bomb")
         }
         XCTAssertLessThan(Date().timeIntervalSince(start), 0.5, "refusal reads only the header")
         // Had either decoder allocated and touched its pixel buffer, the peak would have grown by gigabytes.

@@ -16,9 +16,9 @@ final class ExifOrientationTests: XCTestCase {
         }
     }
 
-    func testStoredSizeOfRotatedFilesIsSwapped() throws {
-        // The same bytes decoded without the tag would be 32x64: check via the PNG container,
-        // whose pixels are lossless, that the rotation maps every pixel and not just the centres.
+    func testPNGExifOrientationMapsEveryPixel() throws {
+        // The stored picture is 32x64 (turned); the PNG container is lossless, so the upright
+        // result must equal the plain 64x32 picture pixel for pixel, not just at the centres.
         let rotated = try ImageDecoder.decode(contentsOf: Fixtures.image("png_exif_orientation_6.png"))
         let plain = try ImageDecoder.decode(contentsOf: Fixtures.image("png_rgb8.png"))
         XCTAssertEqual(rotated, plain)

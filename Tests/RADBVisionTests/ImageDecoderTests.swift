@@ -154,3 +154,24 @@ final class ImageDecoderTests: XCTestCase {
         }
     }
 }
+
+/// CMYK conversion for both conventions (plain inks, and Adobe's inverted inks).
+final class CMYKConversionTests: XCTestCase {
+    func convert(_ cmyk: [UInt8], inverted: Bool) -> [UInt8] {
+        var rgb = [UInt8](repeating: 0, count: cmyk.count / 4 * 3)
+        cmyk.withUnsafeBufferPointer { src in
+            rgb.withUnsafeMutableBufferPointer { JPEGDecoder.convertCMYK(src, to: $0, inverted: inverted) }
+        }
+        return rgb
+    }
+
+    func testPlainAndAdobeInvertedInks() {
+        // Red = no cyan, full magenta and yellow, no black; 50 % grey = K at half.
+        XCTAssertEqual(convert([0, 255, 255, 0, 0, 0, 0, 128, 0, 0, 0, 255], inverted: false),
+                       [255, 0, 0, 127, 127, 127, 0, 0, 0])
+        XCTAssertEqual(convert([255, 0, 0, 255, 255, 255, 255, 127, 255, 255, 255, 0], inverted: true),
+                       [255, 0, 0, 127, 127, 127, 0, 0, 0])
+        // Ink and black multiply: 50 % cyan over 50 % black.
+        XCTAssertEqual(convert([128, 0, 0, 128], inverted: false), [63, 127, 127]) // 127·127/255 = 63.25
+    }
+}

@@ -100,3 +100,63 @@ final class ImageOperationsTests: XCTestCase {
         XCTAssertNotNil(Image(width: 1, height: 1, pixels: [1, 2, 3]))
     }
 }
+
+/// The built-in caption font.
+final class BitmapFontTests: XCTestCase {
+    func testDrawsGlyphPixelsWhereTheDrawingHasInk() {
+        var canvas = Image(width: 11, height: 7, filledWith: .white)
+        canvas.drawText("1l", x: 0, y: 0, color: .black) // "l" is drawn as "L"
+        // "1": ..#.. / .##.. / ..#.. ... / .###.  "L": column 0 inked on all rows, bottom row full.
+        XCTAssertEqual(canvas.pixel(x: 2, y: 0), .black)
+        XCTAssertEqual(canvas.pixel(x: 0, y: 0), .white)
+        XCTAssertEqual(canvas.pixel(x: 1, y: 1), .black)
+        XCTAssertEqual(canvas.pixel(x: 5, y: 3), .white, "spacing column")
+        for row in 0..<7 { XCTAssertEqual(canvas.pixel(x: 6, y: row), .black) }
+        for column in 6..<11 { XCTAssertEqual(canvas.pixel(x: column, y: 6), .black) }
+        XCTAssertEqual(canvas.pixel(x: 10, y: 5), .white)
+        XCTAssertEqual(BitmapFont.width(of: "1l"), 11)
+        XCTAssertEqual(BitmapFont.width(of: "1l", scale: 2), 22)
+    }
+
+    func testScaledAndClippedTextNeverWritesOutside() {
+        var canvas = Image(width: 20, height: 10, filledWith: .black)
+        canvas.drawText("HELLO world 42%?", x: -7, y: 4, color: .white, scale: 3)
+        let inked = stride(from: 0, to: canvas.pixels.count, by: 3).filter { canvas.pixels[$0] == 255 }.count
+        XCTAssertGreaterThan(inked, 0)
+        XCTAssertEqual(canvas.width, 20)
+        XCTAssertEqual(canvas.pixels.count, 20 * 10 * 3)
+    }
+
+    func testEveryGlyphHasSevenRowsOfFiveColumns() {
+        for (character, rows) in BitmapFont.glyphs {
+            XCTAssertEqual(rows.count, 7, "\(character)")
+            XCTAssertTrue(rows.allSatisfy { $0 < 32 }, "\(character)")
+        }
+        XCTAssertEqual(BitmapFont.rows(for: "~"), BitmapFont.rows(for: "?"))
+    }
+}
+
+/// The pieces together, as the contact-sheet feature will use them.
+final class ContactSheetTests: XCTestCase {
+    func testContactSheetOfFixturesRoundTripsThroughPNG() throws {
+        let names = ["jpeg_baseline.jpg", "png_rgba.png", "webp_lossy.webp", "jpeg_orientation_6.jpg"]
+        var sheet = Image(width: 4 * 72 + 8, height: 60, filledWith: RGB(40, 40, 40))
+        for (i, name) in names.enumerated() {
+            let thumb = try ImageDecoder.decode(contentsOf: Fixtures.image(name)).resized(width: 64, height: 32)
+            sheet.paste(thumb, x: 8 + i * 72, y: 8)
+            sheet.drawText("\(i + 1)", x: 8 + i * 72, y: 46, color: .white)
+        }
+        // Each thumbnail's top-left quadrant is red; its caption's digit is drawn below it.
+        for i in 0..<names.count {
+            XCTAssertLessThanOrEqual(sheet.pixel(x: 8 + i * 72 + 16, y: 8 + 8).maxChannelDistance(to: Fixtures.red), 20)
+        }
+        XCTAssertEqual(sheet.pixel(x: 8 + 2, y: 46), .white, "top of the \"1\"")
+        let dir = try makeTemporaryDirectory(self)
+        let url = dir.appendingPathComponent("sheet.png")
+        try PNGEncoder.write(sheet, to: url)
+        XCTAssertEqual(try ImageDecoder.decode(contentsOf: url), sheet)
+        if let keep = ProcessInfo.processInfo.environment["RADB_KEEP_CONTACT_SHEET"] {
+            try PNGEncoder.write(sheet, to: URL(fileURLWithPath: keep))
+        }
+    }
+}

@@ -137,3 +137,22 @@ final class ResizeTests: XCTestCase {
         XCTAssertLessThan(Double(total) / Double(input.pixels.count), 2.0, "mean absolute difference")
     }
 }
+
+/// Cross-implementation check: the same filter as Pillow's `resize(size, BILINEAR)`.
+final class PillowResizeAgreementTests: XCTestCase {
+    func testMatchesPillowBilinearWithinOneGreyLevel() throws {
+        // Fixtures/images/resize_pillow_WxH.png were written by Pillow (Tools/make_image_fixtures.py).
+        let source = try ImageDecoder.decode(contentsOf: Fixtures.image("resize_source.png"))
+        for (w, h) in [(40, 30), (150, 120), (97, 20), (13, 61)] {
+            let pillow = try ImageDecoder.decode(contentsOf: Fixtures.image("resize_pillow_\(w)x\(h).png"))
+            let ours = source.resized(width: w, height: h)
+            XCTAssertEqual(ours.size, pillow.size)
+            var worst = 0, total = 0
+            for (a, b) in zip(ours.pixels, pillow.pixels) {
+                let d = abs(Int(a) - Int(b)); worst = max(worst, d); total += d
+            }
+            XCTAssertLessThanOrEqual(worst, 1, "\(w)x\(h): largest difference from Pillow")
+            XCTAssertLessThan(Double(total) / Double(ours.pixels.count), 0.5, "\(w)x\(h): mean difference from Pillow")
+        }
+    }
+}

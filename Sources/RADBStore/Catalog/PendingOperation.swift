@@ -18,6 +18,7 @@ enum PendingOperation: Equatable {
 
     func encoded() -> [UInt8] {
         var w = ByteWriter()
+        if case let .insert(rows) = self { w.bytes.reserveCapacity(rows.count * 96) }
         switch self {
         case .none:
             w.u8(0)

@@ -1,9 +1,12 @@
 /// A validated, read-only view of one block value in the memory map.
 struct BlockView {
     let count: Int
+    let capacity: Int
     let ids: UnsafeBufferPointer<UInt64>
     let squaredNorms: UnsafeBufferPointer<Float>
     let vectors: UnsafeBufferPointer<Float>
+
+    var isFull: Bool { count == capacity }
 
     /// Checks the header against `layout` and the alignment LMDB guarantees for overflow
     /// values; any mismatch is corruption, reported with `path`.
@@ -16,17 +19,18 @@ struct BlockView {
         let count = Int(base.load(fromByteOffset: 4, as: UInt32.self))
         let capacity = Int(base.load(fromByteOffset: 8, as: UInt32.self))
         let dimension = Int(base.load(fromByteOffset: 12, as: UInt32.self))
-        guard capacity == layout.capacity, dimension == layout.dimension else {
-            throw corrupt("a block has capacity \(capacity)/dimension \(dimension), expected \(layout.capacity)/\(layout.dimension)")
+        guard layout.isValidCapacity(capacity), dimension == layout.dimension else {
+            throw corrupt("a block has capacity \(capacity)/dimension \(dimension), expected \(layout.smallCapacity) or \(layout.largeCapacity)/\(layout.dimension)")
         }
-        guard count >= 1, count <= capacity, raw.count >= layout.contentSize(count: count) else {
+        guard count >= 1, count <= capacity, raw.count >= layout.contentSize(count: count, capacity: capacity) else {
             throw corrupt("a block claims \(count) vectors in \(raw.count) bytes")
         }
         guard Int(bitPattern: base) % 8 == 0 else { throw corrupt("a block is not 8-byte aligned in the map") }
         self.count = count
+        self.capacity = capacity
         ids = UnsafeBufferPointer(start: (base + layout.idsOffset).assumingMemoryBound(to: UInt64.self), count: count)
-        squaredNorms = UnsafeBufferPointer(start: (base + layout.normsOffset).assumingMemoryBound(to: Float.self), count: count)
-        vectors = UnsafeBufferPointer(start: (base + layout.vectorsOffset).assumingMemoryBound(to: Float.self),
+        squaredNorms = UnsafeBufferPointer(start: (base + layout.normsOffset(capacity: capacity)).assumingMemoryBound(to: Float.self), count: count)
+        vectors = UnsafeBufferPointer(start: (base + layout.vectorsOffset(capacity: capacity)).assumingMemoryBound(to: Float.self),
                                       count: count * dimension)
     }
 }

@@ -1,7 +1,7 @@
 // radb-store-probe — a helper process for RADBStore's crash and multi-process tests.
 //
 // Subcommands (all print one line per event and flush, so a parent can follow along):
-//   create DIR DIM                    create an empty store
+//   create DIR DIM [MINBLOCK]         create an empty store (MINBLOCK: minimum small-block vectors)
 //   insert-loop DIR SEED BATCH [N]    insert batches forever (or N), durable commits; after each
 //                                     prints "committed <batch> <firstId> <count> <fnv64 of vectors>"
 //   mutate-loop DIR SEED SECONDS      insert, delete and re-anchor for SECONDS (non-durable)
@@ -9,6 +9,9 @@
 //                                     and at the end "reads <n> distinct <m>"; exits 1 on a bad one
 //   hold-lock DIR SECONDS             hold the writer lock, print "locked <pid>", sleep
 //   check DIR                         print check() problems; exit 1 if any
+//
+// RADB_PROBE_MAP_SIZE=<bytes> sets StoreOptions.initialMapSize for every subcommand (tests use a
+// tiny map so that writers grow it while readers in other processes must follow).
 //
 // Vectors are a pure function of the item's path (see `probeVector`), so any process can
 // verify that a catalog row and its vector belong together.
@@ -52,6 +55,14 @@ func item(_ path: String, _ dimension: Int) -> NewItem {
             metadata: ItemMetadata(path: path, contentHash: "h:" + path, label: "l\(anchorFor(path: path))", width: 32, height: 32))
 }
 
+/// Options for this process: defaults, plus the map size from RADB_PROBE_MAP_SIZE.
+func probeOptions(durable: Bool = true) -> StoreOptions {
+    var options = StoreOptions(durable: durable)
+    options.writeLockTimeout = 30
+    if let raw = ProcessInfo.processInfo.environment["RADB_PROBE_MAP_SIZE"], let size = Int(raw) { options.initialMapSize = size }
+    return options
+}
+
 let args = CommandLine.arguments
 guard args.count >= 3 else { fail("usage: radb-store-probe create|insert-loop|mutate-loop|read-loop|hold-lock|check DIR …") }
 let dir = URL(fileURLWithPath: args[2])
@@ -59,14 +70,16 @@ let dir = URL(fileURLWithPath: args[2])
 do {
     switch args[1] {
     case "create":
-        guard args.count == 4, let dim = Int(args[3]) else { fail("create DIR DIM") }
-        _ = try VectorStore.create(at: dir, dimension: dim, modelIdentity: "probe-model")
+        guard args.count >= 4, let dim = Int(args[3]) else { fail("create DIR DIM [MINBLOCK]") }
+        var options = probeOptions()
+        if args.count > 4, let minimum = Int(args[4]) { options.minimumBlockVectors = minimum }
+        _ = try VectorStore.create(at: dir, dimension: dim, modelIdentity: "probe-model", options: options)
         print("created")
 
     case "insert-loop":
         guard args.count >= 5, let seed = Int(args[3]), let batchSize = Int(args[4]) else { fail("insert-loop DIR SEED BATCH [N]") }
         let limit = args.count > 5 ? Int(args[5]) ?? Int.max : Int.max
-        let store = try VectorStore.open(at: dir)
+        let store = try VectorStore.open(at: dir, options: probeOptions())
         var batch = 0
         while batch < limit {
             let items = (0..<batchSize).map { item("s\(seed)/b\(batch)/i\($0)", store.dimension) }
@@ -79,9 +92,7 @@ do {
 
     case "mutate-loop":
         guard args.count == 5, let seed = Int(args[3]), let seconds = Double(args[4]) else { fail("mutate-loop DIR SEED SECONDS") }
-        var options = StoreOptions(durable: false)
-        options.writeLockTimeout = 30
-        let store = try VectorStore.open(at: dir, options: options)
+        let store = try VectorStore.open(at: dir, options: probeOptions(durable: false))
         var rng = SystemRandomNumberGenerator()
         var live: [UInt64] = []
         let end = Date().addingTimeInterval(seconds)
@@ -112,7 +123,7 @@ do {
 
     case "read-loop":
         guard args.count == 4, let seconds = Double(args[3]) else { fail("read-loop DIR SECONDS") }
-        let store = try VectorStore.open(at: dir)
+        let store = try VectorStore.open(at: dir, options: probeOptions())
         let end = Date().addingTimeInterval(seconds)
         var reads = 0
         var sequences: Set<UInt64> = []

@@ -1,0 +1,149 @@
+import Foundation
+import RADBStore
+import RADBVision
+
+// MARK: - Ingesting
+
+extension Database {
+    /// Embeds and stores every image under `paths` (files or folders, recursively).
+    ///
+    /// Files are processed in batches of `options.batchSize`: read and hashed, skipped when
+    /// their content (SHA-256) is already stored, decoded and embedded on both cores, routed
+    /// to their nearest anchor, and committed in one durable write. So an ingest is idempotent
+    /// and can be interrupted at any moment — a later run picks up where it stopped — and a
+    /// bad file is reported in `IngestReport.failed` without stopping the run.
+    ///
+    /// - Parameters:
+    ///   - progress: called after every committed batch.
+    ///   - isCancelled: polled between batches; when it returns true the ingest stops after the
+    ///     batch in flight and reports `cancelled`.
+    /// - Throws: `DatabaseError` when a path does not exist, no image is found, or the database
+    ///   cannot be written (full disk, another writer past the timeout). Batches committed
+    ///   before the error stay stored.
+    public func ingest(_ paths: [URL], options: IngestOptions = IngestOptions(),
+                       progress: ((IngestProgress) -> Void)? = nil,
+                       isCancelled: (() -> Bool)? = nil) throws -> IngestReport {
+        let embedder = try requireEmbedder()
+        let files: [URL]
+        do { files = try ImageFileWalker().files(under: paths) } catch { throw Self.wrap(error) }
+        guard !files.isEmpty else {
+            throw DatabaseError.invalidArgument("no images found under \(paths.map(\.path).joined(separator: ", ")): radb reads JPEG, PNG and WebP files")
+        }
+        var report = IngestReport(added: 0, unchanged: 0, failed: [], cancelled: false, addedIDs: [])
+        var seenHashes = Set<String>()
+        var start = 0
+        // One writer for the whole run: a second ingest waits (then fails, naming this process)
+        // instead of interleaving batches and racing on the duplicate check. Readers go on.
+        do {
+            try store.withExclusiveWriteAccess {
+                while start < files.count {
+                    if isCancelled?() == true { report.cancelled = true; break }
+                    let batch = Array(files[start..<min(start + options.batchSize, files.count)])
+                    start += batch.count
+                    try ingestBatch(batch, embedder: embedder, options: options, seenHashes: &seenHashes, report: &report)
+                    progress?(IngestProgress(processed: start, total: files.count, added: report.added,
+                                             unchanged: report.unchanged, failed: report.failed.count))
+                }
+            }
+        } catch { throw Self.wrap(error) }
+        return report
+    }
+
+    /// One file on its way into the store.
+    private struct Candidate {
+        let url: URL
+        var hash = ""
+        var data = Data()
+        var vector: [Float] = []
+        var width = 0
+        var height = 0
+        var failure: String?
+    }
+
+    private func ingestBatch(_ batch: [URL], embedder: Embedder, options: IngestOptions, seenHashes: inout Set<String>,
+                             report: inout IngestReport) throws {
+        // 1. Read and hash, both cores.
+        var candidates = batch.map { Candidate(url: $0) }
+        candidates.withUnsafeMutableBufferPointer { buf in
+            DispatchQueue.concurrentPerform(iterations: buf.count) { i in
+                do {
+                    buf[i].data = try Data(contentsOf: buf[i].url, options: .mappedIfSafe)
+                    buf[i].hash = SHA256.hex(buf[i].data)
+                } catch {
+                    buf[i].failure = "cannot read the file (\((error as NSError).localizedDescription)); check permissions"
+                }
+            }
+        }
+        // 2. Skip contents already stored or seen earlier in this run.
+        var fresh: [Int] = []
+        do {
+            try store.read { snapshot in
+                for (i, c) in candidates.enumerated() where c.failure == nil {
+                    let stored = seenHashes.contains(c.hash) ? true : !(try snapshot.items(contentHash: c.hash)).isEmpty
+                    if stored {
+                        report.unchanged += 1
+                    } else {
+                        seenHashes.insert(c.hash)
+                        fresh.append(i)
+                    }
+                }
+            }
+        } catch { throw Self.wrap(error) }
+        // 3. Decode the new ones on both cores (large JPEGs at a reduced DCT scale), then embed
+        //    them in batched forward passes.
+        var images = [Image?](repeating: nil, count: fresh.count)
+        let hint = ImageSize(width: embedder.resizeShorterSide, height: embedder.resizeShorterSide)
+        candidates.withUnsafeMutableBufferPointer { buf in
+            images.withUnsafeMutableBufferPointer { imgs in
+                DispatchQueue.concurrentPerform(iterations: fresh.count) { j in
+                    let i = fresh[j]
+                    do {
+                        let size = try ImageDecoder.size(of: buf[i].data, name: buf[i].url.path)
+                        buf[i].width = size.width
+                        buf[i].height = size.height
+                        imgs[j] = try ImageDecoder.decode(buf[i].data, name: buf[i].url.path, targetSizeHint: hint)
+                    } catch {
+                        buf[i].failure = describeFailure(error)
+                    }
+                    buf[i].data = Data()
+                }
+            }
+        }
+        let decoded = fresh.indices.filter { images[$0] != nil }
+        if !decoded.isEmpty {
+            do {
+                let vectors = try embedder.embed(images: decoded.map { images[$0]! })
+                for (j, v) in zip(decoded, vectors) { candidates[fresh[j]].vector = v }
+            } catch {
+                for j in decoded { candidates[fresh[j]].failure = describeFailure(error) }
+            }
+        }
+        for c in candidates {
+            if let f = c.failure { report.failed.append(.init(path: c.url.path, reason: f)) }
+        }
+        let ready = fresh.filter { candidates[$0].failure == nil }
+        guard !ready.isEmpty else { return }
+        // 4. Route and commit in one write.
+        do {
+            let anchors = try router.nearestAnchors(of: ready.flatMap { candidates[$0].vector })
+            let items = zip(ready, anchors).map { i, anchor in
+                let c = candidates[i]
+                return NewItem(vector: c.vector, anchor: anchor, metadata: ItemMetadata(
+                    path: c.url.standardizedFileURL.path, contentHash: c.hash,
+                    label: options.labelFromFolder ? c.url.deletingLastPathComponent().lastPathComponent : nil,
+                    width: c.width, height: c.height))
+            }
+            let ids = try store.insert(items)
+            report.added += ids.count
+            report.addedIDs += ids
+        } catch {
+            for i in ready { seenHashes.remove(candidates[i].hash) }
+            throw Self.wrap(error)
+        }
+    }
+
+    private func describeFailure(_ error: Error) -> String {
+        if let e = error as? LocalizedError, let d = e.errorDescription { return d }
+        return String(describing: error)
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import RADBIndex
+import RADBStore
+
+// MARK: - Searching
+
+extension Database {
+    /// The stored images most similar to the image file at `url`.
+    /// - Throws: `DatabaseError` naming the file when it cannot be read or is not an image,
+    ///   or when `options` are out of range (k ≤ 0, nprobe ≤ 0).
+    public func search(image url: URL, options: SearchOptions = SearchOptions()) throws -> [SearchMatch] {
+        let vector: [Float]
+        do { vector = try requireEmbedder().embed(file: url) } catch { throw Self.wrap(error) }
+        return try search(vector: vector, options: options)
+    }
+
+    /// The stored images nearest to the stored item `id` (the item itself comes first, at distance 0).
+    public func search(id: UInt64, options: SearchOptions = SearchOptions()) throws -> [SearchMatch] {
+        let vector: [Float]?
+        do { vector = try store.vector(id: id) } catch { throw Self.wrap(error) }
+        guard let vector else { throw DatabaseError.unknownID(id) }
+        return try search(vector: vector, options: options)
+    }
+
+    /// The stored images nearest to `vector`, which must come from this database's model.
+    public func search(vector: [Float], options: SearchOptions = SearchOptions()) throws -> [SearchMatch] {
+        try search(vectors: NPYMatrix(rows: 1, columns: vector.count, values: vector), options: options)[0]
+    }
+
+    /// One ranked list per row of `vectors`, in order. Partitions are read once per batch.
+    public func search(vectors: NPYMatrix, options: SearchOptions = SearchOptions()) throws -> [[SearchMatch]] {
+        guard options.k >= 1 else { throw DatabaseError.invalidArgument("k must be at least 1 (got \(options.k))") }
+        guard vectors.columns == store.dimension else {
+            throw DatabaseError.invalidArgument("query vectors have \(vectors.columns) components but this database stores \(store.dimension)-dimensional vectors from model \(store.modelIdentity.prefix(12)): embed queries with `radb embed --db` on this database")
+        }
+        if vectors.rows == 0 { return [] }
+        let nprobe: NProbe
+        switch options.probe {
+        case .exact: nprobe = .all
+        case .nearest(let n):
+            guard n >= 1 else { throw DatabaseError.invalidArgument("nprobe must be at least 1 (got \(n)); use exact search to scan everything") }
+            nprobe = .count(n)
+        }
+        do {
+            return try store.read { snapshot in
+                let lists = try SnapshotLists(snapshot: snapshot, listCount: router.anchorCount)
+                let index = try AnchorIndex(router: router, lists: lists)
+                var idFilter: IDFilter?
+                if !options.filter.isEmpty {
+                    idFilter = IDFilter(try snapshot.ids(matching: Self.catalogFilter(options.filter)))
+                }
+                let result = try index.search(batch: vectors.values, k: options.k, nprobe: nprobe, filter: idFilter)
+                var matches: [[SearchMatch]] = []
+                matches.reserveCapacity(result.hits.count)
+                for hits in result.hits {
+                    let items = try snapshot.items(ids: hits.map(\.id))
+                    let byID = Dictionary(items.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                    matches.append(hits.enumerated().map { rank, hit in
+                        let item = byID[hit.id]
+                        return SearchMatch(rank: rank + 1, id: hit.id, distance: hit.distance,
+                                           path: item?.metadata.path ?? "", label: item?.metadata.label)
+                    })
+                }
+                return matches
+            }
+        } catch { throw Self.wrap(error) }
+    }
+
+    /// The store's form of a `SearchFilter`.
+    static func catalogFilter(_ f: SearchFilter) -> CatalogFilter {
+        var parts: [CatalogFilter] = []
+        if let labels = f.labels { parts.append(.labelIn(labels)) }
+        if let glob = f.pathGlob { parts.append(.pathGlob(glob)) }
+        if let after = f.addedAfter { parts.append(.addedAfter(after)) }
+        if let before = f.addedBefore { parts.append(.addedBefore(before)) }
+        if let ids = f.ids { parts.append(.ids(ids)) }
+        return .all(parts)
+    }
+}

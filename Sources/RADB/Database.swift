@@ -1,0 +1,228 @@
+import Foundation
+import RADBIndex
+import RADBStore
+
+/// An image database: a directory holding the vectors (LMDB), the catalog (SQLite) and the
+/// model that embeds every image, opened as one object.
+///
+/// It exists so an app needs one type to add images and find similar ones: the database
+/// embeds with its own model (refusing vectors from another), routes each vector to its
+/// nearest anchor, and searches through the anchors with an exact rerank.
+///
+/// ```swift
+/// let db = try Database.openOrCreate(at: URL(fileURLWithPath: "photos.radb"))
+/// let report = try db.ingest([URL(fileURLWithPath: "Pictures")])
+/// let matches = try db.search(image: URL(fileURLWithPath: "query.jpg"), options: SearchOptions(k: 10))
+/// ```
+///
+/// Any number of processes may read a database while one writes; a second writer waits for
+/// `writeLockTimeout` and then fails with `DatabaseError.writeLockBusy` naming the holder.
+public final class Database: @unchecked Sendable {
+    /// How the database is opened.
+    public enum Mode: Sendable {
+        /// Search and inspect only.
+        case readOnly
+        /// Also ingest, delete and reindex (each write takes the cross-process write lock).
+        case readWrite
+    }
+
+    /// The database directory.
+    public let url: URL
+    /// The model every vector of this database comes from; nil for a database of vectors
+    /// imported from elsewhere (`radb import`), which is searched by vector or by stored id.
+    public let embedder: Embedder?
+    let store: VectorStore
+    /// The anchors the vectors are partitioned by (reloaded after `reindex`).
+    private(set) var router: AnchorRouter
+
+    /// File name of the model copy inside the database directory.
+    static let modelFileName = "model.safetensors"
+
+    /// Model identity of databases whose vectors were imported rather than embedded here.
+    static let externalModelPrefix = "external:"
+
+    private init(url: URL, embedder: Embedder?, store: VectorStore) throws {
+        self.url = url
+        self.embedder = embedder
+        self.store = store
+        self.router = try Self.loadRouter(store)
+    }
+
+    // MARK: - Creating and opening
+
+    /// Creates a new database at `url` that embeds with `model` (default: the built-in model).
+    ///
+    /// The model file is copied into the directory so the database describes itself. Creation
+    /// is atomic: it happens in a temporary sibling directory renamed into place at the end.
+    /// - Throws: `DatabaseError` when `url` exists, the model cannot be loaded, or the disk fails.
+    public static func create(at url: URL, model: URL? = nil, options: StoreOptions = StoreOptions()) throws -> Database {
+        let embedder = try model.map { try Embedder(modelURL: $0) } ?? Embedder()
+        return try create(at: url, embedder: embedder, anchors: embedder.anchors, options: options)
+    }
+
+    /// Creates a database for `embedder` partitioned by `anchors` (row-major, `count × dimension`;
+    /// nil = one anchor at the origin until `reindex` learns better ones).
+    static func create(at url: URL, embedder: Embedder, anchors: [Float]?, options: StoreOptions) throws -> Database {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: url.path) {
+            throw DatabaseError.invalidArgument("\(url.path) already exists: open it, or choose a new path for the new database")
+        }
+        let staging = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).creating-\(getpid())")
+        try? fm.removeItem(at: staging)
+        do {
+            let store = try VectorStore.create(at: staging, dimension: embedder.dimension,
+                                               modelIdentity: embedder.modelIdentity, options: options)
+            let anchorValues = anchors ?? [Float](repeating: 0, count: embedder.dimension)
+            try store.setAnchors(anchorValues, count: anchorValues.count / embedder.dimension)
+            try fm.copyItem(at: embedder.modelURL, to: staging.appendingPathComponent(modelFileName))
+            try fm.moveItem(at: staging, to: url)
+        } catch {
+            try? fm.removeItem(at: staging)
+            throw wrap(error)
+        }
+        return try open(at: url, mode: .readWrite, options: options)
+    }
+
+    /// Opens an existing database.
+    /// - Throws: `DatabaseError.noDatabase` when nothing is at `url`; the store's typed errors
+    ///   (wrapped) when the directory is not a radb database, is damaged, or is from a newer radb.
+    public static func open(at url: URL, mode: Mode = .readWrite, options: StoreOptions = StoreOptions()) throws -> Database {
+        guard FileManager.default.fileExists(atPath: url.path) else { throw DatabaseError.noDatabase(path: url.path) }
+        do {
+            let store = try VectorStore.open(at: url, options: options)
+            if store.modelIdentity.hasPrefix(externalModelPrefix) {
+                return try Database(url: url, embedder: nil, store: store)
+            }
+            let modelURL = url.appendingPathComponent(modelFileName)
+            guard FileManager.default.fileExists(atPath: modelURL.path) else {
+                throw DatabaseError.underlying("\(url.path): the model file \(modelFileName) is missing from the database; restore it from a backup")
+            }
+            let embedder = try Embedder(modelURL: modelURL)
+            guard embedder.modelIdentity == store.modelIdentity else {
+                throw DatabaseError.modelMismatch("\(modelURL.path) is not the model this database was built with (hash \(embedder.modelIdentity.prefix(12)) vs \(store.modelIdentity.prefix(12))); restore it from a backup")
+            }
+            return try Database(url: url, embedder: embedder, store: store)
+        } catch {
+            throw wrap(error)
+        }
+    }
+
+    /// Opens the database at `url`, creating it with the built-in model when nothing is there.
+    public static func openOrCreate(at url: URL, options: StoreOptions = StoreOptions()) throws -> Database {
+        FileManager.default.fileExists(atPath: url.path) ? try open(at: url, options: options) : try create(at: url, options: options)
+    }
+
+    // MARK: - Inspecting
+
+    /// What the database holds: `radb stats`.
+    public struct Stats: Sendable {
+        public var items: Int
+        public var anchors: Int
+        public var nonEmptyPartitions: Int
+        public var dimension: Int
+        /// Content hash of the model file.
+        public var model: String
+        public var bytesOnDisk: Int
+    }
+
+    public func stats() throws -> Stats {
+        do {
+            let s = try store.stats()
+            return Stats(items: s.items, anchors: router.anchorCount, nonEmptyPartitions: s.partitions,
+                         dimension: s.dimension, model: s.modelIdentity, bytesOnDisk: s.bytesOnDisk)
+        } catch { throw Self.wrap(error) }
+    }
+
+    /// Every broken invariant, as one line each; empty when the database is sound.
+    public func check() throws -> [String] {
+        do {
+            var problems = try store.check().map(\.description)
+            if router.dimension != store.dimension {
+                problems.append("anchors have \(router.dimension) components, vectors \(store.dimension)")
+            }
+            return problems
+        } catch { throw Self.wrap(error) }
+    }
+
+    /// The catalog row of a stored item.
+    public func item(id: UInt64) throws -> StoredItem? {
+        do { return try store.item(id: id) } catch { throw Self.wrap(error) }
+    }
+
+    /// A consistent copy of the whole database (vectors, catalog, model) in `destination`.
+    public func backup(to destination: URL) throws {
+        do {
+            try store.backup(to: destination)
+            let model = url.appendingPathComponent(Self.modelFileName)
+            if FileManager.default.fileExists(atPath: model.path) {
+                try FileManager.default.copyItem(at: model, to: destination.appendingPathComponent(Self.modelFileName))
+            }
+        } catch { throw Self.wrap(error) }
+    }
+
+    // MARK: - Changing
+
+    /// Deletes stored items; unknown ids are an error and nothing is deleted.
+    public func delete(ids: [UInt64]) throws {
+        do { try store.delete(ids: ids) } catch { throw Self.wrap(error) }
+    }
+
+    /// Replaces an item's metadata (path, label, …); its vector is unchanged.
+    public func updateMetadata(id: UInt64, _ metadata: ItemMetadata) throws {
+        do { try store.updateMetadata(id: id, metadata) } catch { throw Self.wrap(error) }
+    }
+
+    /// Adds vectors made by this database's model (e.g. from `radb embed`), each routed to its
+    /// nearest anchor. Wrong lengths and NaN/Inf components are rejected before anything is written.
+    @discardableResult
+    public func insert(vectors: [[Float]], metadata: [ItemMetadata]) throws -> [UInt64] {
+        guard vectors.count == metadata.count else {
+            throw DatabaseError.invalidArgument("\(vectors.count) vectors but \(metadata.count) metadata records: give one per vector")
+        }
+        do {
+            for (i, v) in vectors.enumerated() {
+                guard v.count == store.dimension else {
+                    throw DatabaseError.invalidArgument("vector \(i) has \(v.count) components; this database stores \(store.dimension)")
+                }
+                guard v.allSatisfy(\.isFinite) else { throw DatabaseError.invalidArgument("vector \(i) contains NaN or infinity") }
+            }
+            let anchors = try router.nearestAnchors(of: vectors.flatMap { $0 })
+            return try store.insert(zip(zip(vectors, anchors), metadata).map { NewItem(vector: $0.0, anchor: $0.1, metadata: $1) })
+        } catch { throw Self.wrap(error) }
+    }
+
+    // MARK: - Helpers
+
+    static func loadRouter(_ store: VectorStore) throws -> AnchorRouter {
+        let anchors = try store.anchors()
+        guard !anchors.isEmpty else {
+            return try AnchorRouter(anchors: [Float](repeating: 0, count: store.dimension), dimension: store.dimension)
+        }
+        return try AnchorRouter(anchors: anchors, dimension: store.dimension)
+    }
+
+    func reloadRouter() throws { router = try Self.loadRouter(store) }
+
+    /// The embedder, or an error explaining that this database holds imported vectors.
+    func requireEmbedder() throws -> Embedder {
+        guard let embedder else {
+            throw DatabaseError.invalidArgument("\(url.path) holds vectors imported from elsewhere and has no image model: search it with --vectors FILE.npy or --id ID")
+        }
+        return embedder
+    }
+
+    /// Maps lower-layer errors onto `DatabaseError`, keeping their messages.
+    static func wrap(_ error: Error) -> Error {
+        switch error {
+        case is DatabaseError: return error
+        case let e as StoreError:
+            if case .writerBusy = e { return DatabaseError.writeLockBusy(e.description) }
+            if case .modelMismatch = e { return DatabaseError.modelMismatch(e.description) }
+            return DatabaseError.underlying(e.description)
+        case let e as IndexError: return DatabaseError.invalidArgument(e.description)
+        case let e as EmbedderError: return DatabaseError.underlying(e.description)
+        case let e as CustomStringConvertible: return DatabaseError.underlying(e.description)
+        default: return DatabaseError.underlying(error.localizedDescription)
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Lists the candidate image files under the paths a user gave to `radb ingest`.
+///
+/// Walks folders recursively in a stable (sorted) order, follows symbolic links but visits
+/// each real directory once — so a link pointing back up the tree cannot loop — and skips
+/// hidden entries (names starting with "."). Which files are images is decided by their
+/// first bytes (`ImageFileWalker.looksLikeImage`), never by the name: a `.jpg` that is really
+/// text is still listed (so it can be reported as failed), while files inside folders whose
+/// first bytes are not an image signature and whose names carry no image extension are
+/// skipped silently (documents, sidecars, thumbnails databases…).
+public struct ImageFileWalker: Sendable {
+    /// A path given by the user that does not exist or cannot be read.
+    public struct Error: Swift.Error, CustomStringConvertible, Sendable {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// File-name extensions that mark a file as meant to be an image.
+    public static let imageExtensions: Set<String> = ["jpg", "jpeg", "jpe", "png", "webp"]
+
+    public init() {}
+
+    /// Every candidate file under `roots`, each once, in a stable order. A root that is a
+    /// file is always listed; a root that does not exist throws.
+    public func files(under roots: [URL]) throws -> [URL] {
+        var out: [URL] = []
+        var seenFiles = Set<FileKey>()
+        var seenDirs = Set<FileKey>()
+        for root in roots {
+            var st = stat()
+            guard stat(root.path, &st) == 0 else {
+                throw Error(path: root.path, reason: "no such file or folder (\(String(cString: strerror(errno))))")
+            }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                walk(root, &out, &seenFiles, &seenDirs)
+            } else if seenFiles.insert(FileKey(st)).inserted {
+                out.append(root)
+            }
+        }
+        return out
+    }
+
+    private struct FileKey: Hashable {
+        let device: UInt64
+        let inode: UInt64
+        init(_ st: stat) { device = UInt64(st.st_dev); inode = UInt64(st.st_ino) }
+    }
+
+    private func walk(_ dir: URL, _ out: inout [URL], _ seenFiles: inout Set<FileKey>, _ seenDirs: inout Set<FileKey>) {
+        var st = stat()
+        guard stat(dir.path, &st) == 0, seenDirs.insert(FileKey(st)).inserted else { return }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return }
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let url = dir.appendingPathComponent(name)
+            var s = stat()
+            guard stat(url.path, &s) == 0 else { continue }  // dangling link: nothing to read
+            switch s.st_mode & S_IFMT {
+            case S_IFDIR:
+                walk(url, &out, &seenFiles, &seenDirs)
+            case S_IFREG:
+                guard seenFiles.insert(FileKey(s)).inserted else { continue }
+                if Self.imageExtensions.contains(url.pathExtension.lowercased()) || Self.looksLikeImage(url) {
+                    out.append(url)
+                }
+            default:
+                continue
+            }
+        }
+    }
+
+    /// True when the file starts with a JPEG, PNG or WebP signature.
+    public static func looksLikeImage(_ url: URL) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { return false }
+        defer { try? handle.close() }
+        let head = [UInt8](handle.readData(ofLength: 12))
+        if head.count >= 3, head[0] == 0xFF, head[1] == 0xD8, head[2] == 0xFF { return true }
+        if head.count >= 8, head[0..<8] == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] { return true }
+        if head.count >= 12, head[0..<4] == Array("RIFF".utf8)[...], head[8..<12] == Array("WEBP".utf8)[...] { return true }
+        return false
+    }
+}

@@ -1,0 +1,41 @@
+/// Settings of `Database.ingest`.
+public struct IngestOptions: Sendable {
+    /// Label each image with the name of the folder that contains it.
+    public var labelFromFolder: Bool
+    /// Images embedded and committed together; a crash loses at most the batch in flight.
+    public var batchSize: Int
+
+    public init(labelFromFolder: Bool = false, batchSize: Int = 64) {
+        self.labelFromFolder = labelFromFolder
+        self.batchSize = max(1, batchSize)
+    }
+}
+
+/// Where an ingest is, reported after every committed batch.
+public struct IngestProgress: Sendable {
+    /// Files looked at so far (added + unchanged + failed).
+    public var processed: Int
+    /// Candidate files found under the given paths.
+    public var total: Int
+    public var added: Int
+    public var unchanged: Int
+    public var failed: Int
+}
+
+/// What an ingest did: every file is counted exactly once as added, unchanged or failed.
+public struct IngestReport: Sendable {
+    /// A file that could not be added, and why (what is wrong and what to do).
+    public struct Failure: Sendable, Equatable {
+        public var path: String
+        public var reason: String
+    }
+
+    public var added: Int
+    /// Files whose content was already stored (same SHA-256), including duplicates within this run.
+    public var unchanged: Int
+    public var failed: [Failure]
+    /// True when the run stopped early on request; everything reported as added is stored.
+    public var cancelled: Bool
+    /// Ids of the items added, in the order the files were found.
+    public var addedIDs: [UInt64]
+}

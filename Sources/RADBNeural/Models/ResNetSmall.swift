@@ -1,0 +1,156 @@
+/// A small residual network for 28–64 px images trained end to end from scratch (training
+/// mode b): a 3×3 stem, one basic block per stage (widths 16-32-64 by default, stride 2
+/// between stages), global average pooling and a linear layer to the d-dim embedding.
+///
+/// Each basic block is conv3×3–BN–ReLU–conv3×3–BN plus the identity (or a 1×1 conv + BN when
+/// the shape changes), then ReLU — the CIFAR ResNet of He et al. with one block per stage
+/// (ResNet-8). Convolutions carry no bias (BN follows). Batch norms use batch statistics in
+/// `forwardTraining` and running statistics in `forward`.
+public struct ResNetSmall: Sendable {
+    public struct Block: Sendable {
+        public var conv1: Conv2D, bn1: BatchNorm2D
+        public var conv2: Conv2D, bn2: BatchNorm2D
+        public var shortcut: (conv: Conv2D, bn: BatchNorm2D)?
+    }
+
+    public var stem: Conv2D
+    public var stemBN: BatchNorm2D
+    public var blocks: [Block]
+    /// [d, lastWidth]
+    public var fc: Linear
+
+    public init(inChannels: Int, widths: [Int] = [16, 32, 64], embeddingDimension: Int,
+                using generator: inout some RandomNumberGenerator) {
+        precondition(!widths.isEmpty && inChannels > 0 && embeddingDimension > 0, "ResNetSmall: bad sizes")
+        stem = Conv2D(inChannels: inChannels, outChannels: widths[0], kernelSize: 3, padding: .symmetric(1), using: &generator)
+        stemBN = BatchNorm2D(channels: widths[0])
+        var blocks = [Block]()
+        var cin = widths[0]
+        for (i, w) in widths.enumerated() {
+            let stride = i == 0 ? 1 : 2
+            let shortcut = (stride != 1 || cin != w)
+                ? (Conv2D(inChannels: cin, outChannels: w, kernelSize: 1, stride: stride, padding: .valid, using: &generator),
+                   BatchNorm2D(channels: w)) : nil
+            blocks.append(Block(conv1: Conv2D(inChannels: cin, outChannels: w, kernelSize: 3, stride: stride, padding: .symmetric(1), using: &generator),
+                                bn1: BatchNorm2D(channels: w),
+                                conv2: Conv2D(inChannels: w, outChannels: w, kernelSize: 3, padding: .symmetric(1), using: &generator),
+                                bn2: BatchNorm2D(channels: w), shortcut: shortcut))
+            cin = w
+        }
+        self.blocks = blocks
+        fc = Linear(inFeatures: cin, outFeatures: embeddingDimension, using: &generator)
+    }
+
+    // MARK: - Parameters
+
+    /// Trainable tensors: stem W, γ, β; per block conv1 W, γ1, β1, conv2 W, γ2, β2 [, shortcut W, γ, β]; fc W, b.
+    public var parameters: [Tensor] {
+        get {
+            var p = [stem.weight, stemBN.gamma, stemBN.beta]
+            for b in blocks {
+                p += [b.conv1.weight, b.bn1.gamma, b.bn1.beta, b.conv2.weight, b.bn2.gamma, b.bn2.beta]
+                if let s = b.shortcut { p += [s.conv.weight, s.bn.gamma, s.bn.beta] }
+            }
+            return p + [fc.weight, fc.bias]
+        }
+        set {
+            var i = 0
+            func next() -> Tensor { defer { i += 1 }; return newValue[i] }
+            stem.weight = next(); stemBN.gamma = next(); stemBN.beta = next()
+            for k in blocks.indices {
+                blocks[k].conv1.weight = next(); blocks[k].bn1.gamma = next(); blocks[k].bn1.beta = next()
+                blocks[k].conv2.weight = next(); blocks[k].bn2.gamma = next(); blocks[k].bn2.beta = next()
+                if var s = blocks[k].shortcut {
+                    s.conv.weight = next(); s.bn.gamma = next(); s.bn.beta = next()
+                    blocks[k].shortcut = s
+                }
+            }
+            fc.weight = next(); fc.bias = next()
+        }
+    }
+
+    // MARK: - Inference
+
+    /// x [N, H, W, Cin] → e [N, d], batch norms with running statistics.
+    public func forward(_ x: Tensor) -> Tensor {
+        var h = Activation.relu.forward(stemBN.forward(stem.forward(x)))
+        for b in blocks {
+            let r = Activation.relu.forward(b.bn1.forward(b.conv1.forward(h)))
+            var y = b.bn2.forward(b.conv2.forward(r))
+            let s = b.shortcut.map { $0.bn.forward($0.conv.forward(h)) } ?? h
+            for i in y.storage.indices { y.storage[i] += s.storage[i] }
+            h = Activation.relu.forward(y)
+        }
+        return fc.forward(GlobalAvgPool.forward(h))
+    }
+
+    // MARK: - Training forward and backward
+
+    /// What backward needs from one training forward.
+    public struct Cache: Sendable {
+        struct BlockCache: Sendable {
+            var input: Tensor, bn1Out: Tensor, relu1: Tensor, sum: Tensor
+            var bn1: BatchNorm2D.Cache, bn2: BatchNorm2D.Cache, shortcutBN: BatchNorm2D.Cache?
+        }
+        var input: Tensor, stemBNOut: Tensor
+        var stemBN: BatchNorm2D.Cache
+        var blocks: [BlockCache]
+        var lastMap: Tensor, pooled: Tensor
+    }
+
+    /// x [N, H, W, Cin] → e [N, d] with batch statistics (running statistics updated).
+    public mutating func forwardTraining(_ x: Tensor) -> (output: Tensor, cache: Cache) {
+        let (a, stemCache) = stemBN.forwardTraining(stem.forward(x))
+        var h = Activation.relu.forward(a)
+        var caches = [Cache.BlockCache]()
+        for k in blocks.indices {
+            let (b1, c1) = blocks[k].bn1.forwardTraining(blocks[k].conv1.forward(h))
+            let r = Activation.relu.forward(b1)
+            var (y, c2) = blocks[k].bn2.forwardTraining(blocks[k].conv2.forward(r))
+            var s = h
+            var cs: BatchNorm2D.Cache?
+            if var sc = blocks[k].shortcut {
+                let out = sc.bn.forwardTraining(sc.conv.forward(h))
+                s = out.output; cs = out.cache
+                blocks[k].shortcut = sc
+            }
+            for i in y.storage.indices { y.storage[i] += s.storage[i] }
+            caches.append(.init(input: h, bn1Out: b1, relu1: r, sum: y, bn1: c1, bn2: c2, shortcutBN: cs))
+            h = Activation.relu.forward(y)
+        }
+        let pooled = GlobalAvgPool.forward(h)
+        return (fc.forward(pooled), Cache(input: x, stemBNOut: a, stemBN: stemCache, blocks: caches, lastMap: h, pooled: pooled))
+    }
+
+    /// dL/de [N, d] → gradients in `parameters` order.
+    public func backward(cache: Cache, outputGradient de: Tensor) -> [Tensor] {
+        let fcGrad = fc.backward(input: cache.pooled, outputGradient: de)
+        var dh = GlobalAvgPool.backward(input: cache.lastMap, gradOutput: fcGrad.input)
+        var blockGrads = [[Tensor]](repeating: [], count: blocks.count)
+        for k in stride(from: blocks.count - 1, through: 0, by: -1) {
+            let b = blocks[k], c = cache.blocks[k]
+            let dsum = Activation.relu.backward(input: c.sum, gradOutput: dh)
+            let g2 = b.bn2.backward(cache: c.bn2, gradOutput: dsum)
+            let conv2 = b.conv2.backward(input: c.relu1, gradOutput: g2.input)
+            let dr = Activation.relu.backward(input: c.bn1Out, gradOutput: conv2.input)
+            let g1 = b.bn1.backward(cache: c.bn1, gradOutput: dr)
+            let conv1 = b.conv1.backward(input: c.input, gradOutput: g1.input)
+            var dIn = conv1.input
+            var grads = [conv1.weight, g1.gamma, g1.beta, conv2.weight, g2.gamma, g2.beta]
+            if let s = b.shortcut, let sc = c.shortcutBN {
+                let gs = s.bn.backward(cache: sc, gradOutput: dsum)
+                let convS = s.conv.backward(input: c.input, gradOutput: gs.input)
+                for i in dIn.storage.indices { dIn.storage[i] += convS.input.storage[i] }
+                grads += [convS.weight, gs.gamma, gs.beta]
+            } else {
+                for i in dIn.storage.indices { dIn.storage[i] += dsum.storage[i] }
+            }
+            blockGrads[k] = grads
+            dh = dIn
+        }
+        let da = Activation.relu.backward(input: cache.stemBNOut, gradOutput: dh)
+        let gStemBN = stemBN.backward(cache: cache.stemBN, gradOutput: da)
+        let gStem = stem.backward(input: cache.input, gradOutput: gStemBN.input)
+        return [gStem.weight, gStemBN.gamma, gStemBN.beta] + blockGrads.flatMap { $0 } + [fcGrad.weight, fcGrad.bias]
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// Preallocated activation buffers for one inference worker: three ping-pong buffers of
+/// `bufferCount` floats (block input / expansion+projection / depthwise output) and one im2col
+/// scratch per row-parallel lane. Reused across calls so steady-state inference allocates nothing.
+package final class ScratchArena: @unchecked Sendable {
+    let bufferCount: Int
+    let scratchCount: Int
+    let lanes: Int
+    let buffers: [UnsafeMutablePointer<Float>]
+    let scratch: [UnsafeMutablePointer<Float>]
+
+    init(bufferCount: Int, scratchCount: Int, lanes: Int) {
+        self.bufferCount = bufferCount
+        self.scratchCount = max(1, scratchCount)
+        self.lanes = lanes
+        buffers = (0..<3).map { _ in .allocate(capacity: max(1, bufferCount)) }
+        scratch = (0..<lanes).map { _ in .allocate(capacity: max(1, scratchCount)) }
+    }
+
+    deinit {
+        buffers.forEach { $0.deallocate() }
+        scratch.forEach { $0.deallocate() }
+    }
+
+    func fits(bufferCount b: Int, scratchCount s: Int, lanes l: Int) -> Bool {
+        b <= bufferCount && s <= scratchCount && l <= lanes
+    }
+}
+
+/// A lock-protected free list of arenas, so concurrent `forward` calls never share buffers.
+package final class ArenaPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [ScratchArena] = []
+
+    func take(bufferCount: Int, scratchCount: Int, lanes: Int) -> ScratchArena {
+        lock.lock()
+        defer { lock.unlock() }
+        if let i = free.firstIndex(where: { $0.fits(bufferCount: bufferCount, scratchCount: scratchCount, lanes: lanes) }) {
+            return free.remove(at: i)
+        }
+        return ScratchArena(bufferCount: bufferCount, scratchCount: scratchCount, lanes: lanes)
+    }
+
+    func give(_ arena: ScratchArena) {
+        lock.lock()
+        if free.count < 4 { free.append(arena) }
+        lock.unlock()
+    }
+}
+
+/// Runs `body(range, lane)` over `lanes` contiguous slices of 0..<total, concurrently when
+/// `lanes > 1` (DispatchQueue.concurrentPerform), inline otherwise.
+@inline(__always)
+func parallelSlices(_ total: Int, lanes: Int, _ body: (Range<Int>, Int) -> Void) {
+    if lanes <= 1 || total < 2 * lanes {
+        body(0..<total, 0)
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: lanes) { i in
+        let lo = total * i / lanes, hi = total * (i + 1) / lanes
+        if lo < hi { body(lo..<hi, i) }
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import RADB
+
+/// `radb init`: create an empty database bound to one embedding model.
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create an empty database.",
+        discussion: "Not needed for the built-in model: `radb ingest` creates the database on first use.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("Model file (.safetensors) the database will embed with (default: the built-in model).", valueName: "file"))
+    var model: String?
+
+    func run() throws {
+        try reportingErrors {
+            let db = try Database.create(at: global.databaseURL, model: model.map { URL(fileURLWithPath: $0) })
+            let stats = try db.stats()
+            if global.json {
+                Output.json(["path": global.databaseURL.path, "model": stats.model, "dimension": stats.dimension, "anchors": stats.anchors])
+            } else {
+                print("Created \(global.databaseURL.path) (model \(stats.model.prefix(12)), \(stats.dimension)-d, \(stats.anchors) anchors)")
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import RADB
+
+/// `radb stats`: how much is stored and with which model.
+struct StatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show what the database holds.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try reportingErrors {
+            let s = try Database.open(at: global.databaseURL, mode: .readOnly).stats()
+            if global.json {
+                Output.json(["items": s.items, "anchors": s.anchors, "dimension": s.dimension, "model": s.model,
+                             "bytes_on_disk": s.bytesOnDisk, "nonempty_partitions": s.nonEmptyPartitions])
+            } else {
+                Output.table(header: ["property", "value"], rows: [
+                    ["items", String(s.items)], ["anchors", String(s.anchors)],
+                    ["non-empty partitions", String(s.nonEmptyPartitions)], ["dimension", String(s.dimension)],
+                    ["model", s.model], ["bytes on disk", String(s.bytesOnDisk)],
+                ])
+            }
+        }
+    }
+}
+
+/// `radb check`: verify every invariant of the database.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check", abstract: "Verify the database; exit code 3 when problems are found.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        var problems: [String] = []
+        try reportingErrors {
+            problems = try Database.open(at: global.databaseURL, mode: .readOnly).check()
+            if global.json { Output.json(["ok": problems.isEmpty, "problems": problems]) }
+            else if problems.isEmpty { print("ok") }
+            else { for p in problems { print("problem: \(p)") } }
+        }
+        if !problems.isEmpty { throw ExitStatus.problemsFound }
+    }
+}
+
+/// `radb delete`: remove stored items by id.
+struct DeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete stored items by id.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("Ids of the items to delete (as printed by search).", valueName: "id"))
+    var ids: [UInt64]
+
+    func validate() throws { if ids.isEmpty { throw ValidationError("give at least one id") } }
+
+    func run() throws {
+        try reportingErrors {
+            try Database.open(at: global.databaseURL).delete(ids: ids)
+            if global.json { Output.json(["deleted": ids.count]) } else { print("deleted \(ids.count) item(s)") }
+        }
+    }
+}
+
+/// `radb backup`: a consistent copy of the database while it stays in use.
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup", abstract: "Copy the database to a new directory (readers and writers may continue).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("Destination directory (must not exist).", valueName: "dest"))
+    var destination: String
+
+    func run() throws {
+        try reportingErrors {
+            try Database.open(at: global.databaseURL, mode: .readOnly).backup(to: URL(fileURLWithPath: destination))
+            if global.json { Output.json(["path": destination]) } else { print("backed up to \(destination)") }
+        }
+    }
+}
+
+/// `radb export`: every vector as .npy, with metadata as JSON lines.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Write all vectors to a .npy file and their metadata to FILE.jsonl.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("Output .npy file; metadata goes beside it with the extension .jsonl.", valueName: "file.npy"))
+    var file: String
+
+    func run() throws {
+        try reportingErrors {
+            let url = URL(fileURLWithPath: file)
+            let metadataURL = url.deletingPathExtension().appendingPathExtension("jsonl")
+            let count = try Database.open(at: global.databaseURL, mode: .readOnly).export(vectorsTo: url, metadataTo: metadataURL)
+            if global.json { Output.json(["vectors": url.path, "metadata": metadataURL.path, "items": count]) }
+            else { print("exported \(count) items to \(url.path) and \(metadataURL.path)") }
+        }
+    }
+}
+
+/// `radb import`: vectors made elsewhere, indexed under k-means anchors.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Add vectors from a .npy file (with optional JSON-lines metadata).",
+        discussion: """
+        A database created by `radb import` holds vectors from elsewhere; its anchors are learned \
+        with k-means over the imported vectors. Each metadata line is a JSON object with optional \
+        "path", "label", "content_hash", "width", "height"; line i describes row i.
+        """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("A float32 .npy file, one vector per row.", valueName: "file.npy"))
+    var file: String
+    @Option(help: ArgumentHelp("JSON-lines metadata, one line per row.", valueName: "file.jsonl"))
+    var metadata: String?
+    @Option(help: "Number of k-means anchors when the database is created by this import (default: about √n).")
+    var anchors: Int?
+
+    func run() throws {
+        try reportingErrors {
+            let matrix = try NPYMatrix(contentsOf: URL(fileURLWithPath: file))
+            let ids = try Database.importVectors(matrix, metadata: metadata.map { URL(fileURLWithPath: $0) },
+                                                 into: global.databaseURL, anchorCount: anchors)
+            if global.json { Output.json(["added": ids.count, "first_id": ids.first as Any]) }
+            else { print("imported \(ids.count) vectors") }
+        }
+    }
+}
+
+/// `radb reindex`: learn new anchors and move every item under its nearest one.
+struct ReindexCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reindex",
+        abstract: "Recompute anchors with k-means over the stored vectors and re-partition (resumable).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Number of anchors (default: about √n).")
+    var anchors: Int?
+
+    func run() throws {
+        try reportingErrors {
+            let db = try Database.open(at: global.databaseURL)
+            let bar = ProgressBar(label: "reindex")
+            let moved = try db.reindex(anchorCount: anchors, progress: { bar.update(done: $0, total: $1) })
+            bar.finish()
+            if global.json { Output.json(["moved": moved]) } else { print("re-anchored; \(moved) items moved") }
+        }
+    }
+}
