@@ -6,8 +6,8 @@ details + the op graph), dequantises every weight (per-tensor or per-channel sca
 point: w = (q - zero_point) * scale; int32 biases: b = q * scale), maps the folded conv weight +
 bias of each layer onto torchvision-style names in PyTorch layout (conv OIHW, depthwise [C,1,3,3],
 classifier [out, in]) and writes a safetensors file whose `__metadata__` is radb's model record
-(DESIGN §4): radb.format, architecture, input_size, input_scale / input_offset (x = pixel*scale +
-offset, taken from the TFLite input quantisation), embedding_dim, head, padding.
+(DESIGN §4): radb.format, architecture, input_size, resize_shorter_side, input_scale / input_offset
+(x = pixel*scale + offset, taken from the TFLite input quantisation), embedding_dim, head, padding.
 
 Usage:
     python3 Tools/convert_tflite.py [--shared ../shared] [--out Sources/RADB/Resources/Models]
@@ -85,7 +85,7 @@ def convert_v2(path, dtype):
         tensors[name + ".bias"] = b
 
     k = 0
-    put("features.0.0", *layers[k][:1], *layers[k][1:3]); k += 1
+    put("features.0.0", layers[k][0], *layers[k][1:3]); k += 1
     # Block 1 (expand ratio 1): depthwise, project.
     put("features.1.conv.0.0", layers[k][0], *layers[k][1:3]); k += 1
     put("features.1.conv.1", layers[k][0], *layers[k][1:3]); k += 1
@@ -127,7 +127,8 @@ def write(tensors, meta, it, out_path, dtype, source_path):
         store[name] = t.astype(np.float16 if dtype == "F16" and name.endswith("weight") else np.float32)
     with open(source_path, "rb") as f:
         source_sha = hashlib.sha256(f.read()).hexdigest()
-    metadata = {"radb.format": "1", "input_size": "224", "head": "none", "padding": "tf_same",
+    metadata = {"radb.format": "1", "input_size": "224", "resize_shorter_side": "224", "head": "none",
+                "padding": "tf_same",
                 "activation": "relu6", "weights_dtype": dtype, "source_sha256": source_sha,
                 "license": "Apache-2.0 (see LICENSE beside this file)",
                 **input_record(it), **meta}

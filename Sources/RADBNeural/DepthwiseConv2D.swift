@@ -68,7 +68,6 @@ public struct DepthwiseConv2D: Sendable {
         let c = channels, kh = kernelH, kw = kernelW
         let lo: Float = activation == .identity ? -.infinity : 0
         let hi: Float = activation == .relu6 ? 6 : .infinity
-        let loV = SIMD16<Float>(repeating: lo), hiV = SIMD16<Float>(repeating: hi)
         weight.storage.withUnsafeBufferPointer { wb in
         bias.storage.withUnsafeBufferPointer { bb in
             let wp = UnsafeRawPointer(wb.baseAddress!), bp = UnsafeRawPointer(bb.baseAddress!)
@@ -86,10 +85,9 @@ public struct DepthwiseConv2D: Sendable {
                             for kx in kx0..<max(kx0, kx1) {
                                 let xv = UnsafeRawPointer(origin + (ky * w + kx) * c + ch).loadUnaligned(as: SIMD16<Float>.self)
                                 let wv = wp.loadUnaligned(fromByteOffset: ((ky * kw + kx) * c + ch) * 4, as: SIMD16<Float>.self)
-                                acc.addProduct(xv, wv)
+                                acc += xv * wv  // not addProduct: without FMA in the baseline ISA it becomes 16 libm fmaf calls
                             }
                         }
-                        acc = acc.clamped(lowerBound: loV, upperBound: hiV)
                         out.storeBytes(of: acc, toByteOffset: ch * 4, as: SIMD16<Float>.self)
                         ch += 16
                     }
@@ -98,8 +96,14 @@ public struct DepthwiseConv2D: Sendable {
                         for ky in ky0..<max(ky0, ky1) {
                             for kx in kx0..<max(kx0, kx1) { acc += origin[(ky * w + kx) * c + ch] * wb[(ky * kw + kx) * c + ch] }
                         }
-                        out.storeBytes(of: min(max(acc, lo), hi), toByteOffset: ch * 4, as: Float.self)
+                        out.storeBytes(of: acc, toByteOffset: ch * 4, as: Float.self)
                         ch += 1
+                    }
+                    // Activation as a separate scalar loop: LLVM turns it into minps/maxps, while
+                    // SIMD16.clamped is lowered lane by lane through the stack.
+                    if activation != .identity {
+                        let o = out.assumingMemoryBound(to: Float.self)
+                        for i in 0..<c { o[i] = min(max(o[i], lo), hi) }
                     }
                 }
             }

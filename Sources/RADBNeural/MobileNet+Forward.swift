@@ -17,9 +17,12 @@ extension MobileNet {
     ///   - images: [N, H, W, 3] floats, already scaled with the record's `input_scale`/`input_offset`.
     ///   - workers: parallel lanes (default: active processor count, at most 2 used per image set).
     ///     With N ≥ workers each lane runs whole images (`imagesPerPass` at a time); with fewer
-    ///     images the lanes split every layer's output rows. BLAS runs single-threaded inside.
+    ///     images the lanes split every layer's output rows. BLAS runs single-threaded inside:
+    ///     with more than one lane this sets OpenBLAS's process-wide thread count to 1 (two
+    ///     threads calling a multi-threaded OpenBLAS serialise on its lock).
     ///   - imagesPerPass: images one lane pushes through the network together (bigger GEMMs for
-    ///     the small late layers, bigger working set early on).
+    ///     the small late layers, bigger working set early on). 0 = the whole batch goes through
+    ///     each layer at once with the lanes splitting the layer's rows.
     /// - Throws: `ModelError.badInput` for a wrong shape or non-finite values.
     public func forward(_ images: Tensor, logits wantLogits: Bool = true,
                         workers: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -38,10 +41,10 @@ extension MobileNet {
             features.storage.withUnsafeMutableBufferPointer { fp in
                 let x = xp.baseAddress!, f = fp.baseAddress!
                 let imageSize = h * w * 3
-                if n >= lanes && lanes > 1 {
+                if n >= lanes && lanes > 1 && imagesPerPass > 0 {
                     // Whole images per lane; lanes pull the next pass from a shared counter.
                     let per = max(1, imagesPerPass)
-                    let (bufferCount, scratchCount) = requirements(h: h, w: w, n: per, lanes: 1)
+                    let (bufferCount, scratchCount) = requirements(h: h, w: w, n: per)
                     let next = NSLock()
                     var cursor = 0
                     DispatchQueue.concurrentPerform(iterations: lanes) { _ in
@@ -56,7 +59,7 @@ extension MobileNet {
                         }
                     }
                 } else {
-                    let (bufferCount, scratchCount) = requirements(h: h, w: w, n: n, lanes: lanes)
+                    let (bufferCount, scratchCount) = requirements(h: h, w: w, n: n)
                     let arena = arenas.take(bufferCount: bufferCount, scratchCount: scratchCount, lanes: lanes)
                     defer { arenas.give(arena) }
                     runBackbone(x: x, n: n, h: h, w: w, arena: arena, lanes: lanes, pooled: f)
@@ -86,11 +89,11 @@ extension MobileNet {
     // MARK: - Planning
 
     /// Largest activation (floats, for `n` images) and im2col scratch per lane of a pass.
-    func requirements(h: Int, w: Int, n: Int, lanes: Int) -> (buffers: Int, scratch: Int) {
+    func requirements(h: Int, w: Int, n: Int) -> (buffers: Int, scratch: Int) {
         var g = stem.geometry(inH: h, inW: w)
         var (ch, cw) = (g.outH, g.outW)
         var largest = ch * cw * stem.outChannels
-        var scratch = stem.scratchCount(inH: h, inW: w, rows: n * ch * cw)
+        let scratch = stem.scratchCount(inH: h, inW: w, rows: n * ch * cw)
         for b in blocks {
             largest = max(largest, ch * cw * (b.expand?.outChannels ?? b.depthwise.channels))
             g = b.depthwise.geometry(inH: ch, inW: cw)
@@ -98,7 +101,6 @@ extension MobileNet {
             largest = max(largest, ch * cw * max(b.depthwise.channels, b.project.outChannels))
         }
         if let last { largest = max(largest, ch * cw * last.outChannels) }
-        _ = lanes
         return (largest * n, scratch)
     }
 
@@ -151,5 +153,26 @@ extension MobileNet {
         for i in 0..<n {
             GlobalAvgPool.forward(a + i * h * w * ch, positions: h * w, channels: ch, into: pooled + i * ch)
         }
+    }
+}
+
+extension MobileNet {
+    /// Multiply-adds of one forward pass on an `inH`×`inW` image (convolutions, depthwise and
+    /// classifier; pooling, bias and activations excluded) — the denominator of GFLOP/s figures.
+    public func multiplyAdds(inH: Int, inW: Int) -> Double {
+        var total = 0.0
+        var g = stem.geometry(inH: inH, inW: inW)
+        total += Double(g.outH * g.outW * stem.weight.count)
+        var (h, w) = (g.outH, g.outW)
+        for b in blocks {
+            if let e = b.expand { total += Double(h * w * e.weight.count) }
+            g = b.depthwise.geometry(inH: h, inW: w)
+            (h, w) = (g.outH, g.outW)
+            total += Double(h * w * b.depthwise.weight.count)
+            total += Double(h * w * b.project.weight.count)
+        }
+        if let last { total += Double(h * w * last.weight.count) }
+        if let classifier { total += Double(classifier.weight.count) }
+        return total
     }
 }

@@ -3,19 +3,22 @@
 extension Image {
     /// This picture resampled to `width`×`height` with an antialiasing triangle filter (Pillow's
     /// BILINEAR rule: support widened by the shrink factor). Both sizes must be positive.
-    public func resized(width: Int, height: Int) -> Image {
+    ///
+    /// Large jobs split rows across all cores; pass `threads: 1` when the caller already runs
+    /// one resize per core (batch pipelines) so the two levels of parallelism do not compete.
+    public func resized(width: Int, height: Int, threads: Int? = nil) -> Image {
         precondition(width > 0 && height > 0, "resized(width:height:) needs positive sizes, got \(width)x\(height)")
-        return Resampler.resize(self, width: width, height: height)
+        return Resampler.resize(self, width: width, height: height, threads: threads)
     }
 
     /// Resized so the shorter side becomes `side`, keeping the aspect ratio; the longer side is
     /// `Int(side * long / short)` (truncated, as torchvision's `Resize(int)` does).
-    public func resizedShorterSide(to side: Int) -> Image {
+    public func resizedShorterSide(to side: Int, threads: Int? = nil) -> Image {
         precondition(side > 0, "resizedShorterSide(to:) needs a positive side, got \(side)")
         if width <= height {
-            return resized(width: side, height: max(1, Int(Double(side) * Double(height) / Double(width))))
+            return resized(width: side, height: max(1, Int(Double(side) * Double(height) / Double(width))), threads: threads)
         } else {
-            return resized(width: max(1, Int(Double(side) * Double(width) / Double(height))), height: side)
+            return resized(width: max(1, Int(Double(side) * Double(width) / Double(height))), height: side, threads: threads)
         }
     }
 

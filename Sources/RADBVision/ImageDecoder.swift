@@ -33,9 +33,10 @@ public enum ImageDecoder {
     ///     other formats ignore it. Pass nil for full resolution.
     public static func decode(contentsOf url: URL, maxPixels: Int = defaultMaxPixels,
                               targetSizeHint: ImageSize? = nil) throws -> Image {
-        let bytes = try readFile(url)
+        let path = url.path // computed once: URL.path is not free
+        let bytes = try readFile(path: path)
         return try bytes.withUnsafeBytes {
-            try decode($0, source: url.path, maxPixels: maxPixels, targetSizeHint: targetSizeHint)
+            try decode($0, source: path, maxPixels: maxPixels, targetSizeHint: targetSizeHint)
         }
     }
 
@@ -90,8 +91,7 @@ public enum ImageDecoder {
 
     /// Reads a whole file with POSIX calls (one open, one fstat, few reads), mapping errno to a
     /// message that names the file.
-    static func readFile(_ url: URL) throws -> [UInt8] {
-        let path = url.path
+    static func readFile(path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ImageError.unreadable(source: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }

@@ -6,14 +6,15 @@ import Foundation
 /// filter's support widened by the downscale factor — the antialiasing rule Pillow uses for
 /// `BILINEAR` — so shrinking averages every source pixel instead of skipping most of them.
 ///
-/// Invariant: for output `i`, the weights `weights[i*taps ..< i*taps+taps]` apply to source
-/// samples `start[i] ..< start[i]+taps`, sum to 1 over the real taps, and are 0 for padding taps
-/// (which may point past the last source sample; callers pad their rows).
+/// Invariant: output `i` reads source samples `start[i] ..< start[i] + count[i]` (inside the
+/// input) with weights `weights[i*taps ..< i*taps + count[i]]`, which are non-negative and sum
+/// to 1; the remaining `taps − count[i]` weights are 0. `start` is non-decreasing.
 struct ResampleKernel {
     let inputCount: Int
     let outputCount: Int
     let taps: Int
     let start: [Int]
+    let count: [Int]
     let weights: [Float]
 
     init(inputCount: Int, outputCount: Int) {
@@ -23,130 +24,154 @@ struct ResampleKernel {
         let scale = Double(inputCount) / Double(outputCount)
         let filterScale = max(scale, 1)
         let support = 1.0 * filterScale // triangle filter: radius 1, stretched when shrinking
-        let taps = Int(ceil(support)) * 2 + 1
+        let taps = Int(support.rounded(.up)) * 2 + 1
         var start = [Int](repeating: 0, count: outputCount)
+        var count = [Int](repeating: 0, count: outputCount)
         var weights = [Float](repeating: 0, count: outputCount * taps)
-        for i in 0..<outputCount {
-            let center = (Double(i) + 0.5) * scale
-            let lo = max(Int(center - support + 0.5), 0)
-            let hi = min(Int(center + support + 0.5), inputCount)
-            var w = [Double](repeating: 0, count: taps)
-            var total = 0.0
-            for j in 0..<min(hi - lo, taps) {
-                // Distance from the output centre to the centre of source sample lo + j, in filter units.
-                let x = (Double(lo + j) + 0.5 - center) / filterScale
-                let v = max(0, 1 - abs(x))
-                w[j] = v
-                total += v
+        weights.withUnsafeMutableBufferPointer { w in
+            for i in 0..<outputCount {
+                let center = (Double(i) + 0.5) * scale
+                let lo = max(Int(center - support + 0.5), 0)
+                let n = min(min(Int(center + support + 0.5), inputCount) - lo, taps)
+                var total = 0.0
+                for j in 0..<n {
+                    // Distance from the output centre to the centre of source sample lo + j, in filter units.
+                    let x = (Double(lo + j) + 0.5 - center) / filterScale
+                    let v = max(0, 1 - abs(x))
+                    w[i * taps + j] = Float(v)
+                    total += v
+                }
+                if n <= 0 || total == 0 { // cannot happen for the triangle filter; kept so the invariant holds
+                    start[i] = min(lo, inputCount - 1); count[i] = 1; w[i * taps] = 1
+                    continue
+                }
+                let inverse = Float(1 / total)
+                for j in 0..<n { w[i * taps + j] *= inverse }
+                start[i] = lo
+                count[i] = n
             }
-            if total == 0 { w[0] = 1; total = 1 } // degenerate (cannot happen for triangle; kept for safety)
-            start[i] = lo
-            for j in 0..<taps { weights[i * taps + j] = Float(w[j] / total) }
         }
         self.taps = taps
         self.start = start
+        self.count = count
         self.weights = weights
-    }
-
-    /// The source range that outputs `range` read (for computing only the intermediate rows needed).
-    func sourceSpan(of range: Range<Int>) -> Range<Int> {
-        guard let first = range.first, let last = range.last else { return 0..<0 }
-        return start[first]..<min(start[last] + taps, inputCount)
     }
 }
 
 // MARK: - Resampler
 
-/// Separable resize of RGB8 images: a horizontal pass into a float intermediate (4 lanes per
-/// pixel, so each tap is one SIMD multiply-add), then a vertical pass over whole rows. Large
-/// jobs split rows across cores.
+/// Separable resize of RGB8 images. Rows are resampled horizontally into floats as the
+/// vertical pass needs them, into a small ring of `taps` rows (a sliding window, since `start`
+/// only moves forward), so a resize touches little memory beyond its input and output. Large
+/// jobs split output rows across cores; each thread keeps its own window.
 enum Resampler {
     typealias Pixel = SIMD4<Float>
 
     /// Work (multiply-adds) below which splitting across threads costs more than it saves.
     static let parallelThreshold = 1_500_000
 
-    static func resize(_ image: Image, width outWidth: Int, height outHeight: Int) -> Image {
+    /// Read once: ProcessInfo reads /proc on every call.
+    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// - Parameter threads: upper bound on threads; nil = all cores when the job is large enough.
+    static func resize(_ image: Image, width outWidth: Int, height outHeight: Int, threads: Int? = nil) -> Image {
         if outWidth == image.width && outHeight == image.height { return image }
-        let inW = image.width, inH = image.height
+        let inW = image.width
         let hKernel = ResampleKernel(inputCount: inW, outputCount: outWidth)
-        let vKernel = ResampleKernel(inputCount: inH, outputCount: outHeight)
-        let rows = vKernel.sourceSpan(of: 0..<outHeight) // intermediate rows the vertical pass reads
-        let work = rows.count * outWidth * hKernel.taps + outHeight * outWidth * vKernel.taps
-        let chunks = work >= parallelThreshold ? max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
+        let vKernel = ResampleKernel(inputCount: image.height, outputCount: outHeight)
+        let work = image.height * outWidth * hKernel.taps + outHeight * outWidth * vKernel.taps
+        let chunks = work >= parallelThreshold ? max(1, min(threads ?? cores, cores)) : 1
+        let stride = outWidth * 3
 
-        // Intermediate: rows.count rows of outWidth pixels, plus vKernel.taps zero rows of padding.
-        let interCount = (rows.count + vKernel.taps) * outWidth
-        let intermediate = UnsafeMutablePointer<Pixel>.allocate(capacity: interCount)
-        defer { intermediate.deallocate() }
-        intermediate.initialize(repeating: .zero, count: interCount)
-
-        image.pixels.withUnsafeBufferPointer { src in
+        return image.pixels.withUnsafeBufferPointer { src in
             let source = src.baseAddress!
-            parallelFor(count: rows.count, chunks: chunks) { rowRange in
-                let padded = UnsafeMutablePointer<Pixel>.allocate(capacity: inW + hKernel.taps)
-                defer { padded.deallocate() }
-                padded.initialize(repeating: .zero, count: inW + hKernel.taps)
-                for r in rowRange {
-                    let y = rows.lowerBound + r
-                    let line = source + y * inW * 3
-                    for x in 0..<inW {
-                        padded[x] = Pixel(Float(line[3 * x]), Float(line[3 * x + 1]), Float(line[3 * x + 2]), 0)
-                    }
-                    horizontalPass(padded, kernel: hKernel, into: intermediate + r * outWidth)
-                }
-            }
-        }
-
-        return Image(width: outWidth, height: outHeight) { dst in
-            let out = dst.baseAddress!
-            parallelFor(count: outHeight, chunks: chunks) { yRange in
-                let acc = UnsafeMutablePointer<Pixel>.allocate(capacity: outWidth)
-                defer { acc.deallocate() }
-                for y in yRange {
-                    acc.initialize(repeating: .zero, count: outWidth)
-                    let first = vKernel.start[y] - rows.lowerBound
-                    vKernel.weights.withUnsafeBufferPointer { w in
-                        for k in 0..<vKernel.taps {
-                            let weight = w[y * vKernel.taps + k]
-                            if weight == 0 { continue }
-                            let row = intermediate + (first + k) * outWidth
-                            for x in 0..<outWidth { acc[x] += weight * row[x] }
+            return Image(width: outWidth, height: outHeight) { dst in
+                let out = dst.baseAddress!
+                parallelFor(count: outHeight, chunks: chunks) { yRange in
+                    // Per thread: one padded float source row, the ring of resampled rows, one accumulator row.
+                    let ringRows = vKernel.taps
+                    // The float row has taps + 1 pixels of zero padding: padding taps and the 4th lane
+                    // of the last pixel's 4-float load read it.
+                    let rowFloats = (inW + hKernel.taps + 1) * 3
+                    let floats = UnsafeMutablePointer<Float>.allocate(capacity: rowFloats)
+                    let ring = UnsafeMutablePointer<Float>.allocate(capacity: ringRows * stride)
+                    let acc = UnsafeMutablePointer<Float>.allocate(capacity: stride)
+                    defer { floats.deallocate(); ring.deallocate(); acc.deallocate() }
+                    (floats + inW * 3).initialize(repeating: 0, count: rowFloats - inW * 3)
+                    var nextRow = 0 // source rows below this are in the ring (or no longer needed)
+                    for y in yRange {
+                        let lo = vKernel.start[y], n = vKernel.count[y]
+                        nextRow = max(nextRow, lo)
+                        while nextRow < lo + n {
+                            let line = source + nextRow * inW * 3
+                            for i in 0..<(inW * 3) { floats[i] = Float(line[i]) } // vectorised widening
+                            horizontalPass(floats, kernel: hKernel, into: ring + (nextRow % ringRows) * stride)
+                            nextRow += 1
                         }
+                        vKernel.weights.withUnsafeBufferPointer { w in
+                            let wy = w.baseAddress! + y * vKernel.taps
+                            // Simple loops over contiguous floats, which the compiler vectorises.
+                            let w0 = wy[0], row0 = ring + (lo % ringRows) * stride
+                            for i in 0..<stride { acc[i] = w0 * row0[i] }
+                            for k in 1..<max(n, 1) {
+                                let wk = wy[k], row = ring + ((lo + k) % ringRows) * stride
+                                for i in 0..<stride { acc[i] += wk * row[i] }
+                            }
+                        }
+                        storeRounded(acc, count: stride, into: out + y * stride)
                     }
-                    store(acc, count: outWidth, into: out + y * outWidth * 3)
                 }
             }
         }
     }
 
-    /// One row: `out[x] = Σ_k w[x,k] · row[start[x] + k]`. `row` is padded with `taps` zero pixels.
+    /// One row: `out[x] = Σ_k w[x,k] · row[start[x] + k]`, written as RGB float triples.
+    /// `row` holds RGB float triples followed by zero padding; each tap is one unaligned 4-float
+    /// load (R, G, B and the next pixel's R, whose lane is ignored) and one SIMD multiply-add.
+    /// Writes exactly the row's 3·outputCount floats.
     @inline(__always)
-    private static func horizontalPass(_ row: UnsafeMutablePointer<Pixel>, kernel: ResampleKernel,
-                                       into out: UnsafeMutablePointer<Pixel>) {
+    private static func horizontalPass(_ row: UnsafeMutablePointer<Float>, kernel: ResampleKernel,
+                                       into out: UnsafeMutablePointer<Float>) {
         let taps = kernel.taps
         kernel.weights.withUnsafeBufferPointer { w in
             kernel.start.withUnsafeBufferPointer { start in
+                let raw = UnsafeMutableRawPointer(out)
+                let src = UnsafeRawPointer(row)
                 for x in 0..<kernel.outputCount {
-                    var acc = Pixel.zero
-                    let s = row + start[x]
+                    // Two accumulators halve the add-latency chain; taps is odd (2·radius + 1).
+                    var even = Pixel.zero, odd = Pixel.zero
+                    let s = src + 12 * start[x]
                     let wx = w.baseAddress! + x * taps
-                    for k in 0..<taps { acc += wx[k] * s[k] }
-                    out[x] = acc
+                    var k = 0
+                    while k + 1 < taps {
+                        even += wx[k] * s.loadUnaligned(fromByteOffset: 12 * k, as: Pixel.self)
+                        odd += wx[k + 1] * s.loadUnaligned(fromByteOffset: 12 * (k + 1), as: Pixel.self)
+                        k += 2
+                    }
+                    if k < taps { even += wx[k] * s.loadUnaligned(fromByteOffset: 12 * k, as: Pixel.self) }
+                    let acc = even + odd
+                    if x + 1 < kernel.outputCount {
+                        // 4 floats at 3x: the 4th lands where the next pixel's red will be written.
+                        raw.storeBytes(of: acc, toByteOffset: 12 * x, as: Pixel.self)
+                    } else {
+                        // The last pixel must not write past the row.
+                        out[3 * x] = acc.x; out[3 * x + 1] = acc.y; out[3 * x + 2] = acc.z
+                    }
                 }
             }
         }
     }
 
-    /// Rounds and clamps accumulated pixels to RGB8.
+    /// Rounds floats to bytes. Adding 1.5·2²³ to a float in [0, 255] leaves the rounded integer
+    /// in the low mantissa bits, so a bit pattern truncation replaces a (slow, checked) float→int
+    /// conversion and the loop vectorises. No clamp is needed: triangle weights are non-negative
+    /// and sum to 1, so every output is a convex combination of bytes, within [0, 255] up to
+    /// float rounding far below 0.5.
     @inline(__always)
-    private static func store(_ acc: UnsafeMutablePointer<Pixel>, count: Int, into out: UnsafeMutablePointer<UInt8>) {
-        let lo = Pixel(repeating: 0), hi = Pixel(repeating: 255), half = Pixel(repeating: 0.5)
-        for x in 0..<count {
-            let v = (acc[x] + half).clamped(lowerBound: lo, upperBound: hi)
-            out[3 * x] = UInt8(v.x)
-            out[3 * x + 1] = UInt8(v.y)
-            out[3 * x + 2] = UInt8(v.z)
+    private static func storeRounded(_ values: UnsafeMutablePointer<Float>, count: Int,
+                                     into out: UnsafeMutablePointer<UInt8>) {
+        for i in 0..<count {
+            out[i] = UInt8(truncatingIfNeeded: (values[i] + 12_582_912).bitPattern)
         }
     }
 

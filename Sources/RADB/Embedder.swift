@@ -1,0 +1,281 @@
+import Foundation
+import RADBNeural
+import RADBVision
+
+/// Turns images into embedding vectors with one model file: decode → resize the shorter side →
+/// centre crop → normalise (all from the model record) → MobileNet backbone → optional trained
+/// head. Every vector of a database comes from one `Embedder`, identified by `modelIdentity`.
+///
+///     let embedder = try Embedder()                          // packaged MobileNetV2
+///     let results = try embedder.embed(files: urls)          // [Result<[Float], EmbedderError>]
+///     let v = try embedder.embed(image: image)               // in-memory RADBVision.Image
+///
+/// File batches overlap decoding of batch k+1 with inference of batch k; a file that cannot be
+/// decoded yields `.failure` for that file only. Safe to use from several threads.
+public final class Embedder: @unchecked Sendable {
+    // MARK: - Identity
+
+    /// The network (backbone + classifier if any); its `record` holds the preprocessing.
+    public let model: MobileNet
+    /// Where the model came from.
+    public let modelURL: URL
+    /// SHA-256 (hex) of the model file's bytes: the identity a database records.
+    public let modelIdentity: String
+    /// Length of every returned vector (the head's output width, or the backbone's).
+    public let dimension: Int
+    /// Side of the square network input.
+    public var inputSize: Int { model.record.inputSize }
+    /// The shorter side is resized to this before the centre crop (`resize_shorter_side`, default `inputSize`).
+    public let resizeShorterSide: Int
+
+    /// `head.0`, `head.2`, … of a trained head ([out, in] weights), ReLU between them.
+    private let head: [(weight: Tensor, bias: Tensor)]
+
+    // MARK: - Loading
+
+    /// The packaged default model (MobileNetV2 1.0 224 backbone, Apache-2.0) in radb's resource
+    /// bundle (`radb_RADB.resources`, installed beside the executable), or nil if it is missing.
+    ///
+    /// Looked up by hand rather than through `Bundle.module`, whose generated accessor calls
+    /// `fatalError` when the bundle is absent (e.g. a binary copied without its resources).
+    public static var defaultModelURL: URL? {
+        let bundleName = "radb_RADB.resources"
+        var directories = [Bundle.main.bundleURL]
+        if let executable = Bundle.main.executableURL {
+            directories.append(executable.deletingLastPathComponent())
+            directories.append(executable.resolvingSymlinksInPath().deletingLastPathComponent())
+        }
+        for directory in directories {
+            let model = directory.appendingPathComponent(bundleName)
+                .appendingPathComponent("Models/mobilenet_v2_1.0_224.safetensors")
+            if FileManager.default.fileExists(atPath: model.path) { return model }
+        }
+        return nil
+    }
+
+    /// Loads the packaged default model.
+    ///
+    ///     let embedder = try Embedder()
+    ///     print(embedder.dimension)   // 1280
+    ///
+    /// Throws `EmbedderError.defaultModelMissing` or `.badModel`.
+    public convenience init() throws {
+        guard let url = Self.defaultModelURL, FileManager.default.fileExists(atPath: url.path) else {
+            throw EmbedderError.defaultModelMissing
+        }
+        try self.init(modelURL: url)
+    }
+
+    /// Loads the model file at `modelURL` (a radb safetensors file, with or without a head).
+    ///
+    ///     let embedder = try Embedder(modelURL: URL(fileURLWithPath: "cam.safetensors"))
+    ///     let v = try embedder.embed(file: photo)
+    ///
+    /// Throws `EmbedderError.badModel` naming the file and the problem.
+    public init(modelURL: URL) throws {
+        let bytes: [UInt8]
+        do { bytes = [UInt8](try Data(contentsOf: modelURL)) } catch {
+            throw EmbedderError.badModel(path: modelURL.path, reason: "cannot read it (\(error.localizedDescription))")
+        }
+        do {
+            let file = try SafeTensorsFile(bytes: bytes, source: modelURL.path)
+            model = try MobileNet(file: file)
+            head = try Self.loadHead(file, inputWidth: model.featureDim)
+        } catch let error as EmbedderError {
+            throw error
+        } catch {
+            throw EmbedderError.badModel(path: modelURL.path, reason: "\(error)")
+        }
+        self.modelURL = modelURL
+        modelIdentity = ModelFileIdentity.sha256Hex(bytes)
+        dimension = head.last?.weight.shape[0] ?? model.featureDim
+        resizeShorterSide = Int(model.record.metadata["resize_shorter_side"] ?? "") ?? model.record.inputSize
+        guard dimension == model.record.embeddingDim else {
+            throw EmbedderError.badModel(path: modelURL.path,
+                reason: "metadata embedding_dim is \(model.record.embeddingDim) but the network produces \(dimension)")
+        }
+        guard resizeShorterSide >= model.record.inputSize else {
+            throw EmbedderError.badModel(path: modelURL.path, reason: "resize_shorter_side is smaller than input_size")
+        }
+    }
+
+    private static func loadHead(_ file: SafeTensorsFile, inputWidth: Int) throws -> [(weight: Tensor, bias: Tensor)] {
+        var layers: [(weight: Tensor, bias: Tensor)] = []
+        var width = inputWidth
+        var i = 0
+        while file.entry("head.\(i).weight") != nil {
+            let w = try file.tensor("head.\(i).weight")
+            guard w.rank == 2, w.shape[1] == width else {
+                throw EmbedderError.badModel(path: file.source, reason: "head.\(i).weight is \(w.shape), expected [out, \(width)]")
+            }
+            let b = try file.tensor("head.\(i).bias", expectedShape: [w.shape[0]])
+            layers.append((w, b))
+            width = w.shape[0]
+            i += 2   // torch.nn.Sequential positions: Linear at even indices, ReLU between
+        }
+        let kind = file.metadata["head"] ?? "none"
+        if layers.isEmpty != (kind == "none") {
+            throw EmbedderError.badModel(path: file.source, reason: "metadata head is '\(kind)' but the file has \(layers.count) head layers")
+        }
+        return layers
+    }
+
+    // MARK: - Preprocessing
+
+    /// Writes `image` as the network input (inputSize² × 3 floats, HWC) into `buffer`.
+    public func preprocess(_ image: Image, into buffer: UnsafeMutableBufferPointer<Float>) throws {
+        let s = inputSize
+        let prepared = image.resizedShorterSide(to: resizeShorterSide, threads: 1).centerCropped(width: s, height: s)
+        let r = model.record
+        try prepared.normalized(into: buffer, scale: [r.inputScale, r.inputScale, r.inputScale],
+                                offset: [r.inputOffset, r.inputOffset, r.inputOffset])
+    }
+
+    private var decodeHint: ImageSize { ImageSize(width: resizeShorterSide, height: resizeShorterSide) }
+
+    // MARK: - Embedding
+
+    /// The vector of one decoded image.
+    public func embed(image: Image) throws -> [Float] {
+        guard let v = try embed(images: [image]).first else { throw EmbedderError.cancelled }
+        return v
+    }
+
+    /// Vectors of decoded images, in order (one batched forward pass per `batchSize`).
+    public func embed(images: [Image], batchSize: Int = 32) throws -> [[Float]] {
+        var out: [[Float]] = []
+        out.reserveCapacity(images.count)
+        let size = inputSize * inputSize * 3
+        for start in stride(from: 0, to: images.count, by: max(1, batchSize)) {
+            let chunk = images[start..<min(images.count, start + max(1, batchSize))]
+            var x = Tensor(shape: [chunk.count, inputSize, inputSize, 3])
+            try x.storage.withUnsafeMutableBufferPointer { buffer in
+                for (j, image) in chunk.enumerated() {
+                    try preprocess(image, into: UnsafeMutableBufferPointer(rebasing: buffer[(j * size)..<((j + 1) * size)]))
+                }
+            }
+            for (j, v) in try vectors(x).enumerated() {
+                guard let v else { throw EmbedderError.nonFiniteEmbedding(path: "<image \(start + j)>") }
+                out.append(v)
+            }
+        }
+        return out
+    }
+
+    /// The vector of one image file.
+    public func embed(file: URL) throws -> [Float] {
+        try embed(files: [file])[0].get()
+    }
+
+    /// Vectors of image files, in input order, one `Result` per file.
+    ///
+    /// Files are processed in batches of `batchSize`: while batch k runs through the network,
+    /// batch k+1 is decoded and preprocessed on other threads. `progress(done, total)` is called
+    /// after each batch; when `isCancelled()` returns true the call throws `EmbedderError.cancelled`.
+    public func embed(files: [URL], batchSize: Int = 32,
+                      progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
+                      isCancelled: (() -> Bool)? = nil) throws -> [Result<[Float], EmbedderError>] {
+        var results = [Result<[Float], EmbedderError>](repeating: .failure(.cancelled), count: files.count)
+        let batch = max(1, batchSize)
+        let starts = Array(stride(from: 0, to: files.count, by: batch))
+        guard !starts.isEmpty else { return [] }
+        var pending = startDecoding(files, range: starts[0]..<min(files.count, batch))
+        for (k, start) in starts.enumerated() {
+            if isCancelled?() == true { pending.group.wait(); throw EmbedderError.cancelled }
+            let current = pending
+            current.group.wait()
+            if k + 1 < starts.count {
+                let next = starts[k + 1]
+                pending = startDecoding(files, range: next..<min(files.count, next + batch))
+            }
+            // Only the decodable images go through the network.
+            let ok = current.errors.indices.filter { current.errors[$0] == nil }
+            for (j, error) in current.errors.enumerated() { if let error { results[start + j] = .failure(error) } }
+            if !ok.isEmpty {
+                let size = inputSize * inputSize * 3
+                var x = Tensor(shape: [ok.count, inputSize, inputSize, 3])
+                x.storage.withUnsafeMutableBufferPointer { dst in
+                    current.inputs.withUnsafeBufferPointer { src in
+                        for (row, j) in ok.enumerated() {
+                            (dst.baseAddress! + row * size).update(from: src.baseAddress! + j * size, count: size)
+                        }
+                    }
+                }
+                let vectors: [[Float]?]
+                do { vectors = try self.vectors(x) } catch {
+                    for j in ok { results[start + j] = .failure(.unreadableImage(path: files[start + j].path, reason: "\(error)")) }
+                    continue
+                }
+                for (row, j) in ok.enumerated() {
+                    results[start + j] = vectors[row].map { .success($0) } ?? .failure(.nonFiniteEmbedding(path: files[start + j].path))
+                }
+            }
+            progress?(min(files.count, start + batch), files.count)
+        }
+        return results
+    }
+
+    /// A batch being decoded in the background: inputs [count, S, S, 3] and per-file errors.
+    private final class DecodingBatch: @unchecked Sendable {
+        let group = DispatchGroup()
+        var inputs: [Float]
+        var errors: [EmbedderError?]
+        init(count: Int, size: Int) {
+            inputs = [Float](repeating: 0, count: count * size)
+            errors = [EmbedderError?](repeating: nil, count: count)
+        }
+    }
+
+    private func startDecoding(_ files: [URL], range: Range<Int>) -> DecodingBatch {
+        let size = inputSize * inputSize * 3
+        let batch = DecodingBatch(count: range.count, size: size)
+        let hint = decodeHint
+        batch.group.enter()
+        DispatchQueue.global(qos: .userInitiated).async {
+            batch.inputs.withUnsafeMutableBufferPointer { buffer in
+                let base = buffer.baseAddress!
+                var errors = [EmbedderError?](repeating: nil, count: range.count)
+                errors.withUnsafeMutableBufferPointer { errs in
+                    DispatchQueue.concurrentPerform(iterations: range.count) { j in
+                        let url = files[range.lowerBound + j]
+                        do {
+                            let image = try ImageDecoder.decode(contentsOf: url, targetSizeHint: hint)
+                            try self.preprocess(image, into: UnsafeMutableBufferPointer(start: base + j * size, count: size))
+                        } catch {
+                            errs[j] = .unreadableImage(path: url.path, reason: "\(error)")
+                        }
+                    }
+                }
+                batch.errors = errors
+            }
+            batch.group.leave()
+        }
+        return batch
+    }
+
+    /// Backbone (+ head) on a preprocessed batch; nil for a row with non-finite values.
+    private func vectors(_ x: Tensor) throws -> [[Float]?] {
+        var e = try model.forward(x, logits: false).features
+        for (i, layer) in head.enumerated() {
+            e = Self.linear(e, layer.weight, layer.bias)
+            if i < head.count - 1 { for j in e.storage.indices { e.storage[j] = max(e.storage[j], 0) } }
+        }
+        let d = e.shape[1]
+        return (0..<e.shape[0]).map { i in
+            let v = Array(e.storage[i * d..<(i + 1) * d])
+            return v.allSatisfy(\.isFinite) ? v : nil
+        }
+    }
+
+    /// y = x · Wᵀ + b for x [n, in], W [out, in] (a few hundred thousand multiply-adds; plain loops).
+    private static func linear(_ x: Tensor, _ w: Tensor, _ b: Tensor) -> Tensor {
+        let (n, k, m) = (x.shape[0], x.shape[1], w.shape[0])
+        var y = Tensor(shape: [n, m])
+        for i in 0..<n { for o in 0..<m {
+            var acc = b.storage[o]
+            for j in 0..<k { acc += x.storage[i * k + j] * w.storage[o * k + j] }
+            y.storage[i * m + o] = acc
+        } }
+        return y
+    }
+}

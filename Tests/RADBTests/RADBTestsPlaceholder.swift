@@ -1,6 +1,0 @@
-import XCTest
-
-/// Keeps the target non-empty until its real tests land; delete when the first real test file exists.
-final class RADBTestsPlaceholder: XCTestCase {
-    func testModuleLinks() {}
-}
