@@ -2,7 +2,8 @@
 # Installs the Debian packages radb needs to build and test. Idempotent, non-interactive.
 #   sudo bash Tools/install-deps.sh        (root needs no sudo)
 set -euo pipefail
-packages=(liblmdb-dev libopenblas-dev libsqlite3-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev pkg-config)
+packages=(liblmdb-dev libopenblas-dev libsqlite3-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev pkg-config
+          dataset-fashion-mnist)   # the last one: Fashion-MNIST for the training tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -39,12 +39,26 @@ public final class Embedder: @unchecked Sendable {
 
     // MARK: - Loading
 
-    /// The packaged default model (MobileNetV2 1.0 224 backbone, Apache-2.0) in radb's resource
-    /// bundle (`radb_RADB.resources`, installed beside the executable), or nil if it is missing.
+    /// File name of the packaged default model: the MobileNetV2 backbone plus a CAM-trained
+    /// head and its class anchors (see RESULTS.md, "Default model").
+    public static let defaultModelFileName = "radb_default_cam.safetensors"
+    /// File name of the packaged backbone alone (1280-d pooled features), the input of `radb train`.
+    public static let backboneModelFileName = "mobilenet_v2_1.0_224.safetensors"
+
+    /// The packaged default model, or the bare backbone when the build has no trained head.
+    public static var defaultModelURL: URL? {
+        packagedModelURL(defaultModelFileName) ?? packagedModelURL(backboneModelFileName)
+    }
+
+    /// The packaged MobileNetV2 backbone (Apache-2.0), without a head.
+    public static var backboneModelURL: URL? { packagedModelURL(backboneModelFileName) }
+
+    /// A file of radb's resource bundle (`radb_RADB.resources`, installed beside the executable),
+    /// or nil if it is missing.
     ///
     /// Looked up by hand rather than through `Bundle.module`, whose generated accessor calls
     /// `fatalError` when the bundle is absent (e.g. a binary copied without its resources).
-    public static var defaultModelURL: URL? {
+    public static func packagedModelURL(_ fileName: String) -> URL? {
         let bundleName = "radb_RADB.resources"
         var directories = [Bundle.main.bundleURL]
         if let executable = Bundle.main.executableURL {
@@ -52,8 +66,7 @@ public final class Embedder: @unchecked Sendable {
             directories.append(executable.resolvingSymlinksInPath().deletingLastPathComponent())
         }
         for directory in directories {
-            let model = directory.appendingPathComponent(bundleName)
-                .appendingPathComponent("Models/mobilenet_v2_1.0_224.safetensors")
+            let model = directory.appendingPathComponent(bundleName).appendingPathComponent("Models").appendingPathComponent(fileName)
             if FileManager.default.fileExists(atPath: model.path) { return model }
         }
         return nil

@@ -7,7 +7,7 @@ import CBLAS
 /// The engine either runs its loops on the calling thread and lets OpenBLAS thread each BLAS call
 /// (`.serial`), or splits the work itself over `n` threads with `DispatchQueue.concurrentPerform`
 /// and calls BLAS from each (`.workers(n)`). The two must not be combined: with `.workers(n > 1)`
-/// keep OpenBLAS at one thread (`BLASThreads.set(1)`), otherwise each worker's GEMM spawns its own
+/// keep OpenBLAS at one thread (`openblas_set_num_threads(1)`, or RADBNeural's `BLASThreads.set(1)`), otherwise each worker's GEMM spawns its own
 /// threads and the cores are oversubscribed. radb's search measures faster with `.workers` (see
 /// BENCHMARKS.md), because scoring a partition is a memory-bound GEMV/small GEMM that OpenBLAS
 /// threads poorly.
@@ -36,18 +36,6 @@ public enum Parallelism: Sendable, Equatable {
             DispatchQueue.concurrentPerform(iterations: count, execute: body)
         }
     }
-}
-
-/// The OpenBLAS thread count, a process-wide setting.
-///
-/// It exists so executables (the CLI, benchmarks) can choose between OpenBLAS threads and the
-/// engine's own workers in one place; libraries should leave it to their host application.
-public enum BLASThreads {
-    /// Current OpenBLAS thread count.
-    public static var count: Int { Int(openblas_get_num_threads()) }
-
-    /// Sets the OpenBLAS thread count (≥ 1).
-    public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
 }
 
 /// Splits `costs` over `workers` bins, largest first into the least-loaded bin (LPT scheduling);

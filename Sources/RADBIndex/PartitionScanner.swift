@@ -81,6 +81,12 @@ final class PartitionScanner {
         let all = queries.count == queryCount
         var current = ScanTask(blocks: [], queries: queries, vectorCount: 0, allQueries: all)
         try lists.forEachBlock(ofList: list) { block in
+            // A block of another width would be read out of bounds: refuse it (a damaged or foreign store).
+            guard block.vectors.count == block.count * dimension else {
+                throw IndexError.layoutMismatch(
+                    "list \(list) holds a block of \(block.vectors.count) floats for \(block.count) vectors, "
+                        + "expected dimension \(dimension); check the store with `radb check`")
+            }
             var start = 0
             while start < block.count {
                 let room = taskVectors - current.vectorCount

@@ -66,6 +66,9 @@ public enum Reanchoring {
         while list < lists.listCount && ids.count < batchSize {
             var row = 0
             try lists.forEachBlock(ofList: list) { block in
+                guard block.vectors.count == block.count * d else {
+                    throw IndexError.layoutMismatch("list \(list) holds a block that is not \(block.count) × \(d) floats")
+                }
                 let end = row + block.count
                 defer { row = end }
                 guard end > offset, ids.count < batchSize else { return }

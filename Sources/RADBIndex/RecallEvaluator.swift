@@ -31,14 +31,12 @@ extension AnchorIndex {
     /// Throws what `search(batch:…)` throws.
     public func recall(queries: [Float], k: Int, nprobe: NProbe, filter: IDFilter? = nil) throws -> RecallReport {
         let clock = ContinuousClock()
-        var exact: BatchSearchResult!
-        var routed: BatchSearchResult!
-        let exactTime = try clock.measure {
-            exact = try search(batch: queries, k: k, nprobe: .all, filter: filter, filterStrategy: .scanPartitions)
-        }
-        let routedTime = try clock.measure {
-            routed = try search(batch: queries, k: k, nprobe: nprobe, filter: filter, filterStrategy: .scanPartitions)
-        }
+        let exactStart = clock.now
+        let exact = try search(batch: queries, k: k, nprobe: .all, filter: filter, filterStrategy: .scanPartitions)
+        let exactTime = clock.now - exactStart
+        let routedStart = clock.now
+        let routed = try search(batch: queries, k: k, nprobe: nprobe, filter: filter, filterStrategy: .scanPartitions)
+        let routedTime = clock.now - routedStart
         let perQuery = zip(exact.hits, routed.hits).map { truth, found -> Double in
             guard !truth.isEmpty else { return 1 }
             let wanted = Set(truth.map(\.id))

@@ -69,7 +69,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let root = URL(fileURLWithPath: dataset)
-            let backboneURL = try backbone.map { URL(fileURLWithPath: $0) } ?? (Embedder.defaultModelURL).orThrow("the built-in model is missing from this build")
+            let backboneURL = try backbone.map { URL(fileURLWithPath: $0) } ?? (Embedder.backboneModelURL).orThrow("the built-in model is missing from this build")
             let embedder = try Embedder(modelURL: backboneURL)
             var (trainSet, testSet): (LabeledFeatures, LabeledFeatures?)
             if let split = try ImageFolderDataset.trainTest(root: root) {

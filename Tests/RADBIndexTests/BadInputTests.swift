@@ -79,3 +79,37 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(lists.totalCount, 1)  // nothing from the failed calls was added
     }
 }
+
+/// Inverted lists whose only block claims the wrong width, as a damaged store might.
+private final class MisshapenLists: InvertedLists {
+    let dimension = 4
+    let listCount = 1
+    private let ids: [UInt64] = [1, 2]
+    private let vectors: [Float] = [0, 0, 0, 0, 1, 1]  // 6 floats for 2 vectors of dimension 4
+    private let norms: [Float] = [0, 2]
+
+    func count(ofList list: Int) -> Int { 2 }
+
+    func forEachBlock(ofList list: Int, _ body: (VectorBlock) throws -> Void) throws {
+        try ids.withUnsafeBufferPointer { i in
+            try vectors.withUnsafeBufferPointer { v in
+                try norms.withUnsafeBufferPointer { n in try body(VectorBlock(ids: i, vectors: v, squaredNorms: n)) }
+            }
+        }
+    }
+
+    func gatherVectors(ids: [UInt64], into buffer: UnsafeMutablePointer<Float>) throws -> [Bool] {
+        ids.map { _ in false }
+    }
+}
+
+final class DamagedListsTests: XCTestCase {
+    func testBlocksOfTheWrongWidthAreRefusedNotReadOutOfBounds() throws {
+        let router = try AnchorRouter(anchors: [0, 0, 0, 0], dimension: 4)
+        let index = try AnchorIndex(router: router, lists: MisshapenLists())
+        XCTAssertThrowsError(try index.search([0, 0, 0, 0], k: 1)) {
+            guard case IndexError.layoutMismatch = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try Reanchoring.nextBatch(router: router, lists: MisshapenLists(), from: .start, batchSize: 5))
+    }
+}

@@ -187,25 +187,34 @@ final class CLIEndToEndTests: XCTestCase {
         XCTAssertEqual(try cli.run(["check"]).status, 0)
     }
 
-    func testFullDiskFailsCleanlyAndKeepsStoredItems() throws {
-        XCTAssertEqual(try cli.run(["ingest", photos.appendingPathComponent("cat.png").path]).status, 0)
+    func testFullDiskFailsCleanlyAndKeepsStoredItemsWithSharedCIFAR() throws {
+        XCTAssertEqual(try cli.run(["ingest", photos.path]).status, 0)
+        let more = cli.workdir.appendingPathComponent("more")
+        guard let n = try CLIHarness.copyCIFARSubset(count: 300, to: more) else {
+            throw XCTSkip("needs the shared CIFAR-10 data: run `bash Tools/unpack-datasets.sh`")
+        }
         // Simulate a full disk: in the child, every write that would grow a file past the largest
-        // database file plus 4 KiB fails with EFBIG (RLIMIT_FSIZE, SIGXFSZ ignored).
+        // database file plus 4 KiB fails with EFBIG (RLIMIT_FSIZE, SIGXFSZ ignored). 300 more
+        // vectors cannot fit in that.
         let dbFiles = FileManager.default.enumerator(at: cli.workdir.appendingPathComponent("radb.db"), includingPropertiesForKeys: [.fileSizeKey])!
         var largest = 0
         for case let f as URL in dbFiles where f.lastPathComponent != "model.safetensors" {
             largest = max(largest, (try? f.resourceValues(forKeys: [.fileSizeKey]).fileSize ?? 0) ?? 0)
         }
-        let r = try cli.runLimitingFileSize(kilobytes: largest / 1024 + 4, ["ingest", photos.path])
-        XCTAssertNotEqual(r.status, 0)
+        let r = try cli.runLimitingFileSize(kilobytes: largest / 1024 + 4, ["ingest", more.path])
+        XCTAssertNotEqual(r.status, 0, r.stdout)
         XCTAssertFalse(r.stderr.contains("Fatal error"), r.stderr)
-        XCTAssertFalse(r.stderr.isEmpty)
+        XCTAssertTrue(r.stderr.contains("radb: error:"), r.stderr)
+        // Nothing stored before is lost; what the failed run committed is whole.
         let after = try cli.run(["check", "--json"])
         XCTAssertEqual(after.status, 0, after.stdout + after.stderr)
         let items = try cli.run(["stats", "--json"]).json()["items"] as? Int ?? 0
-        XCTAssertGreaterThanOrEqual(items, 1, "the item stored before the full disk must survive")
-        let again = try cli.run(["ingest", photos.path, "--json"])
-        XCTAssertEqual(try again.json()["added"] as? Int ?? -1, 9 - items)
+        XCTAssertGreaterThanOrEqual(items, 9, "the photos stored before the full disk must survive")
+        XCTAssertLessThan(items, 9 + n)
+        // With space again, the same command finishes the job.
+        let again = try cli.run(["ingest", more.path, "--json"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(try cli.run(["stats", "--json"]).json()["items"] as? Int, 9 + n)
     }
 
     func testHelpDocumentsExitCodesAndCommands() throws {

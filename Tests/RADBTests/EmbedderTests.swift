@@ -29,8 +29,8 @@ final class EmbedderTests: XCTestCase {
         return d / (na * nb).squareRoot()
     }
 
-    func testDefaultModelIsPackagedWithStableIdentity() throws {
-        let embedder = try Embedder()
+    func testBackboneIsPackagedWithStableIdentity() throws {
+        let embedder = try Embedder(modelURL: XCTUnwrap(Embedder.backboneModelURL))
         XCTAssertEqual(embedder.dimension, 1280)
         XCTAssertEqual(embedder.inputSize, 224)
         XCTAssertEqual(embedder.model.architecture, .mobileNetV2)
@@ -47,7 +47,7 @@ final class EmbedderTests: XCTestCase {
 
     func testPhotosEmbedAndTheCatIsACatNeedsSharedPhotos() throws {
         try requirePhotos()
-        let embedder = try Embedder()
+        let embedder = try Embedder(modelURL: XCTUnwrap(Embedder.backboneModelURL))
         let names = ["cat.png", "cat_720p.jpg", "hot_dog.jpg", "parrot.jpg", "grace_hopper.png", "owl.jpg"]
         let results = try embedder.embed(files: names.map { Self.photos.appendingPathComponent($0) }, batchSize: 4)
         let vectors = try results.map { try $0.get() }
@@ -91,7 +91,7 @@ final class EmbedderTests: XCTestCase {
         try jpeg.prefix(200).write(to: truncated)
         let missing = dir.appendingPathComponent("missing.jpg")
         let good = Self.photos.appendingPathComponent("cat.png")
-        let embedder = try Embedder()
+        let embedder = try Embedder(modelURL: XCTUnwrap(Embedder.backboneModelURL))
         var progress: [Int] = []
         let results = try embedder.embed(files: [text, good, empty, truncated, missing, good], batchSize: 2,
                                          progress: { done, total in XCTAssertEqual(total, 6); progress.append(done) })
@@ -117,7 +117,7 @@ final class EmbedderTests: XCTestCase {
         struct Manifest: Decodable { var files: [String]; var v2_top1: [Int] }
         let fixtures = Self.root.appendingPathComponent("Fixtures/reference")
         let m = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: fixtures.appendingPathComponent("photos.json")))
-        let embedder = try Embedder()
+        let embedder = try Embedder(modelURL: XCTUnwrap(Embedder.backboneModelURL))
         let vectors = try embedder.embed(files: m.files.map { Self.photos.appendingPathComponent($0) }).map { try $0.get() }
         // The same network on Pillow's preprocessing of the same photos.
         let pixels = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent("photos_224_u8.bin")))
@@ -140,7 +140,7 @@ final class EmbedderTests: XCTestCase {
 
     /// A model file with a trained two-layer head (`head.0`, ReLU, `head.2`) and anchors.
     func testHeadIsAppliedToBackboneFeatures() throws {
-        let base = try Embedder()
+        let base = try Embedder(modelURL: XCTUnwrap(Embedder.backboneModelURL))
         let file = try SafeTensorsFile(contentsOf: base.modelURL)
         var tensors: [(name: String, tensor: Tensor, dtype: SafeTensorsDType)] = try file.tensorNames.map { ($0, try file.tensor($0), .f32) }
         var rng = SystemRandomNumberGenerator()

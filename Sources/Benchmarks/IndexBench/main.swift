@@ -8,6 +8,7 @@
 //
 // `search` prints one JSON object per measured row (qps, p50/p99 latency, distance computations)
 // and writes the returned ids to DIR/radb_<tag>_<nprobe>_<single|batch>.npy for recall.
+import CBLAS
 import Foundation
 import RADBIndex
 
@@ -58,7 +59,7 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 }
 
 func emit(_ object: [String: Any]) {
-    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     print(String(decoding: data, as: UTF8.self))
     fflush(stdout)
 }
@@ -74,7 +75,7 @@ func writeIDs(_ hits: [[SearchHit]], k: Int, to path: String) throws {
 func train(_ args: Arguments) throws {
     let base = try NPYFile.readFloat32Matrix(try args.string("base"))
     let threads = try args.int("threads", 2)
-    BLASThreads.set(1)
+    openblas_set_num_threads(Int32(1))
     var config = KMeansConfiguration(anchorCount: try args.int("anchors"))
     config.seed = UInt64(try args.int("seed", 1))
     config.iterations = try args.int("iterations", 10)
@@ -106,7 +107,7 @@ struct Fixture {
         outDir = try args.string("out-dir", ".data/bench-index")
         tag = try args.string("tag", "run")
         let d = base.columns
-        BLASThreads.set(1)
+        openblas_set_num_threads(Int32(1))
         let clock = ContinuousClock()
         let router = try AnchorRouter(anchors: centroids.values, dimension: d)
         let lists = try MemoryInvertedLists(dimension: d, listCount: router.anchorCount)
@@ -122,10 +123,10 @@ struct Fixture {
     /// Mode "blas": serial loops, OpenBLAS at n threads.
     mutating func configure(threads: Int, mode: String) {
         if mode == "blas" {
-            BLASThreads.set(threads)
+            openblas_set_num_threads(Int32(threads))
             index.parallelism = .serial
         } else {
-            BLASThreads.set(1)
+            openblas_set_num_threads(Int32(1))
             index.parallelism = threads == 1 ? .serial : .workers(threads)
         }
     }
