@@ -19,7 +19,7 @@ cold() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "(cannot dr
 
 echo "| what | items | wall s | items/s | peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|"
-n=$(find "$tiny" -type f | wc -l)
+n=$(find "$tiny" -type f -printf x | wc -c)
 read -r s kb < <(measure ingest_tiny "$radb" ingest "$tiny" --db "$work/tiny.db" --json)
 printf "| ingest Tiny ImageNet val (64×64 JPEG) | %d | %.1f | %.1f | %.0f |\n" "$n" "$s" "$(echo "$n / $s" | bc -l)" "$(echo "$kb / 1024" | bc -l)"
 
@@ -37,7 +37,7 @@ PY
 read -r s kb < <(measure ingest_photos "$radb" ingest "$photos" --db "$work/photos.db" --json)
 printf "| ingest 12-MP JPEG photos | 40 | %.1f | %.2f | %.0f |\n" "$s" "$(echo "40 / $s" | bc -l)" "$(echo "$kb / 1024" | bc -l)"
 
-q=$(find "$tiny" -type f | head -1)
+q=$(find "$tiny" -type f -print -quit)
 "$radb" search "$q" --db "$work/tiny.db" -k 10 > /dev/null
 read -r s kb < <(measure search_warm "$radb" search "$q" --db "$work/tiny.db" -k 10)
 printf "| search by image, %d-item db, warm | 1 | %.3f | | %.0f |\n" "$n" "$s" "$(echo "$kb / 1024" | bc -l)"

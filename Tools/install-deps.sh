@@ -3,7 +3,7 @@
 #   sudo bash Tools/install-deps.sh        (root needs no sudo)
 set -euo pipefail
 packages=(liblmdb-dev libopenblas-dev libsqlite3-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev pkg-config
-          dataset-fashion-mnist)   # the last one: Fashion-MNIST for the training tests
+          dataset-fashion-mnist sqlite3)   # Fashion-MNIST for the training tests; sqlite3 for one CLI test
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -217,6 +217,37 @@ final class CLIEndToEndTests: XCTestCase {
         XCTAssertEqual(try cli.run(["stats", "--json"]).json()["items"] as? Int, 9 + n)
     }
 
+    func testDatabaseFromANewerRadbIsRefusedAndLeftAlone() throws {
+        XCTAssertEqual(try cli.run(["ingest", photos.appendingPathComponent("owl.jpg").path]).status, 0)
+        let catalog = cli.workdir.appendingPathComponent("radb.db/catalog.sqlite")
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") else {
+            throw XCTSkip("needs the sqlite3 command (Tools/install-deps.sh installs it) to stamp a newer schema version")
+        }
+        func sqlite(_ sql: String) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            p.arguments = [catalog.path, sql]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, sql)
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try sqlite("PRAGMA user_version = 999")
+        let before = try sqlite("SELECT id, path, content_hash FROM items ORDER BY id")
+        XCTAssertFalse(before.isEmpty)
+        for args in [["search", photos.appendingPathComponent("owl.jpg").path], ["ingest", photos.path], ["check"]] {
+            let r = try cli.run(args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains("999") && r.stderr.lowercased().contains("upgrade"), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
+        XCTAssertEqual(try sqlite("PRAGMA user_version"), "999", "a refused database is not migrated")
+        XCTAssertEqual(try sqlite("SELECT id, path, content_hash FROM items ORDER BY id"), before, "nor changed")
+    }
+
     func testHelpDocumentsExitCodesAndCommands() throws {
         let help = try cli.run(["--help"])
         XCTAssertEqual(help.status, 0)
