@@ -23,6 +23,7 @@ extension Database {
     public func ingest(_ paths: [URL], options: IngestOptions = IngestOptions(),
                        progress: ((IngestProgress) -> Void)? = nil,
                        isCancelled: (() -> Bool)? = nil) throws -> IngestReport {
+        try requireWritable("ingest images")
         let embedder = try requireEmbedder()
         let files: [URL]
         do { files = try ImageFileWalker().files(under: paths) } catch { throw Self.wrap(error) }

@@ -130,6 +130,7 @@ extension Database {
     /// `reroute()` — or running reindex again — finishes the job.
     @discardableResult
     public func reindex(anchorCount: Int? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> Int {
+        try requireWritable("reindex")
         do {
             let vectors: [Float] = try store.read { snapshot in
                 var all: [Float] = []
@@ -154,6 +155,7 @@ extension Database {
     /// also completes an interrupted `reindex`.
     @discardableResult
     public func reroute(progress: ((Int, Int) -> Void)? = nil) throws -> Int {
+        try requireWritable("re-route items")
         do {
             let router = self.router
             let moves: [(id: UInt64, anchor: Int32)] = try store.read { snapshot in

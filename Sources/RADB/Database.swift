@@ -28,6 +28,8 @@ public final class Database: @unchecked Sendable {
 
     /// The database directory.
     public let url: URL
+    /// How it was opened; writes on a `.readOnly` database throw.
+    public let mode: Mode
     /// The model every vector of this database comes from; nil for a database of vectors
     /// imported from elsewhere (`radb import`), which is searched by vector or by stored id.
     public let embedder: Embedder?
@@ -41,8 +43,9 @@ public final class Database: @unchecked Sendable {
     /// Model identity of databases whose vectors were imported rather than embedded here.
     static let externalModelPrefix = "external:"
 
-    private init(url: URL, embedder: Embedder?, store: VectorStore) throws {
+    private init(url: URL, mode: Mode, embedder: Embedder?, store: VectorStore) throws {
         self.url = url
+        self.mode = mode
         self.embedder = embedder
         self.store = store
         self.router = try Self.loadRouter(store)
@@ -91,7 +94,7 @@ public final class Database: @unchecked Sendable {
         do {
             let store = try VectorStore.open(at: url, options: options)
             if store.modelIdentity.hasPrefix(externalModelPrefix) {
-                return try Database(url: url, embedder: nil, store: store)
+                return try Database(url: url, mode: mode, embedder: nil, store: store)
             }
             let modelURL = url.appendingPathComponent(modelFileName)
             guard FileManager.default.fileExists(atPath: modelURL.path) else {
@@ -101,7 +104,7 @@ public final class Database: @unchecked Sendable {
             guard embedder.modelIdentity == store.modelIdentity else {
                 throw DatabaseError.modelMismatch("\(modelURL.path) is not the model this database was built with (hash \(embedder.modelIdentity.prefix(12)) vs \(store.modelIdentity.prefix(12))); restore it from a backup")
             }
-            return try Database(url: url, embedder: embedder, store: store)
+            return try Database(url: url, mode: mode, embedder: embedder, store: store)
         } catch {
             throw wrap(error)
         }
@@ -164,11 +167,13 @@ public final class Database: @unchecked Sendable {
 
     /// Deletes stored items; unknown ids are an error and nothing is deleted.
     public func delete(ids: [UInt64]) throws {
+        try requireWritable("delete items")
         do { try store.delete(ids: ids) } catch { throw Self.wrap(error) }
     }
 
     /// Replaces an item's metadata (path, label, …); its vector is unchanged.
     public func updateMetadata(id: UInt64, _ metadata: ItemMetadata) throws {
+        try requireWritable("update metadata")
         do { try store.updateMetadata(id: id, metadata) } catch { throw Self.wrap(error) }
     }
 
@@ -176,6 +181,7 @@ public final class Database: @unchecked Sendable {
     /// nearest anchor. Wrong lengths and NaN/Inf components are rejected before anything is written.
     @discardableResult
     public func insert(vectors: [[Float]], metadata: [ItemMetadata]) throws -> [UInt64] {
+        try requireWritable("insert vectors")
         guard vectors.count == metadata.count else {
             throw DatabaseError.invalidArgument("\(vectors.count) vectors but \(metadata.count) metadata records: give one per vector")
         }
@@ -202,6 +208,13 @@ public final class Database: @unchecked Sendable {
     }
 
     func reloadRouter() throws { router = try Self.loadRouter(store) }
+
+    /// Throws unless the database was opened for writing.
+    func requireWritable(_ operation: String) throws {
+        guard mode == .readWrite else {
+            throw DatabaseError.invalidArgument("\(url.path) was opened read-only; open it with mode .readWrite to \(operation)")
+        }
+    }
 
     /// The embedder, or an error explaining that this database holds imported vectors.
     func requireEmbedder() throws -> Embedder {

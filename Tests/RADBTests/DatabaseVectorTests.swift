@@ -134,6 +134,10 @@ final class DatabaseVectorTests: XCTestCase {
         }
         let bad = NPYMatrix(rows: 1, columns: 8, values: [Float](repeating: .infinity, count: 8))
         XCTAssertThrowsError(try Database.importVectors(bad, metadata: nil, into: url))
+        let readOnly = try Database.open(at: url, mode: .readOnly)
+        XCTAssertEqual(try readOnly.search(vector: m.row(0), options: SearchOptions(k: 1, probe: .exact)).first?.id, 1)
+        XCTAssertThrowsError(try readOnly.delete(ids: [1])) { XCTAssertTrue("\($0)".contains("read-only")) }
+        XCTAssertThrowsError(try readOnly.reindex(anchorCount: 2))
         XCTAssertEqual(try db.stats().items, 50, "failed calls change nothing")
         XCTAssertEqual(try db.check(), [])
     }

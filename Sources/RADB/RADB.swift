@@ -1,1 +1,0 @@
-// RADB — see DESIGN.md §2 for what this module owns.
