@@ -30,7 +30,8 @@ let package = Package(
         // MARK: - Layers of the engine
         .target(name: "RADBVision", dependencies: ["CImageCodecs"], swiftSettings: numericSettings),
         .target(name: "RADBNeural", dependencies: ["CBLAS"], swiftSettings: numericSettings),
-        .target(name: "RADBIndex", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "RADBIndex", dependencies: ["CBLAS", "CKernels"], swiftSettings: numericSettings),
         .target(name: "RADBStore",
                 dependencies: ["CLMDB", .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "GRDBSQLite", package: "GRDB.swift")],

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// The arithmetic of squared Euclidean distance, in the two forms the engine needs.
 ///
@@ -90,45 +91,28 @@ public enum L2Kernels {
         }
     }
 
-    /// `out[j] = −2 · query · rows[j]` for one query, streaming the rows strictly in order with four
-    /// 8-wide accumulators per row. For a single query this is memory-bound, and a purely sequential
-    /// stream lets the hardware prefetcher run ahead: measured ~1.7× faster than OpenBLAS `sgemv`
-    /// (which interleaves four rows) on 1000 × 128 partitions. Same rounding bound as any dot product.
-    @inlinable
+    /// `out[j] = −2 · query · rows[j]` for one query, streaming the rows strictly in order (a purely
+    /// sequential stream lets the hardware prefetcher run ahead; measured ~1.7× faster than OpenBLAS
+    /// `sgemv`, which interleaves four rows, on 1000 × 128 partitions).
+    ///
+    /// The arithmetic is the C kernel `radb_minus_two_dot_products` (target CKernels): AVX2 + FMA with
+    /// four 8-wide accumulators when the CPU has both (checked once at run time), else a portable
+    /// loop. Swift SIMD would compile to SSE without FMA for the baseline x86-64 target. These are
+    /// approximate scan scores only; `roundingBound` covers them (see there).
     public static func minusTwoDotProducts(query q: UnsafePointer<Float>, rows: UnsafePointer<Float>, n: Int,
                                            dimension d: Int, into out: UnsafeMutablePointer<Float>) {
-        let wide = d & ~31, narrow = d & ~7
-        let qRaw = UnsafeRawPointer(q)
-        for j in 0..<n {
-            let row = rows + j * d
-            let r = UnsafeRawPointer(row)
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            var c = 0
-            while c < wide {
-                let o = c * 4
-                a0 += r.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-                    * qRaw.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-                a1 += r.loadUnaligned(fromByteOffset: o + 32, as: SIMD8<Float>.self)
-                    * qRaw.loadUnaligned(fromByteOffset: o + 32, as: SIMD8<Float>.self)
-                a2 += r.loadUnaligned(fromByteOffset: o + 64, as: SIMD8<Float>.self)
-                    * qRaw.loadUnaligned(fromByteOffset: o + 64, as: SIMD8<Float>.self)
-                a3 += r.loadUnaligned(fromByteOffset: o + 96, as: SIMD8<Float>.self)
-                    * qRaw.loadUnaligned(fromByteOffset: o + 96, as: SIMD8<Float>.self)
-                c += 32
-            }
-            while c < narrow {
-                a0 += r.loadUnaligned(fromByteOffset: c * 4, as: SIMD8<Float>.self)
-                    * qRaw.loadUnaligned(fromByteOffset: c * 4, as: SIMD8<Float>.self)
-                c += 8
-            }
-            var sum = ((a0 + a1) + (a2 + a3)).sum()
-            while c < d {
-                sum += row[c] * q[c]
-                c += 1
-            }
-            out[j] = -2 * sum
-        }
+        radb_minus_two_dot_products(q, rows, n, d, out)
     }
+
+    /// The portable (non-AVX2) path of `minusTwoDotProducts(query:…)`, for tests comparing both paths.
+    package static func minusTwoDotProductsPortable(query q: UnsafePointer<Float>, rows: UnsafePointer<Float>,
+                                                    n: Int, dimension d: Int,
+                                                    into out: UnsafeMutablePointer<Float>) {
+        radb_minus_two_dot_products_portable(q, rows, n, d, out)
+    }
+
+    /// True when the single-query kernel runs its AVX2/FMA path on this CPU.
+    public static var singleQueryKernelUsesAVX2FMA: Bool { radb_kernels_use_avx2_fma() != 0 }
 
     /// A bound on |scored − exact| for any vector whose squared norm is at most `maxSquaredNorm`,
     /// given a query of squared norm `querySquaredNorm`.
@@ -138,6 +122,13 @@ public enum L2Kernels {
     /// carry γ_d·‖x‖² (float accumulation); the three float additions add ≤ 3u·2(‖q‖²+‖x‖²); and the
     /// exact value is itself rounded once (u). We take 2γ_d + 8u as the coefficient, plus a tiny
     /// absolute term so that a zero bound never makes the certificate hinge on exact equality.
+    ///
+    /// FMA (the AVX2 single-query kernel): a fused multiply-add rounds once where multiply-then-add
+    /// rounds twice, and γ_h·Σ|qᵢxᵢ| holds for any summation tree in which each term passes through
+    /// at most h roundings. In that kernel (and the portable loop, and sgemm) every rounding on a
+    /// term's path merges it with at least one other nonzero term or is its single product
+    /// rounding, so h ≤ d and γ_d still covers it; adding to the zero-initialised accumulators is
+    /// exact. Checked against a Double reference in `SingleQueryKernelTests`.
     @inlinable
     public static func roundingBound(dimension: Int, maxSquaredNorm: Float, querySquaredNorm: Float) -> Float {
         let u = 0x1p-24 as Double

@@ -1,0 +1,90 @@
+import Foundation
+import RADBIndex
+import XCTest
+
+/// The single-query scan kernel (C, AVX2/FMA or portable) against a naive Double dot product, and
+/// the full scan score against the exact distance, both within the documented rounding bounds.
+final class SingleQueryKernelTests: XCTestCase {
+    private typealias Kernel = (UnsafePointer<Float>, UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>) -> Void
+
+    private let kernels: [(name: String, run: Kernel)] = [
+        ("dispatched", { L2Kernels.minusTwoDotProducts(query: $0, rows: $1, n: $2, dimension: $3, into: $4) }),
+        ("portable", { L2Kernels.minusTwoDotProductsPortable(query: $0, rows: $1, n: $2, dimension: $3, into: $4) }),
+    ]
+
+    /// γ_d = d·u / (1 − d·u), u = 2⁻²⁴.
+    private func gamma(_ d: Int) -> Double {
+        let du = Double(d) * 0x1p-24
+        return du / (1 - du)
+    }
+
+    /// −2 q·x against Double, for dimensions covering every code path (32-wide, 8-wide, scalar tail)
+    /// and magnitudes from 1e-3 to 1e3 with an offset that makes the terms cancel.
+    func testDotProductsMatchDoubleWithinGammaBound() {
+        let dims = [1, 3, 7, 8, 9, 31, 32, 33, 40, 100, 128, 129, 512, 515]
+        var seed: UInt64 = 11
+        for d in dims {
+            for (scale, offset) in [(Float(1), Float(0)), (1e3, 0), (1e-3, 0), (1, 5)] {
+                seed += 1
+                let n = 37
+                let q = TestData.gaussian(count: 1, dimension: d, seed: seed, scale: scale)
+                let rows = TestData.gaussian(count: n, dimension: d, seed: seed &* 31, scale: scale, offset: offset)
+                for kernel in kernels {
+                    var out = [Float](repeating: .nan, count: n)
+                    kernel.run(q, rows, n, d, &out)
+                    for j in 0..<n {
+                        var dot = 0.0, qq = 0.0, xx = 0.0
+                        for i in 0..<d {
+                            let a = Double(q[i]), b = Double(rows[j * d + i])
+                            dot += a * b; qq += a * a; xx += b * b
+                        }
+                        // Bound on the float dot product (× 2, exact), plus slack for the Double reference.
+                        let bound = 2 * gamma(d) * (qq * xx).squareRoot() * (1 + 1e-12) + 1e-300
+                        let err = abs(Double(out[j]) - (-2 * dot))
+                        XCTAssertLessThanOrEqual(err, bound,
+                                                 "\(kernel.name) d=\(d) scale=\(scale) offset=\(offset) row \(j)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The scan score ‖x‖² + ‖q‖² − 2q·x the scanner computes stays within `roundingBound` of the
+    /// exact distance `exactSquaredDistance` — including near-duplicates, where the score cancels.
+    func testScanScoreWithinRoundingBoundOfExactDistance() {
+        for d in [8, 33, 128, 512] {
+            let n = 200
+            let q = TestData.gaussian(count: 1, dimension: d, seed: UInt64(d), scale: 3, offset: 2)
+            var rows = TestData.gaussian(count: n, dimension: d, seed: UInt64(d) + 99, scale: 3, offset: 2)
+            // Half of the rows are the query plus tiny noise: exact distances near 0.
+            let noise = TestData.gaussian(count: n / 2, dimension: d, seed: UInt64(d) + 7, scale: 1e-4)
+            for j in 0..<n / 2 { for i in 0..<d { rows[j * d + i] = q[i] + noise[j * d + i] } }
+            let qn = L2Kernels.squaredNorm(q, dimension: d)
+            var norms = [Float](repeating: 0, count: n)
+            L2Kernels.squaredNorms(rows, count: n, dimension: d, into: &norms)
+            let eps = L2Kernels.roundingBound(dimension: d, maxSquaredNorm: norms.max()!, querySquaredNorm: qn)
+            for kernel in kernels {
+                var out = [Float](repeating: .nan, count: n)
+                kernel.run(q, rows, n, d, &out)
+                for j in 0..<n {
+                    let score = out[j] + norms[j] + qn
+                    let exact = rows.withUnsafeBufferPointer {
+                        L2Kernels.exactSquaredDistance($0.baseAddress! + j * d, q, dimension: d)
+                    }
+                    XCTAssertLessThanOrEqual(abs(Double(score) - Double(exact)), Double(eps),
+                                             "\(kernel.name) d=\(d) row \(j)")
+                }
+            }
+        }
+    }
+
+    /// On a CPU that advertises AVX2 and FMA (Linux /proc/cpuinfo), the dispatcher picks that path.
+    func testDispatchUsesAVX2FMAWhenTheCPUHasIt() throws {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else {
+            throw XCTSkip("no /proc/cpuinfo on this system; cannot tell which kernel to expect")
+        }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        XCTAssertEqual(L2Kernels.singleQueryKernelUsesAVX2FMA, flags.contains("avx2") && flags.contains("fma"))
+    }
+}
