@@ -120,7 +120,7 @@ public final class Embedder: @unchecked Sendable {
         self.modelURL = modelURL
         modelIdentity = SHA256.hex(bytes)
         dimension = head.last?.weight.shape[0] ?? model.featureDim
-        resizeShorterSide = Int(model.record.metadata["resize_shorter_side"] ?? "") ?? model.record.inputSize
+        resizeShorterSide = model.record.resizeShorterSide
         guard dimension == model.record.embeddingDim else {
             throw EmbedderError.badModel(path: modelURL.path,
                 reason: "metadata embedding_dim is \(model.record.embeddingDim) but the network produces \(dimension)")

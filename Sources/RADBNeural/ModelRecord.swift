@@ -53,6 +53,13 @@ public struct ModelRecord: Sendable, Equatable {
         self.metadata = metadata
     }
 
+    /// The shorter image side is resized to this before the centre crop to `inputSize`
+    /// (`resize_shorter_side`, default `inputSize`). Every path that feeds the network — ingest,
+    /// queries, training features — uses it, so they preprocess identically.
+    public var resizeShorterSide: Int {
+        Int(metadata["resize_shorter_side"] ?? "") ?? inputSize
+    }
+
     /// A record with the required keys; `extra` keys are added (and may override nothing required).
     public init(architecture: String, inputSize: Int, inputScale: Float, inputOffset: Float,
                 embeddingDim: Int, head: String = "none", extra: [String: String] = [:]) {

@@ -52,9 +52,7 @@ public struct StoreSnapshot {
         try txn.scan(txn.environment.blocksDB, from: blockKey(partition, 0)) { key, value in
             guard key.count == 8, key.loadUnaligned(as: UInt64.self) >> 32 == prefix else { return false }
             do {
-                let view = try BlockView(raw: value, layout: layout, path: path)
-                try body(PartitionBlock(anchor: partition, count: view.count, capacity: view.capacity, dimension: layout.dimension,
-                                        ids: view.ids, squaredNorms: view.squaredNorms, vectors: view.vectors))
+                try body(try block(anchor: partition, value: value))
                 return true
             } catch {
                 failure = error
@@ -75,9 +73,7 @@ public struct StoreSnapshot {
             }
             let anchor = RADBStore.anchor(fromPartitionKey: UInt32(truncatingIfNeeded: key.loadUnaligned(as: UInt64.self) >> 32))
             do {
-                let view = try BlockView(raw: value, layout: layout, path: path)
-                try body(PartitionBlock(anchor: anchor, count: view.count, capacity: view.capacity, dimension: layout.dimension,
-                                        ids: view.ids, squaredNorms: view.squaredNorms, vectors: view.vectors))
+                try body(try block(anchor: anchor, value: value))
                 return true
             } catch {
                 failure = error
@@ -85,6 +81,13 @@ public struct StoreSnapshot {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// The block stored in `value` (validated against the layout), viewed in place.
+    private func block(anchor: Int32, value: UnsafeRawBufferPointer) throws -> PartitionBlock {
+        let view = try BlockView(raw: value, layout: layout, path: path)
+        return PartitionBlock(anchor: anchor, count: view.count, capacity: view.capacity, dimension: layout.dimension,
+                              ids: view.ids, squaredNorms: view.squaredNorms, vectors: view.vectors)
     }
 
     // MARK: - Vectors by id

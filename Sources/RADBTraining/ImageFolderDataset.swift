@@ -83,9 +83,10 @@ public struct ImageFolderDataset: Sendable {
 
     // MARK: - Decoding
 
-    /// Decodes every image, resizes its shorter side to `size` and centre-crops to size×size,
-    /// returning per-file pixels (nil where unreadable) — in parallel over both cores.
-    func decodeAll(_ indices: Range<Int>, size: Int) -> [Result<Image, ImageError>] {
+    /// Decodes every image, resizes its shorter side to `shorterSide` (default `size`) and
+    /// centre-crops to size×size, returning per-file pixels — in parallel over both cores.
+    func decodeAll(_ indices: Range<Int>, size: Int, shorterSide: Int? = nil) -> [Result<Image, ImageError>] {
+        let side = shorterSide ?? size
         let out = UnsafeMutableBufferPointer<Result<Image, ImageError>?>.allocate(capacity: indices.count)
         out.initialize(repeating: nil)
         defer { out.deallocate() }
@@ -93,8 +94,8 @@ public struct ImageFolderDataset: Sendable {
         DispatchQueue.concurrentPerform(iterations: indices.count) { k in
             let url = root.appendingPathComponent(files[lo + k].path)
             do {
-                let image = try ImageDecoder.decode(contentsOf: url, targetSizeHint: ImageSize(width: size, height: size))
-                out[k] = .success(image.resizedShorterSide(to: size).centerCropped(width: size, height: size))
+                let image = try ImageDecoder.decode(contentsOf: url, targetSizeHint: ImageSize(width: side, height: side))
+                out[k] = .success(image.resizedShorterSide(to: side).centerCropped(width: size, height: size))
             } catch let error as ImageError {
                 out[k] = .failure(error)
             } catch {
@@ -131,8 +132,8 @@ public struct ImageFolderDataset: Sendable {
         return (set, skipped)
     }
 
-    /// Pooled backbone features of every readable image (the model record's input size and
-    /// normalisation), computed in batches of `batchSize`. `progress(done, total)` is called
+    /// Pooled backbone features of every readable image (the model record's resize, crop and
+    /// normalisation — the same preprocessing as radb's Embedder), computed in batches of `batchSize`. `progress(done, total)` is called
     /// after each batch. Unreadable images are skipped and listed.
     public func backboneFeatures(model: MobileNet, batchSize: Int = 64,
                                  progress: ((Int, Int) -> Void)? = nil) throws -> (set: LabeledFeatures, skipped: [SkippedImage]) {
@@ -143,7 +144,7 @@ public struct ImageFolderDataset: Sendable {
         for start in stride(from: 0, to: files.count, by: batchSize) {
             let range = start..<min(start + batchSize, files.count)
             var batch = [Float]()
-            for (k, result) in decodeAll(range, size: size).enumerated() {
+            for (k, result) in decodeAll(range, size: size, shorterSide: model.record.resizeShorterSide).enumerated() {
                 let file = files[range.lowerBound + k]
                 switch result {
                 case let .success(image):
