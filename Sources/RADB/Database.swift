@@ -152,15 +152,69 @@ public final class Database: @unchecked Sendable {
         do { return try store.item(id: id) } catch { throw Self.wrap(error) }
     }
 
-    /// A consistent copy of the whole database (vectors, catalog, model) in `destination`.
-    public func backup(to destination: URL) throws {
-        do {
-            try store.backup(to: destination)
-            let model = url.appendingPathComponent(Self.modelFileName)
-            if FileManager.default.fileExists(atPath: model.path) {
-                try FileManager.default.copyItem(at: model, to: destination.appendingPathComponent(Self.modelFileName))
+    /// A consistent copy of the whole database (vectors, catalog, model) in `destination`,
+    /// which must not exist (or be an empty directory). The copy is assembled in a hidden
+    /// staging directory beside the destination and renamed into place only when complete,
+    /// so an interrupted or failed backup never leaves a half-written database under the
+    /// destination's name; staging directories left by a killed backup are removed by the
+    /// next backup to the same destination.
+    ///
+    /// - Parameter staged: called with the staging directory before copying starts, so a
+    ///   caller can remove it if the process is interrupted (the CLI does on Ctrl-C).
+    public func backup(to destination: URL, staged: ((URL) -> Void)? = nil) throws {
+        let fm = FileManager.default
+        let dest = destination.standardizedFileURL
+        var isDir: ObjCBool = false
+        var replaceEmptyDirectory = false
+        if fm.fileExists(atPath: dest.path, isDirectory: &isDir) {
+            let entries = (try? fm.contentsOfDirectory(atPath: dest.path)) ?? ["?"]
+            guard isDir.boolValue, entries.isEmpty else {
+                throw DatabaseError.invalidArgument(
+                    "\(dest.path): the backup destination exists and is not an empty directory; choose a new path")
             }
-        } catch { throw Self.wrap(error) }
+            replaceEmptyDirectory = true
+        }
+        let parent = dest.deletingLastPathComponent()
+        guard fm.fileExists(atPath: parent.path, isDirectory: &isDir), isDir.boolValue else {
+            throw DatabaseError.invalidArgument("\(parent.path): the backup's parent directory does not exist; create it first")
+        }
+        Self.removeStaleBackupStaging(for: dest)
+        let staging = parent.appendingPathComponent(Self.backupStagingName(for: dest, pid: getpid()))
+        try? fm.removeItem(at: staging)
+        staged?(staging)
+        do {
+            try store.backup(to: staging)
+            let model = url.appendingPathComponent(Self.modelFileName)
+            if fm.fileExists(atPath: model.path) {
+                try fm.copyItem(at: model, to: staging.appendingPathComponent(Self.modelFileName))
+            }
+            if replaceEmptyDirectory { try fm.removeItem(at: dest) }
+            guard rename(staging.path, dest.path) == 0 else {
+                throw DatabaseError.underlying(
+                    "\(dest.path): could not move the finished backup into place: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? fm.removeItem(at: staging)
+            throw DatabaseError.underlying(
+                "backup to \(dest.path) failed, nothing was written there: \(String(describing: Self.wrap(error)))")
+        }
+    }
+
+    /// `.<name>.radb-backup-<pid>` beside the destination: hidden, and naming its owner.
+    static func backupStagingName(for destination: URL, pid: Int32) -> String {
+        ".\(destination.lastPathComponent).radb-backup-\(pid)"
+    }
+
+    /// Removes staging directories of earlier backups to `destination` whose process is gone.
+    static func removeStaleBackupStaging(for destination: URL) {
+        let fm = FileManager.default
+        let parent = destination.deletingLastPathComponent()
+        let prefix = ".\(destination.lastPathComponent).radb-backup-"
+        for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)) else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }  // still running
+            try? fm.removeItem(at: parent.appendingPathComponent(name))
+        }
     }
 
     // MARK: - Changing

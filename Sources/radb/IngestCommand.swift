@@ -82,3 +82,33 @@ final class InterruptFlag: @unchecked Sendable {
         return shared
     }
 }
+
+/// For commands that cannot stop half-way but can be abandoned (backup): the first
+/// SIGINT/SIGTERM removes the registered partial output and exits with 130 at once.
+final class AbortCleanup: @unchecked Sendable {
+    private static let shared = AbortCleanup()
+    private var sources: [DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var paths: [URL] = []
+
+    /// Registers `url` to be deleted if the process is interrupted.
+    func removeOnAbort(_ url: URL) { lock.lock(); paths.append(url); lock.unlock() }
+
+    static func install() -> AbortCleanup {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                shared.lock.lock()
+                let doomed = shared.paths
+                shared.lock.unlock()
+                for url in doomed { try? FileManager.default.removeItem(at: url) }
+                Output.note("\nradb: interrupted; the partial output was removed")
+                exit(130)
+            }
+            source.resume()
+            shared.sources.append(source)
+        }
+        return shared
+    }
+}

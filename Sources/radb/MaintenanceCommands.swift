@@ -59,17 +59,25 @@ struct DeleteCommand: ParsableCommand {
     }
 }
 
-/// `radb backup`: a consistent copy of the database while it stays in use.
+/// `radb backup`: a consistent copy of the database while it stays in use. Ctrl-C aborts at
+/// once and removes the partial copy; the destination appears only when the copy is complete.
 struct BackupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "backup", abstract: "Copy the database to a new directory (readers and writers may continue).")
+        commandName: "backup", abstract: "Copy the database to a new directory (readers continue; writers wait).",
+        discussion: """
+        The copy is compacted and consistent (both halves at the same commit). It is written to a \
+        hidden staging directory beside DEST and renamed to DEST only when complete, so an \
+        interrupted backup (Ctrl-C, kill) never leaves a half-written database under DEST.
+        """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: ArgumentHelp("Destination directory (must not exist).", valueName: "dest"))
     var destination: String
 
     func run() throws {
         try reportingErrors {
-            try Database.open(at: global.databaseURL, mode: .readOnly).backup(to: URL(fileURLWithPath: destination))
+            let abort = AbortCleanup.install()
+            try Database.open(at: global.databaseURL, mode: .readOnly)
+                .backup(to: URL(fileURLWithPath: destination), staged: { abort.removeOnAbort($0) })
             if global.json { Output.json(["path": destination]) } else { print("backed up to \(destination)") }
         }
     }
