@@ -19,7 +19,14 @@ public enum SHA256 {
 
     /// The digest of `data` as 64 lowercase hex characters.
     public static func hex<D: DataProtocol>(_ data: D) -> String {
-        digest(data).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var ascii = [UInt8]()
+        ascii.reserveCapacity(64)
+        for byte in digest(data) {
+            ascii.append(digits[Int(byte >> 4)])
+            ascii.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: ascii, as: UTF8.self)
     }
 
     /// The 32-byte digest of `data`.
