@@ -75,7 +75,7 @@ public final class Embedder: @unchecked Sendable {
     /// Loads the packaged default model.
     ///
     ///     let embedder = try Embedder()
-    ///     print(embedder.dimension)   // 1280
+    ///     print(embedder.dimension)   // 256 (the CAM head's width)
     ///
     /// Throws `EmbedderError.defaultModelMissing` or `.badModel`.
     public convenience init() throws {
@@ -96,6 +96,12 @@ public final class Embedder: @unchecked Sendable {
         do { bytes = [UInt8](try Data(contentsOf: modelURL)) } catch {
             throw EmbedderError.badModel(path: modelURL.path, reason: "cannot read it (\(error.localizedDescription))")
         }
+        // The identity hash (tens of milliseconds for a model file) runs on the other core
+        // while the weights are parsed and converted: it is on every process's start-up path.
+        let identity = IdentityHash()
+        let hashing = DispatchGroup()
+        DispatchQueue.global(qos: .userInitiated).async(group: hashing) { identity.value = SHA256.hex(bytes) }
+        defer { hashing.wait() }
         do {
             let file = try SafeTensorsFile(bytes: bytes, source: modelURL.path)
             model = try MobileNet(file: file)
@@ -118,7 +124,8 @@ public final class Embedder: @unchecked Sendable {
             throw EmbedderError.badModel(path: modelURL.path, reason: "\(error)")
         }
         self.modelURL = modelURL
-        modelIdentity = SHA256.hex(bytes)
+        hashing.wait()
+        modelIdentity = identity.value
         dimension = head.last?.weight.shape[0] ?? model.featureDim
         resizeShorterSide = model.record.resizeShorterSide
         guard dimension == model.record.embeddingDim else {
@@ -309,4 +316,10 @@ public final class Embedder: @unchecked Sendable {
         } }
         return y
     }
+}
+
+/// The model hash computed beside the weight conversion in `Embedder.init(modelURL:)`;
+/// written once by the hashing task, read after `DispatchGroup.wait()`.
+private final class IdentityHash: @unchecked Sendable {
+    var value = ""
 }
