@@ -137,9 +137,11 @@ public final class Database: @unchecked Sendable {
     }
 
     /// Every broken invariant, as one line each; empty when the database is sound.
-    public func check() throws -> [String] {
+    /// `progress` receives the phase ("vectors", "catalog", "catalog integrity") and its steps.
+    public func check(progress: ((_ phase: String, _ done: Int, _ total: Int) -> Void)? = nil) throws -> [String] {
         do {
-            var problems = try store.check().map(\.description)
+            let report = progress.map { report in { (p: VectorStore.CheckProgress) in report(p.phase.rawValue, p.done, p.total) } }
+            var problems = try store.check(progress: report).map(\.description)
             if router.dimension != store.dimension {
                 problems.append("anchors have \(router.dimension) components, vectors \(store.dimension)")
             }

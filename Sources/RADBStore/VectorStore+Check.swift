@@ -12,7 +12,10 @@ extension VectorStore {
     /// full) and their records; squared norms match the vectors; vectors finite; ids unique,
     /// below the next id, and the id map pointing at each exactly; catalog rows ↔ vectors
     /// one to one with the same anchor; model records agree; SQLite integrity.
-    public func check() throws -> [StoreProblem] {
+    ///
+    /// - Parameter progress: called now and then with the phase and how much of it is done
+    ///   (vector blocks, then catalog rows; the SQLite integrity check reports no steps).
+    public func check(progress: ((CheckProgress) -> Void)? = nil) throws -> [StoreProblem] {
         try read { snap in
             var problems: [StoreProblem] = []
             func report(_ kind: StoreProblem.Kind, _ message: String) {
@@ -30,9 +33,13 @@ extension VectorStore {
             }
 
             // Blocks, in key order = partition by partition, block by block.
+            let totalBlocks = progress == nil ? 0 : try txn.entryCount(env.blocksDB)
+            var blocksDone = 0
             var seen: [UInt64: ItemLocation] = [:]
             var blocksPerPartition: [Int32: (blocks: UInt32, count: UInt64, lastFull: Bool)] = [:]
             try txn.scan(env.blocksDB) { key, value in
+                if let progress, blocksDone % 64 == 0 { progress(CheckProgress(phase: .vectors, done: blocksDone, total: totalBlocks)) }
+                blocksDone += 1
                 guard key.count == 8 else { report(.blockLayout, "a block key has \(key.count) bytes"); return true }
                 let k = key.loadUnaligned(as: UInt64.self)
                 let a = anchor(fromPartitionKey: UInt32(truncatingIfNeeded: k >> 32))
@@ -124,7 +131,9 @@ extension VectorStore {
                 var orphanRows: [UInt64] = []
                 var rows = 0
                 let cursor = try Row.fetchCursor(snap.db, sql: "SELECT id, anchor FROM items")
+                let totalRows = seen.count
                 while let row = try cursor.next() {
+                    if let progress, rows % 4096 == 0 { progress(CheckProgress(phase: .catalog, done: rows, total: totalRows)) }
                     rows += 1
                     let id = UInt64(row[0] as Int64)
                     let a = Int32(truncatingIfNeeded: row[1] as Int64)
@@ -142,12 +151,22 @@ extension VectorStore {
                     let ids = seen.keys.sorted()
                     report(.orphanVector, "\(ids.count) vectors have no catalog row: ids \(ids.prefix(10).map(String.init).joined(separator: ", "))")
                 }
+                progress?(CheckProgress(phase: .catalogIntegrity, done: 0, total: 1))
                 let integrity = try String.fetchAll(snap.db, sql: "PRAGMA integrity_check")
                 if integrity != ["ok"] { report(.catalog, "SQLite integrity check: \(integrity.prefix(5).joined(separator: "; "))") }
                 _ = rows
             }
             return problems
         }
+    }
+
+    /// Where a running `check()` is: its phase and the steps of that phase done so far.
+    public struct CheckProgress: Sendable {
+        /// The parts of a check, in the order they run.
+        public enum Phase: String, Sendable { case vectors, catalog, catalogIntegrity = "catalog integrity" }
+        public var phase: Phase
+        public var done: Int
+        public var total: Int
     }
 
     /// Counts and sizes of the store.

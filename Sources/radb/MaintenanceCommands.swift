@@ -33,7 +33,13 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         var problems: [String] = []
         try reportingErrors {
-            problems = try Database.open(at: global.databaseURL, mode: .readOnly).check()
+            var bar: ProgressBar?
+            var phase = ""
+            problems = try Database.open(at: global.databaseURL, mode: .readOnly).check { name, done, total in
+                if name != phase { bar?.finish(); bar = ProgressBar(label: "check \(name)"); phase = name }
+                bar?.update(done: done, total: total)
+            }
+            bar?.finish()
             if global.json { Output.json(["ok": problems.isEmpty, "problems": problems]) }
             else if problems.isEmpty { print("ok") }
             else { for p in problems { print("problem: \(p)") } }

@@ -114,6 +114,23 @@ final class DatabaseVectorTests: XCTestCase {
         XCTAssertEqual(try db.check(), [])
     }
 
+    func testCheckReportsItsPhasesInOrder() throws {
+        let m = clustered(n: 20_000, d: 8, clusters: 50, seed: 3)
+        let url = dir.appendingPathComponent("check.radb")
+        _ = try Database.importVectors(m, metadata: nil, into: url, anchorCount: 50)
+        var seen: [(String, Int, Int)] = []
+        let problems = try Database.open(at: url, mode: .readOnly).check { seen.append(($0, $1, $2)) }
+        XCTAssertEqual(problems, [])
+        var phases: [String] = []
+        for (phase, _, _) in seen where phases.last != phase { phases.append(phase) }
+        XCTAssertEqual(phases, ["vectors", "catalog", "catalog integrity"])
+        let catalog = seen.filter { $0.0 == "catalog" }
+        XCTAssertEqual(catalog.first?.2, 20_000, "catalog phase counts the stored items")
+        XCTAssertEqual(catalog.map(\.1), catalog.map(\.1).sorted(), "progress only moves forward")
+        XCTAssertGreaterThan(catalog.count, 1)
+        XCTAssertTrue(seen.allSatisfy { $0.1 <= $0.2 })
+    }
+
     func testBadArgumentsAreClearErrors() throws {
         let m = clustered(n: 50, d: 8, clusters: 5, seed: 1)
         let url = dir.appendingPathComponent("v.radb")
