@@ -12,6 +12,8 @@ public struct StoreSnapshot {
     let db: Database
     let layout: VectorBlockLayout
     let path: String
+    /// The content-hash index, or nil in a format-1 database (then the catalog's index serves).
+    let contents: MDB_dbi?
 
     /// Components per vector.
     public var dimension: Int { layout.dimension }
@@ -150,7 +152,12 @@ public struct StoreSnapshot {
 
     /// Items with this content hash, by id.
     public func items(contentHash: String) throws -> [StoredItem] {
-        try wrap { try Catalog.items(db, contentHash: contentHash) }
+        if let contents {
+            let candidates = try lmdbCall { try ContentIndex.candidates(contentHash, txn: txn, dbi: contents) }
+            if candidates.isEmpty { return [] }
+            return try wrap { try Catalog.items(db, ids: candidates, contentHash: contentHash) }
+        }
+        return try wrap { try Catalog.items(db, contentHash: contentHash) }
     }
 
     /// Ids of rows matching `filter`, ascending.
@@ -166,6 +173,12 @@ public struct StoreSnapshot {
     func wrap<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as StoreError { throw e } catch {
             throw StoreError.corruptCatalog(path: path, reason: "\(error)")
+        }
+    }
+
+    func lmdbCall<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as StoreError { throw e } catch {
+            throw StoreError.corruptVectorStore(path: txn.environment.directory, reason: "\(error)")
         }
     }
 }
@@ -200,9 +213,17 @@ extension VectorStore {
                         try lmdb.read { txn -> Attempt<T> in
                             let l = try txn.metaUInt64("seq") ?? 0
                             guard l == s else { return .outOfStep(vectors: l, catalog: s) }
+                            var contents: MDB_dbi?
+                            if try txn.metaUInt64("format") ?? 1 >= 2 {
+                                contents = try lmdb.contentsDB()
+                                if contents == nil {
+                                    throw StoreError.corruptVectorStore(path: lmdb.directory,
+                                        reason: "format 2 without its content-hash index (LMDB database `contents`)")
+                                }
+                            }
                             ReadScope.enter()
                             defer { ReadScope.exit() }
-                            let snapshot = StoreSnapshot(txn: txn, db: db, layout: layout, path: path, sequence: l)
+                            let snapshot = StoreSnapshot(txn: txn, db: db, layout: layout, path: path, contents: contents, sequence: l)
                             do { return .done(try body(snapshot)) } catch { return .failed(error) }
                         }
                     }

@@ -10,7 +10,8 @@ import GRDB
 /// A database is a directory:
 ///
 /// ```
-/// vectors/data.mdb, vectors/lock.mdb   LMDB: meta, blocks, ids, partitions (see VectorBlockLayout)
+/// vectors/data.mdb, vectors/lock.mdb   LMDB: meta, blocks, ids, partitions (see VectorBlockLayout),
+///                                      contents (content hash → ids, see ContentIndex)
 /// catalog.sqlite (+ -wal, -shm)        items, model, anchors, commit_state (Schema/*.sql)
 /// writer.lock                          flock'd by the one writer; holds its PID
 /// ```
@@ -61,6 +62,16 @@ import GRDB
 ///   one's `durable` setting wins.
 /// - Ids are never reused; the catalog's anchors are descriptive and not validated against
 ///   the partitions' anchor ids (a partition may exist for an anchor not in `anchors()`).
+///
+/// # Formats and upgrades
+///
+/// Vector format 2 / catalog schema 2 keep the content-hash index in LMDB (`contents`,
+/// written in the vector transaction) instead of SQLite. Opening an older database for
+/// writing upgrades it once, under the writer lock: LMDB's `contents` is built from the catalog
+/// and format 2 recorded in one LMDB transaction, and only then does the catalog migration drop
+/// its content-key index — so a reader in another process, whichever moment it sees, can always
+/// look items up by content hash. A `readOnly` open never upgrades: lookups by content hash then
+/// use the catalog's own index.
 public final class VectorStore: @unchecked Sendable {
     // MARK: - Identity
 
@@ -90,8 +101,9 @@ public final class VectorStore: @unchecked Sendable {
     static let vectorsDirectoryName = "vectors"
     static let catalogFileName = "catalog.sqlite"
     static let writerLockFileName = "writer.lock"
-    /// Format of the LMDB half (meta `format`).
-    static let vectorFormatVersion: UInt64 = 1
+    /// Format of the LMDB half (meta `format`): 1 = blocks, ids, partitions; 2 = also
+    /// `contents` (the content-hash index). Older radb builds refuse a format they do not know.
+    static let vectorFormatVersion: UInt64 = 2
 
     private init(directory: URL, dimension: Int, modelIdentity: String, options: StoreOptions,
                  lmdb: LMDBEnvironment, catalog: Catalog, writerLock: WriterLock, layout: VectorBlockLayout) {
@@ -246,11 +258,6 @@ public final class VectorStore: @unchecked Sendable {
             throw StoreError.corruptCatalog(path: catalogPath, reason: "it has no radb schema")
         }
         let lock = try WriterLock(path: directory.appendingPathComponent(writerLockFileName).path)
-        if version < CatalogSchema.latestVersion {
-            try lock.acquire(timeout: options.writeLockTimeout)
-            defer { lock.release() }
-            try catalog.migrate()
-        }
         guard let model = try catalog.wrap({ try catalog.pool.read { try Catalog.model($0) } }) else {
             throw StoreError.corruptCatalog(path: catalogPath, reason: "the model record is missing")
         }
@@ -266,8 +273,16 @@ public final class VectorStore: @unchecked Sendable {
         }
         let store = VectorStore(directory: directory, dimension: meta.dimension, modelIdentity: meta.model,
                                 options: options, lmdb: env, catalog: catalog, writerLock: lock, layout: layout)
-        // Roll an interrupted write forward now if no live writer is mid-commit.
-        if lock.tryAcquire() {
+        if !options.readOnly, meta.format < vectorFormatVersion || version < CatalogSchema.latestVersion {
+            // An older database opened for writing: upgrade it once (waits for a live writer).
+            try lock.acquire(timeout: options.writeLockTimeout)
+            defer { lock.release() }
+            try store.recoverLocked()
+            try store.upgradeLocked()
+        } else if lock.tryAcquire() {
+            // Roll an interrupted write forward now if no live writer is mid-commit. (A read-only
+            // store does this too: it only completes a write that was already decided, as SQLite
+            // readers roll back a hot journal.)
             defer { lock.release() }
             try store.recoverLocked()
         }
@@ -315,6 +330,32 @@ public final class VectorStore: @unchecked Sendable {
         try catalog.wrap { try catalog.pool.write { try Catalog.apply(op, sequence: l, db: $0) } }
     }
 
+    /// Brings an older database to the current formats (see "Formats and upgrades" above).
+    /// Caller holds the writer lock and has run recovery, so the catalog is complete.
+    func upgradeLocked() throws {
+        let format = try lmdbCall { try lmdb.read { try $0.metaUInt64("format") ?? 0 } }
+        if format < 2 {
+            let entries = try catalog.wrap { try catalog.pool.read { try Catalog.allContentEntries($0) } }
+            try lmdbCall {
+                try lmdb.writeCreatingContents { txn, dbi in
+                    try txn.empty(dbi)
+                    try ContentIndex.build(entries, txn: txn, dbi: dbi)
+                    try txn.putMeta("format", Self.vectorFormatVersion)
+                }
+            }
+        }
+        try catalog.migrate()
+    }
+
+    /// The `contents` handle every write needs (present in every database a writer opened).
+    func contentsForWriting() throws -> MDB_dbi {
+        guard let dbi = try lmdbCall({ try lmdb.contentsDB() }) else {
+            throw StoreError.corruptVectorStore(path: lmdb.directory,
+                reason: "the content-hash index (LMDB database `contents`) is missing; reopen the database for writing to rebuild it")
+        }
+        return dbi
+    }
+
     // MARK: - Writing
 
     /// Runs one numbered write following the commit protocol above.
@@ -327,9 +368,11 @@ public final class VectorStore: @unchecked Sendable {
     func performWrite(_ operation: String, prepare: (_ nextId: UInt64) throws -> PendingOperation,
                       vectorHalf: (PartitionWriter, _ nextId: UInt64) throws -> Void) throws {
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: operation) }
+        guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: operation) }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
         try recoverLocked()
+        let contents = try contentsForWriting()
         let (seq, nextId) = try lmdbCall {
             try lmdb.read { txn in ((try txn.metaUInt64("seq") ?? 0) + 1, try txn.metaUInt64("nextId") ?? 1) }
         }
@@ -363,7 +406,7 @@ public final class VectorStore: @unchecked Sendable {
         do {
             try lmdbCall {
                 try lmdb.write { txn in
-                    let writer = PartitionWriter(txn: txn, layout: layout)
+                    let writer = PartitionWriter(txn: txn, layout: layout, contents: contents)
                     try vectorHalf(writer, nextId)
                     try writer.flush()
                     try txn.putMeta("seq", seq)
@@ -441,8 +484,11 @@ public final class VectorStore: @unchecked Sendable {
         sorted.reserveCapacity(batch.count * dimension)
         for i in order { sorted.append(contentsOf: batch[i].vector) }
         var ids: [UInt64] = []
+        var contentEntries: [ContentIndex.Entry] = []
         try performWrite("insert", prepare: { first in
             ids = (0..<batch.count).map { first + UInt64($0) }
+            contentEntries = batch.indices.map { ContentIndex.Entry(key: ContentIndex.key(batch[$0].metadata.contentHash), id: ids[$0]) }
+            contentEntries.sort()
             return .insert(batch.indices.map {
                 CatalogRow(id: ids[$0], anchor: batch[$0].anchor, metadata: batch[$0].metadata, addedAt: now)
             })
@@ -459,6 +505,7 @@ public final class VectorStore: @unchecked Sendable {
                 }
                 runStart = runEnd
             }
+            try ContentIndex.insert(contentEntries, txn: writer.txn, dbi: writer.contents)
             try writer.txn.putMeta("nextId", first + UInt64(batch.count))
         })
         return ids
@@ -469,10 +516,15 @@ public final class VectorStore: @unchecked Sendable {
     public func delete(ids: [UInt64]) throws {
         let unique = Array(Set(ids)).sorted()
         guard !unique.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "delete") }
-        try performWrite("delete", prepare: { _ in .delete(unique) }, vectorHalf: { writer, _ in
+        var contentEntries: [ContentIndex.Entry] = []
+        try performWrite("delete", prepare: { _ in
+            contentEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: unique) } }
+            return .delete(unique)
+        }, vectorHalf: { writer, _ in
             let unknown = try unique.filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             for id in unique { try writer.remove(id: id) }
+            try ContentIndex.remove(contentEntries, txn: writer.txn, dbi: writer.contents)
         })
     }
 
@@ -481,11 +533,20 @@ public final class VectorStore: @unchecked Sendable {
     public func updateMetadata(_ updates: [(id: UInt64, metadata: ItemMetadata)]) throws {
         guard !updates.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "updateMetadata") }
         for (i, u) in updates.enumerated() { try validate(u.metadata, index: i) }
+        // The catalog applies the updates in order, so the last one of an id wins: its hash is
+        // the one to index.
+        var finalHash: [UInt64: String] = [:]
+        for u in updates { finalHash[u.id] = u.metadata.contentHash }
+        var oldEntries: [ContentIndex.Entry] = []
         try performWrite("updateMetadata", prepare: { _ in
-            .updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
+            oldEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: finalHash.keys.sorted()) } }
+            return .updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
         }, vectorHalf: { writer, _ in
             let unknown = try updates.map(\.id).filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
+            try ContentIndex.remove(oldEntries, txn: writer.txn, dbi: writer.contents)
+            let newEntries = finalHash.map { ContentIndex.Entry(key: ContentIndex.key($0.value), id: $0.key) }.sorted()
+            try ContentIndex.insert(newEntries, txn: writer.txn, dbi: writer.contents)
         })
     }
 
@@ -536,6 +597,7 @@ public final class VectorStore: @unchecked Sendable {
             throw StoreError.invalidAnchors(path: path, reason: "anchor \(i / dimension) has a NaN or infinite component")
         }
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: "setAnchors") }
+        guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: "setAnchors") }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
         try catalog.wrap { try catalog.pool.write { try Catalog.setAnchors($0, vectors: vectors, count: count, dimension: dimension) } }
@@ -624,6 +686,7 @@ extension VectorStore {
         guard !ReadScope.isActive else {
             throw StoreError.calledInsideReadSnapshot(path: path, operation: "withExclusiveWriteAccess")
         }
+        guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: "withExclusiveWriteAccess") }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
         try recoverLocked()

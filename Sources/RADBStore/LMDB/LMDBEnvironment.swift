@@ -26,6 +26,16 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// fsync on commit (false = MDB_NOSYNC for bulk loads).
     let durable: Bool
 
+    /// Flags of the `contents` database: UInt64 content key (`contentKey(_:)` of a content
+    /// hash) → the ids holding that content, as sorted fixed-size duplicates.
+    static let contentsFlags = UInt32(MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP)
+    static let contentsName = "contents"
+    /// Handle of `contents` once it exists (vector format ≥ 2); see `contentsDB()`.
+    private var contentsHandle: MDB_dbi?
+    /// `mdb_dbi_open` must not run in two transactions of one process at once: every call of
+    /// it after `init` (lazy open, creation during an upgrade) holds this lock.
+    private let dbiLock = NSLock()
+
     private let gate: UnsafeMutablePointer<pthread_rwlock_t>
     /// How long a map resize waits for this process's read snapshots to end.
     var growthWaitSeconds: Double = 30
@@ -86,6 +96,13 @@ final class LMDBEnvironment: @unchecked Sendable {
             blocksDB = try open("blocks", MDB_INTEGERKEY)
             idsDB = try open("ids", MDB_INTEGERKEY)
             partitionsDB = try open("partitions", MDB_INTEGERKEY)
+            // A new environment gets `contents` at once; an old one (format 1) lacks it until
+            // a writer upgrades it (`VectorStore.upgradeVectorFormat`).
+            var contents: MDB_dbi = 0
+            let rc = mdb_dbi_open(txn, Self.contentsName, Self.contentsFlags | (create ? UInt32(MDB_CREATE) : 0), &contents)
+            if rc == 0 { contentsHandle = contents } else if rc != MDB_NOTFOUND {
+                try LMDBError.check(rc, "mdb_dbi_open(\(Self.contentsName))")
+            }
             try LMDBError.check(mdb_txn_commit(txn), "mdb_txn_commit")
         } catch {
             mdb_txn_abort(txn)
@@ -100,6 +117,54 @@ final class LMDBEnvironment: @unchecked Sendable {
         mdb_env_close(env)
         pthread_rwlock_destroy(gate)
         gate.deallocate()
+    }
+
+    // MARK: - The contents database
+
+    /// The `contents` handle, or nil while the environment has none (format 1). Opens it
+    /// lazily when another process (or store) created it after this environment was opened.
+    func contentsDB() throws -> MDB_dbi? {
+        dbiLock.lock()
+        defer { dbiLock.unlock() }
+        if let handle = contentsHandle { return handle }
+        while true {
+            pthread_rwlock_rdlock(gate)
+            var txn: OpaquePointer?
+            let begin = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn)
+            if begin == MDB_MAP_RESIZED {
+                pthread_rwlock_unlock(gate)
+                try adoptMapSize()
+                continue
+            }
+            defer { pthread_rwlock_unlock(gate) }
+            try LMDBError.check(begin, "mdb_txn_begin(read)")
+            var dbi: MDB_dbi = 0
+            let rc = mdb_dbi_open(txn, Self.contentsName, Self.contentsFlags, &dbi)
+            guard rc == 0 else {
+                mdb_txn_abort(txn)
+                if rc == MDB_NOTFOUND { return nil }
+                throw LMDBError(code: rc, operation: "mdb_dbi_open(\(Self.contentsName))")
+            }
+            // Committing a read-only transaction keeps the handle for the whole environment.
+            try LMDBError.check(mdb_txn_commit(txn), "mdb_txn_commit(read)")
+            contentsHandle = dbi
+            return dbi
+        }
+    }
+
+    /// Runs a write transaction that creates `contents` and fills it (`body` gets the handle),
+    /// holding the dbi lock throughout, as LMDB requires. Used once per database, by an upgrade.
+    func writeCreatingContents(_ body: (LMDBTransaction, MDB_dbi) throws -> Void) throws {
+        dbiLock.lock()
+        defer { dbiLock.unlock() }
+        let dbi = try write { txn -> MDB_dbi in
+            var dbi: MDB_dbi = 0
+            try LMDBError.check(mdb_dbi_open(txn.handle, Self.contentsName, Self.contentsFlags | UInt32(MDB_CREATE), &dbi),
+                                "mdb_dbi_open(\(Self.contentsName), create)")
+            try body(txn, dbi)
+            return dbi
+        }
+        contentsHandle = dbi
     }
 
     // MARK: - Map size

@@ -11,6 +11,8 @@ import CLMDB
 final class PartitionWriter {
     let txn: LMDBTransaction
     let layout: VectorBlockLayout
+    /// The `contents` database (content-hash index) of this environment.
+    let contents: MDB_dbi
     private var partitions: [Int32: PartitionState] = [:]
     /// Ids whose location changed in this transaction (appended, moved, swapped into a hole).
     private var newLocations: [UInt64: ItemLocation] = [:]
@@ -23,9 +25,10 @@ final class PartitionWriter {
     /// Scratch copy of a tail block being extended.
     private var scratch: [UInt8] = []
 
-    init(txn: LMDBTransaction, layout: VectorBlockLayout) {
+    init(txn: LMDBTransaction, layout: VectorBlockLayout, contents: MDB_dbi) {
         self.txn = txn
         self.layout = layout
+        self.contents = contents
     }
 
     /// One vector decoded from a block.
