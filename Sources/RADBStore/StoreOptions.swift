@@ -20,6 +20,9 @@ public struct StoreOptions: Sendable {
     /// read as it is instead of being upgraded to the current format (so older radb builds
     /// can still open it). Recovery of an interrupted write still runs (see `VectorStore`).
     public var readOnly: Bool = false
+    /// The recent part of the content-hash index is merged into the main part once it holds
+    /// this many entries or main/8, whichever is more (see ContentIndex). Tests lower it.
+    package var contentIndexMergeMinimum: Int = 65_536
 
     public init(durable: Bool = true, writeLockTimeout: TimeInterval = 10) {
         self.durable = durable

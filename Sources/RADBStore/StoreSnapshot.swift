@@ -13,7 +13,7 @@ public struct StoreSnapshot {
     let layout: VectorBlockLayout
     let path: String
     /// The content-hash index, or nil in a format-1 database (then the catalog's index serves).
-    let contents: MDB_dbi?
+    let contents: ContentIndex.Handles?
 
     /// Components per vector.
     public var dimension: Int { layout.dimension }
@@ -153,7 +153,7 @@ public struct StoreSnapshot {
     /// Items with this content hash, by id.
     public func items(contentHash: String) throws -> [StoredItem] {
         if let contents {
-            let candidates = try lmdbCall { try ContentIndex.candidates(contentHash, txn: txn, dbi: contents) }
+            let candidates = try lmdbCall { try ContentIndex.candidates(contentHash, txn: txn, handles: contents) }
             if candidates.isEmpty { return [] }
             return try wrap { try Catalog.items(db, ids: candidates, contentHash: contentHash) }
         }
@@ -190,6 +190,8 @@ extension VectorStore {
         case done(T)
         case failed(Error)
         case outOfStep(vectors: UInt64, catalog: UInt64)
+        /// The vector half was upgraded after this process looked for its content index.
+        case contentsAppeared
     }
 
     /// Runs `body` on a consistent snapshot of both halves (see the protocol at the top of
@@ -209,17 +211,18 @@ extension VectorStore {
             let attempt: Attempt<T> = try catalog.wrap {
                 try catalog.pool.read { db -> Attempt<T> in
                     let s = try Catalog.sequence(db) // starts the SQLite snapshot
+                    // LMDB lets a transaction use only the named databases opened before it
+                    // began, so look for `contents` first (it appears when another process
+                    // upgrades a format-1 database).
+                    let contentsHandle = try lmdbCall { try lmdb.contentsDB() }
                     return try lmdbCall {
                         try lmdb.read { txn -> Attempt<T> in
                             let l = try txn.metaUInt64("seq") ?? 0
                             guard l == s else { return .outOfStep(vectors: l, catalog: s) }
-                            var contents: MDB_dbi?
+                            var contents: ContentIndex.Handles?
                             if try txn.metaUInt64("format") ?? 1 >= 2 {
-                                contents = try lmdb.contentsDB()
-                                if contents == nil {
-                                    throw StoreError.corruptVectorStore(path: lmdb.directory,
-                                        reason: "format 2 without its content-hash index (LMDB database `contents`)")
-                                }
+                                guard let handle = contentsHandle else { return .contentsAppeared }
+                                contents = handle
                             }
                             ReadScope.enter()
                             defer { ReadScope.exit() }
@@ -232,6 +235,12 @@ extension VectorStore {
             switch attempt {
             case let .done(value): return value
             case let .failed(error): throw error
+            case .contentsAppeared:
+                if Date() > deadline {
+                    throw StoreError.corruptVectorStore(path: lmdb.directory,
+                        reason: "vector format 2 without its content-hash index (LMDB database `contents`)")
+                }
+                continue
             case let .outOfStep(l, s):
                 // A writer between its commits (retry), or one that died there (recover). The
                 // gap can exceed one while a writer commits on, since SQLite is read first.

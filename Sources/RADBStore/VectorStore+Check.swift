@@ -121,16 +121,11 @@ extension VectorStore {
             var indexedKey: [UInt64: UInt64] = [:]
             if let contents = snap.contents {
                 indexedKey.reserveCapacity(seen.count)
-                try txn.scan(contents) { key, value in
-                    guard key.count == 8, value.count == 8 else {
-                        report(.contentIndex, "a content-index entry has the wrong size"); return true
+                try ContentIndex.forEachEntry(txn: txn, handles: contents, { k, id in
+                    if indexedKey.updateValue(k, forKey: id) != nil {
+                        report(.contentIndex, "id \(id) is indexed more than once")
                     }
-                    let k = key.loadUnaligned(as: UInt64.self), id = value.loadUnaligned(as: UInt64.self)
-                    if let other = indexedKey.updateValue(k, forKey: id) {
-                        report(.contentIndex, "id \(id) is indexed under two content keys (\(String(other, radix: 16)) and \(String(k, radix: 16)))")
-                    }
-                    return true
-                }
+                }, malformed: { report(.contentIndex, "a content-index entry has the wrong size") })
             }
             var unindexed: [UInt64] = [], misindexed: [UInt64] = []
 

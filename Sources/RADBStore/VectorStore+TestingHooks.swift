@@ -14,8 +14,8 @@ extension VectorStore {
         defer { writerLock.release() }
         try lmdbCall {
             try lmdb.write { txn in
-                if let dbi = try lmdb.contentsDB() {
-                    try LMDBError.check(mdb_drop(txn.handle, dbi, 1), "mdb_drop(contents)")
+                if let handles = try lmdb.contentsDB() {
+                    for dbi in handles.both { try LMDBError.check(mdb_drop(txn.handle, dbi, 1), "mdb_drop(contents)") }
                 }
                 try txn.putMeta("format", 1)
             }
@@ -34,13 +34,21 @@ extension VectorStore {
     package func damageContentIndexForTesting(id: UInt64, contentHash: String, danglingId: UInt64? = nil) throws {
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
-        let dbi = try contentsForWriting()
+        let handles = try contentsForWriting()
         try lmdbCall {
             try lmdb.write { txn in
                 let key = ContentIndex.key(contentHash)
-                try ContentIndex.remove([.init(key: key, id: id)], txn: txn, dbi: dbi)
-                if let danglingId { try ContentIndex.insert([.init(key: key, id: danglingId)], txn: txn, dbi: dbi) }
+                try ContentIndex.remove([.init(key: key, id: id)], txn: txn, handles: handles)
+                if let danglingId {
+                    try ContentIndex.insert([.init(key: key, id: danglingId)], txn: txn, handles: handles, mergeMinimum: .max)
+                }
             }
         }
+    }
+
+    /// Entries in the (main, recent) parts of the content-hash index, to test merging.
+    package func contentIndexSizesForTesting() throws -> (main: Int, recent: Int) {
+        let handles = try contentsForWriting()
+        return try lmdbCall { try lmdb.read { (try $0.entryCount(handles.main), try $0.entryCount(handles.recent)) } }
     }
 }

@@ -337,9 +337,8 @@ public final class VectorStore: @unchecked Sendable {
         if format < 2 {
             let entries = try catalog.wrap { try catalog.pool.read { try Catalog.allContentEntries($0) } }
             try lmdbCall {
-                try lmdb.writeCreatingContents { txn, dbi in
-                    try txn.empty(dbi)
-                    try ContentIndex.build(entries, txn: txn, dbi: dbi)
+                try lmdb.writeCreatingContents { txn, handles in
+                    try ContentIndex.build(entries, txn: txn, handles: handles)
                     try txn.putMeta("format", Self.vectorFormatVersion)
                 }
             }
@@ -347,8 +346,8 @@ public final class VectorStore: @unchecked Sendable {
         try catalog.migrate()
     }
 
-    /// The `contents` handle every write needs (present in every database a writer opened).
-    func contentsForWriting() throws -> MDB_dbi {
+    /// The content-index handles every write needs (present in every database a writer opened).
+    func contentsForWriting() throws -> ContentIndex.Handles {
         guard let dbi = try lmdbCall({ try lmdb.contentsDB() }) else {
             throw StoreError.corruptVectorStore(path: lmdb.directory,
                 reason: "the content-hash index (LMDB database `contents`) is missing; reopen the database for writing to rebuild it")
@@ -365,7 +364,12 @@ public final class VectorStore: @unchecked Sendable {
     /// (map growth). The catalog transaction is filled on another core while LMDB works, but
     /// it commits only after LMDB's commit returned — step 4 still follows step 3 — and rolls
     /// back if the LMDB half fails.
+    ///
+    /// `alongside` runs on the calling thread once the catalog thread has started, before the
+    /// LMDB transaction: work the vector half needs that can overlap the catalog inserts. If it
+    /// throws, both halves are abandoned and nothing is written.
     func performWrite(_ operation: String, prepare: (_ nextId: UInt64) throws -> PendingOperation,
+                      alongside: () throws -> Void = {},
                       vectorHalf: (PartitionWriter, _ nextId: UInt64) throws -> Void) throws {
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: operation) }
         guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: operation) }
@@ -377,6 +381,7 @@ public final class VectorStore: @unchecked Sendable {
             try lmdb.read { txn in ((try txn.metaUInt64("seq") ?? 0) + 1, try txn.metaUInt64("nextId") ?? 1) }
         }
         let op = try prepare(nextId)
+        let journalSize = op.encodedSize
 
         // Catalog half, concurrently: apply, then wait for the verdict on the vector half.
         let verdict = DispatchSemaphore(value: 0), catalogFinished = DispatchSemaphore(value: 0)
@@ -404,13 +409,15 @@ public final class VectorStore: @unchecked Sendable {
 
         let vectorStart = threadCPUSeconds()
         do {
+            try alongside()
             try lmdbCall {
                 try lmdb.write { txn in
-                    let writer = PartitionWriter(txn: txn, layout: layout, contents: contents)
+                    let writer = PartitionWriter(txn: txn, layout: layout, contents: contents,
+                                                 contentMergeMinimum: options.contentIndexMergeMinimum)
                     try vectorHalf(writer, nextId)
                     try writer.flush()
                     try txn.putMeta("seq", seq)
-                    try op.encoded().withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
+                    op.encode(into: try txn.reserveMeta("pending", size: journalSize))
                 }
             }
             if let hook = afterVectorCommitHook { try hook() }
@@ -437,20 +444,23 @@ public final class VectorStore: @unchecked Sendable {
         }
     }
 
-    /// Rejects vectors of the wrong size or with NaN/Inf; returns their squared norms.
-    func validated(_ vectors: [[Float]]) throws -> [Float] {
-        var norms = [Float](repeating: 0, count: vectors.count)
-        for (i, v) in vectors.enumerated() {
-            guard v.count == dimension else {
-                throw StoreError.wrongDimension(path: path, index: i, got: v.count, expected: dimension)
+    /// Rejects vectors of the wrong size or with NaN/Inf; returns their squared norms. One pass
+    /// per vector: a NaN or infinite component makes the norm non-finite, so components are
+    /// searched only when the norm is.
+    func validated(_ batch: [NewItem]) throws -> [Float] {
+        var norms = [Float](repeating: 0, count: batch.count)
+        for i in batch.indices {
+            let norm = try batch[i].vector.withUnsafeBufferPointer { v -> Float in
+                guard v.count == dimension else {
+                    throw StoreError.wrongDimension(path: path, index: i, got: v.count, expected: dimension)
+                }
+                let norm = squaredNorm(v)
+                guard norm.isFinite else { // NaN/Inf, or e.g. 1e30² overflowing
+                    throw StoreError.nonFiniteVector(path: path, index: i, component: v.firstIndex(where: { !$0.isFinite }) ?? -1)
+                }
+                return norm
             }
-            if let c = v.firstIndex(where: { !$0.isFinite }) {
-                throw StoreError.nonFiniteVector(path: path, index: i, component: c)
-            }
-            norms[i] = v.withUnsafeBufferPointer(squaredNorm)
-            guard norms[i].isFinite else { // e.g. 1e30² overflows
-                throw StoreError.nonFiniteVector(path: path, index: i, component: -1)
-            }
+            norms[i] = norm
         }
         return norms
     }
@@ -474,24 +484,35 @@ public final class VectorStore: @unchecked Sendable {
     @discardableResult
     public func insert(_ batch: [NewItem]) throws -> [UInt64] {
         guard !batch.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "insert") }
-        let norms = try validated(batch.map(\.vector))
         for (i, item) in batch.enumerated() { try validate(item.metadata, index: i) }
         let now = Date().timeIntervalSince1970
-        // Append partition by partition so each tail block is decoded and written once.
-        let order = batch.indices.sorted { (batch[$0].anchor, $0) < (batch[$1].anchor, $1) }
-        // The vectors in partition order, contiguous, so each run is one buffer.
-        var sorted = [Float]()
-        sorted.reserveCapacity(batch.count * dimension)
-        for i in order { sorted.append(contentsOf: batch[i].vector) }
+        let d = dimension
         var ids: [UInt64] = []
+        var norms: [Float] = []
+        var order: [Int] = []
+        var sorted = [Float]()
         var contentEntries: [ContentIndex.Entry] = []
         try performWrite("insert", prepare: { first in
             ids = (0..<batch.count).map { first + UInt64($0) }
-            contentEntries = batch.indices.map { ContentIndex.Entry(key: ContentIndex.key(batch[$0].metadata.contentHash), id: ids[$0]) }
-            contentEntries.sort()
             return .insert(batch.indices.map {
                 CatalogRow(id: ids[$0], anchor: batch[$0].anchor, metadata: batch[$0].metadata, addedAt: now)
             })
+        }, alongside: {
+            // While the catalog thread inserts the rows: check the vectors (a bad one abandons
+            // both halves), order them by partition so each tail block is written once, and
+            // key the content index.
+            norms = try validated(batch)
+            order = batch.indices.sorted { (batch[$0].anchor, $0) < (batch[$1].anchor, $1) }
+            sorted = [Float](unsafeUninitializedCapacity: batch.count * d) { buffer, count in
+                for (row, i) in order.enumerated() {
+                    batch[i].vector.withUnsafeBufferPointer {
+                        (buffer.baseAddress! + row * d).initialize(from: $0.baseAddress!, count: d)
+                    }
+                }
+                count = batch.count * d
+            }
+            contentEntries = batch.indices.map { ContentIndex.Entry(key: ContentIndex.key(batch[$0].metadata.contentHash), id: ids[$0]) }
+            contentEntries.sort()
         }, vectorHalf: { writer, first in
             var runStart = 0
             while runStart < order.count {
@@ -501,11 +522,11 @@ public final class VectorStore: @unchecked Sendable {
                 let run = order[runStart..<runEnd]
                 try sorted.withUnsafeBufferPointer { all in
                     try writer.appendRun(anchor: anchor, ids: run.map { ids[$0] }, norms: run.map { norms[$0] },
-                                         vectors: UnsafeBufferPointer(rebasing: all[runStart * dimension ..< runEnd * dimension]))
+                                         vectors: UnsafeBufferPointer(rebasing: all[runStart * d ..< runEnd * d]))
                 }
                 runStart = runEnd
             }
-            try ContentIndex.insert(contentEntries, txn: writer.txn, dbi: writer.contents)
+            try ContentIndex.insert(contentEntries, txn: writer.txn, handles: writer.contents, mergeMinimum: writer.contentMergeMinimum)
             try writer.txn.putMeta("nextId", first + UInt64(batch.count))
         })
         return ids
@@ -524,7 +545,7 @@ public final class VectorStore: @unchecked Sendable {
             let unknown = try unique.filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             for id in unique { try writer.remove(id: id) }
-            try ContentIndex.remove(contentEntries, txn: writer.txn, dbi: writer.contents)
+            try ContentIndex.remove(contentEntries, txn: writer.txn, handles: writer.contents)
         })
     }
 
@@ -544,9 +565,9 @@ public final class VectorStore: @unchecked Sendable {
         }, vectorHalf: { writer, _ in
             let unknown = try updates.map(\.id).filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
-            try ContentIndex.remove(oldEntries, txn: writer.txn, dbi: writer.contents)
+            try ContentIndex.remove(oldEntries, txn: writer.txn, handles: writer.contents)
             let newEntries = finalHash.map { ContentIndex.Entry(key: ContentIndex.key($0.value), id: $0.key) }.sorted()
-            try ContentIndex.insert(newEntries, txn: writer.txn, dbi: writer.contents)
+            try ContentIndex.insert(newEntries, txn: writer.txn, handles: writer.contents, mergeMinimum: writer.contentMergeMinimum)
         })
     }
 

@@ -66,6 +66,39 @@ final class ContentIndexTests: StoreTestCase {
         try assertLookups(reopened, expected)
     }
 
+    /// New entries go to the small recent part and are merged into the main part in one pass;
+    /// lookups, deletes and updates find entries in either part.
+    func testRecentEntriesAreMergedIntoTheMainIndex() throws {
+        var options = fastOptions
+        options.contentIndexMergeMinimum = 100
+        let store = try makeStore(dimension: 6, options: options)
+        var expected: [String: [UInt64]] = [:]
+        var all: [(NewItem, UInt64)] = []
+        for round in 0..<5 {
+            let items = itemsWithDuplicates(60, seed: 50 + UInt64(round))
+            let ids = try store.insert(items)
+            all += zip(items, ids)
+            for (hash, more) in expectedLookups(items, ids) { expected[hash, default: []] += more }
+            let sizes = try store.contentIndexSizesForTesting()
+            XCTAssertEqual(sizes.main + sizes.recent, all.count)
+            // 60, 120 → merged, 60, 120 → merged, 60 (threshold max(100, main/8))
+            XCTAssertEqual(sizes.recent, [60, 0, 60, 0, 60][round], "round \(round)")
+            try assertLookups(store, expected)
+        }
+        // Delete one item that sits in the main part and one in the recent part; re-hash another.
+        let (inMain, inRecent) = (all[3], all[all.count - 2])
+        try store.delete(ids: [inMain.1, inRecent.1])
+        expected[inMain.0.metadata.contentHash]?.removeAll { $0 == inMain.1 }
+        expected[inRecent.0.metadata.contentHash]?.removeAll { $0 == inRecent.1 }
+        var renamed = all[10].0.metadata
+        renamed.contentHash = "hash-renamed"
+        try store.updateMetadata(id: all[10].1, renamed)
+        expected[all[10].0.metadata.contentHash]?.removeAll { $0 == all[10].1 }
+        expected["hash-renamed"] = [all[10].1]
+        try assertLookups(store, expected.filter { !$0.value.isEmpty })
+        try assertClean(store)
+    }
+
     func testCheckReportsAMissingAndADanglingIndexEntry() throws {
         let store = try makeStore(dimension: 6)
         let items = itemsWithDuplicates(40, seed: 41)
@@ -91,7 +124,7 @@ final class ContentIndexTests: StoreTestCase {
         }
         let url = databaseURL(name)
         // It is what the previous radb wrote: schema 1 with its content-key index.
-        let q = try DatabaseQueue(path: url.appendingPathComponent("catalog.sqlite").path)
+        let q = try catalogQueue(url)
         try q.read { db in
             XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), 1)
             XCTAssertEqual(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'items_by_%' ORDER BY name"),
@@ -101,8 +134,15 @@ final class ContentIndexTests: StoreTestCase {
         return (url, expectedLookups(items, ids), items)
     }
 
+    /// A plain SQLite connection to the catalog (waiting out the store's closing checkpoint).
+    private func catalogQueue(_ url: URL) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        return try DatabaseQueue(path: url.appendingPathComponent("catalog.sqlite").path, configuration: config)
+    }
+
     private func catalogLayout(_ url: URL) throws -> (version: Int, indexes: [String]) {
-        let q = try DatabaseQueue(path: url.appendingPathComponent("catalog.sqlite").path)
+        let q = try catalogQueue(url)
         defer { try? q.close() }
         return try q.read { db in
             (try Int.fetchOne(db, sql: "PRAGMA user_version") ?? -1,

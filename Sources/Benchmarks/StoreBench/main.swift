@@ -39,6 +39,14 @@ func cpuNow() -> Double {
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
+/// Bytes this process has passed to write(2)-family calls so far (`wchar` of /proc/self/io).
+func bytesWritten() -> Int {
+    let text = (try? String(contentsOfFile: "/proc/self/io", encoding: .utf8)) ?? ""
+    for line in text.split(separator: "\n") where line.hasPrefix("wchar:") {
+        return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) ?? 0
+    }
+    return 0
+}
 func loadAverage() -> Double { var l = [Double](repeating: 0, count: 3); getloadavg(&l, 3); return l[0] }
 
 // MARK: - Data (SplitMix64, uniform in [-1, 1))
@@ -81,6 +89,7 @@ let allBatches: [[NewItem]] = stride(from: 0, to: n, by: batchSize).map { start 
 print("inserting (pid \(getpid())) …")
 if ProcessInfo.processInfo.environment["RADB_BENCH_PAUSE"] != nil { sleep(2) }
 let loadBefore = loadAverage()
+let wcharBefore = bytesWritten()
 for batch in allBatches {
     let t = now(), c = cpuNow()
     try store.insert(batch)
@@ -90,8 +99,9 @@ for batch in allBatches {
 }
 if !durable { let t = now(), c = cpuNow(); try store.sync(); insertSeconds += now() - t; insertCPU += cpuNow() - c }
 let insertRate = Double(n) / insertSeconds
+let insertBytesWritten = bytesWritten() - wcharBefore
 if insertOnly {
-    print("insert: \(String(format: "%.2f", insertSeconds)) s wall → \(Int(insertRate)) vectors/s; CPU \(String(format: "%.2f", insertCPU)) s → \(Int(Double(n) / insertCPU)) vectors/s; LMDB half \(String(format: "%.2f", store.writeProfile.vectorHalfSeconds)) s, SQLite rows \(String(format: "%.2f", store.writeProfile.catalogApplySeconds)) s; load \(String(format: "%.1f", loadBefore))")
+    print("insert: \(String(format: "%.2f", insertSeconds)) s wall → \(Int(insertRate)) vectors/s; CPU \(String(format: "%.2f", insertCPU)) s → \(Int(Double(n) / insertCPU)) vectors/s; LMDB half \(String(format: "%.2f", store.writeProfile.vectorHalfSeconds)) s, SQLite rows \(String(format: "%.2f", store.writeProfile.catalogApplySeconds)) s; written \(insertBytesWritten / n) bytes/vector; load \(String(format: "%.1f", loadBefore))")
     exit(0)
 }
 

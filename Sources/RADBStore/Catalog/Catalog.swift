@@ -109,17 +109,19 @@ final class Catalog: @unchecked Sendable {
             // own insert at 10k-row batches.
             let h = stmt.sqliteStatement
             defer { sqlite3_reset(h); sqlite3_clear_bindings(h) }
-            for r in rows {
+            // Indexing the array (not `for r in rows`) reads fields in place instead of copying
+            // each row and retaining its strings.
+            for i in rows.indices {
                 sqlite3_reset(h)
-                sqlite3_bind_int64(h, 1, Int64(r.id))
-                bindText(h, 2, r.metadata.path)
-                bindText(h, 3, r.metadata.contentHash)
-                sqlite3_bind_int64(h, 4, contentKey(r.metadata.contentHash))
-                if let label = r.metadata.label { bindText(h, 5, label) } else { sqlite3_bind_null(h, 5) }
-                sqlite3_bind_int64(h, 6, Int64(r.metadata.width))
-                sqlite3_bind_int64(h, 7, Int64(r.metadata.height))
-                sqlite3_bind_int64(h, 8, Int64(r.anchor))
-                sqlite3_bind_double(h, 9, r.addedAt)
+                sqlite3_bind_int64(h, 1, Int64(rows[i].id))
+                bindText(h, 2, rows[i].metadata.path)
+                bindText(h, 3, rows[i].metadata.contentHash)
+                sqlite3_bind_int64(h, 4, contentKey(rows[i].metadata.contentHash))
+                if let label = rows[i].metadata.label { bindText(h, 5, label) } else { sqlite3_bind_null(h, 5) }
+                sqlite3_bind_int64(h, 6, Int64(rows[i].metadata.width))
+                sqlite3_bind_int64(h, 7, Int64(rows[i].metadata.height))
+                sqlite3_bind_int64(h, 8, Int64(rows[i].anchor))
+                sqlite3_bind_double(h, 9, rows[i].addedAt)
                 let rc = sqlite3_step(h)
                 guard rc == SQLITE_DONE else {
                     throw DatabaseError(resultCode: ResultCode(rawValue: rc),
@@ -151,10 +153,17 @@ final class Catalog: @unchecked Sendable {
 
     /// Binds a Swift string as UTF-8 text (copied by SQLite).
     private static func bindText(_ h: OpaquePointer?, _ index: Int32, _ value: String) {
-        var value = value
-        value.withUTF8 { u in
-            _ = u.withMemoryRebound(to: CChar.self) {
+        let done = value.utf8.withContiguousStorageIfAvailable { u in
+            u.withMemoryRebound(to: CChar.self) {
                 sqlite3_bind_text(h, index, $0.baseAddress, Int32($0.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+            }
+        }
+        if done == nil {
+            var copy = value
+            copy.withUTF8 { u in
+                _ = u.withMemoryRebound(to: CChar.self) {
+                    sqlite3_bind_text(h, index, $0.baseAddress, Int32($0.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                }
             }
         }
     }

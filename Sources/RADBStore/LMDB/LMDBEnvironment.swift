@@ -26,12 +26,13 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// fsync on commit (false = MDB_NOSYNC for bulk loads).
     let durable: Bool
 
-    /// Flags of the `contents` database: UInt64 content key (`contentKey(_:)` of a content
-    /// hash) → the ids holding that content, as sorted fixed-size duplicates.
+    /// Flags of the two content-index databases (`contents`, `contentsRecent`): UInt64 content
+    /// key (`ContentIndex.key` of a content hash) → the ids holding that content, as sorted
+    /// fixed-size duplicates. See ContentIndex for why there are two.
     static let contentsFlags = UInt32(MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP)
-    static let contentsName = "contents"
-    /// Handle of `contents` once it exists (vector format ≥ 2); see `contentsDB()`.
-    private var contentsHandle: MDB_dbi?
+    static let contentsNames = ("contents", "contentsRecent")
+    /// Handles of the content index once it exists (vector format ≥ 2); see `contentsDB()`.
+    private var contentsHandle: ContentIndex.Handles?
     /// `mdb_dbi_open` must not run in two transactions of one process at once: every call of
     /// it after `init` (lazy open, creation during an upgrade) holds this lock.
     private let dbiLock = NSLock()
@@ -98,11 +99,7 @@ final class LMDBEnvironment: @unchecked Sendable {
             partitionsDB = try open("partitions", MDB_INTEGERKEY)
             // A new environment gets `contents` at once; an old one (format 1) lacks it until
             // a writer upgrades it (`VectorStore.upgradeVectorFormat`).
-            var contents: MDB_dbi = 0
-            let rc = mdb_dbi_open(txn, Self.contentsName, Self.contentsFlags | (create ? UInt32(MDB_CREATE) : 0), &contents)
-            if rc == 0 { contentsHandle = contents } else if rc != MDB_NOTFOUND {
-                try LMDBError.check(rc, "mdb_dbi_open(\(Self.contentsName))")
-            }
+            contentsHandle = try Self.openContents(txn!, create: create)
             try LMDBError.check(mdb_txn_commit(txn), "mdb_txn_commit")
         } catch {
             mdb_txn_abort(txn)
@@ -121,9 +118,20 @@ final class LMDBEnvironment: @unchecked Sendable {
 
     // MARK: - The contents database
 
-    /// The `contents` handle, or nil while the environment has none (format 1). Opens it
-    /// lazily when another process (or store) created it after this environment was opened.
-    func contentsDB() throws -> MDB_dbi? {
+    /// Opens both content-index databases in `txn`; nil if they do not exist (and not `create`).
+    private static func openContents(_ txn: OpaquePointer, create: Bool) throws -> ContentIndex.Handles? {
+        var main: MDB_dbi = 0, recent: MDB_dbi = 0
+        let flags = contentsFlags | (create ? UInt32(MDB_CREATE) : 0)
+        let rc = mdb_dbi_open(txn, contentsNames.0, flags, &main)
+        if rc == MDB_NOTFOUND { return nil }
+        try LMDBError.check(rc, "mdb_dbi_open(\(contentsNames.0))")
+        try LMDBError.check(mdb_dbi_open(txn, contentsNames.1, flags, &recent), "mdb_dbi_open(\(contentsNames.1))")
+        return ContentIndex.Handles(main: main, recent: recent)
+    }
+
+    /// The content-index handles, or nil while the environment has none (format 1). Opens them
+    /// lazily when another process (or store) created them after this environment was opened.
+    func contentsDB() throws -> ContentIndex.Handles? {
         dbiLock.lock()
         defer { dbiLock.unlock() }
         if let handle = contentsHandle { return handle }
@@ -138,33 +146,30 @@ final class LMDBEnvironment: @unchecked Sendable {
             }
             defer { pthread_rwlock_unlock(gate) }
             try LMDBError.check(begin, "mdb_txn_begin(read)")
-            var dbi: MDB_dbi = 0
-            let rc = mdb_dbi_open(txn, Self.contentsName, Self.contentsFlags, &dbi)
-            guard rc == 0 else {
-                mdb_txn_abort(txn)
-                if rc == MDB_NOTFOUND { return nil }
-                throw LMDBError(code: rc, operation: "mdb_dbi_open(\(Self.contentsName))")
-            }
-            // Committing a read-only transaction keeps the handle for the whole environment.
+            let handles: ContentIndex.Handles?
+            do { handles = try Self.openContents(txn!, create: false) } catch { mdb_txn_abort(txn); throw error }
+            guard let handles else { mdb_txn_abort(txn); return nil }
+            // Committing a read-only transaction keeps the handles for the whole environment.
             try LMDBError.check(mdb_txn_commit(txn), "mdb_txn_commit(read)")
-            contentsHandle = dbi
-            return dbi
+            contentsHandle = handles
+            return handles
         }
     }
 
-    /// Runs a write transaction that creates `contents` and fills it (`body` gets the handle),
-    /// holding the dbi lock throughout, as LMDB requires. Used once per database, by an upgrade.
-    func writeCreatingContents(_ body: (LMDBTransaction, MDB_dbi) throws -> Void) throws {
+    /// Runs a write transaction that creates the content index and fills it (`body` gets the
+    /// handles), holding the dbi lock throughout, as LMDB requires. Used once per database, by
+    /// an upgrade.
+    func writeCreatingContents(_ body: (LMDBTransaction, ContentIndex.Handles) throws -> Void) throws {
         dbiLock.lock()
         defer { dbiLock.unlock() }
-        let dbi = try write { txn -> MDB_dbi in
-            var dbi: MDB_dbi = 0
-            try LMDBError.check(mdb_dbi_open(txn.handle, Self.contentsName, Self.contentsFlags | UInt32(MDB_CREATE), &dbi),
-                                "mdb_dbi_open(\(Self.contentsName), create)")
-            try body(txn, dbi)
-            return dbi
+        let handles = try write { txn -> ContentIndex.Handles in
+            guard let handles = try Self.openContents(txn.handle, create: true) else {
+                throw LMDBError(code: MDB_NOTFOUND, operation: "mdb_dbi_open(\(Self.contentsNames.0), create)")
+            }
+            try body(txn, handles)
+            return handles
         }
-        contentsHandle = dbi
+        contentsHandle = handles
     }
 
     // MARK: - Map size
