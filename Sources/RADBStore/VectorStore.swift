@@ -490,6 +490,7 @@ public final class VectorStore: @unchecked Sendable {
         var ids: [UInt64] = []
         var norms: [Float] = []
         var order: [Int] = []
+        var anchorOf: [Int32] = []
         var sorted = [Float]()
         var contentEntries: [ContentIndex.Entry] = []
         try performWrite("insert", prepare: { first in
@@ -502,7 +503,8 @@ public final class VectorStore: @unchecked Sendable {
             // both halves), order them by partition so each tail block is written once, and
             // key the content index.
             norms = try validated(batch)
-            order = batch.indices.sorted { (batch[$0].anchor, $0) < (batch[$1].anchor, $1) }
+            anchorOf = batch.map(\.anchor) // (reading batch[i].anchor in a comparator copies the item)
+            order = batch.indices.sorted { (anchorOf[$0], $0) < (anchorOf[$1], $1) }
             sorted = [Float](unsafeUninitializedCapacity: batch.count * d) { buffer, count in
                 for (row, i) in order.enumerated() {
                     batch[i].vector.withUnsafeBufferPointer {
@@ -516,9 +518,9 @@ public final class VectorStore: @unchecked Sendable {
         }, vectorHalf: { writer, first in
             var runStart = 0
             while runStart < order.count {
-                let anchor = batch[order[runStart]].anchor
+                let anchor = anchorOf[order[runStart]]
                 var runEnd = runStart
-                while runEnd < order.count, batch[order[runEnd]].anchor == anchor { runEnd += 1 }
+                while runEnd < order.count, anchorOf[order[runEnd]] == anchor { runEnd += 1 }
                 let run = order[runStart..<runEnd]
                 try sorted.withUnsafeBufferPointer { all in
                     try writer.appendRun(anchor: anchor, ids: run.map { ids[$0] }, norms: run.map { norms[$0] },

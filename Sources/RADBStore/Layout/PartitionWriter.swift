@@ -21,6 +21,9 @@ final class PartitionWriter {
     private var removed: Set<UInt64> = []
     /// Locations of fresh ids appended by `appendRun` (insert only: never edited again here).
     private var appendedDirectly: [(id: UInt64, location: ItemLocation)] = []
+    /// Locations of ids that merges moved. Merges run in `flush()` after every other edit and
+    /// after the last `location(of:)` lookup, so a list suffices and its entries win.
+    private var mergedLocations: [(id: UInt64, location: ItemLocation)] = []
     /// Partitions written in this transaction (candidates for merging).
     private var touched: Set<Int32> = []
 
@@ -298,19 +301,25 @@ final class PartitionWriter {
         for anchor in touched { try mergeTrailingSmallBlocks(anchor) }
 
         for id in removed { try txn.delete(env.idsDB, id) }
+        // One list of (id, location) in the order the changes happened; sorted by id with the
+        // position as tie-break, the last change of each id is the last of its run.
+        var updates = appendedDirectly
+        updates.reserveCapacity(appendedDirectly.count + newLocations.count + mergedLocations.count)
+        for (id, loc) in newLocations { updates.append((id, loc)) }
+        updates += mergedLocations
+        let order = updates.indices.sorted { (updates[$0].id, $0) < (updates[$1].id, $1) }
         // New ids are larger than every stored id, so they go in with MDB_APPEND (dense pages).
         let maxStored = try lastStoredID()
-        var updates: [UInt64: ItemLocation] = [:]
-        updates.reserveCapacity(appendedDirectly.count + newLocations.count)
-        for (id, loc) in appendedDirectly { updates[id] = loc }
-        for (id, loc) in newLocations { updates[id] = loc }
-        for (id, loc) in updates.sorted(by: { $0.key < $1.key }) {
-            try txn.put(env.idsDB, id, value: loc, flags: id > maxStored ? MDB_APPEND : 0)
+        for (k, i) in order.enumerated() {
+            let id = updates[i].id
+            if k + 1 < order.count, updates[order[k + 1]].id == id { continue }
+            try txn.put(env.idsDB, id, value: updates[i].location, flags: id > maxStored ? MDB_APPEND : 0)
         }
         partitions = [:]
         newLocations = [:]
         removed = []
         appendedDirectly = []
+        mergedLocations = []
         touched = []
     }
 
@@ -361,7 +370,7 @@ final class PartitionWriter {
             let number = UInt32(runStart + offset)
             try write(b, anchor: anchor, number: number)
             for (slot, id) in b.ids.enumerated() {
-                newLocations[id] = ItemLocation(anchor: anchor, block: number, slot: UInt32(slot))
+                mergedLocations.append((id, ItemLocation(anchor: anchor, block: number, slot: UInt32(slot))))
             }
         }
         let newCount = runStart + rebuilt.count
