@@ -26,6 +26,11 @@ final class PartitionWriter {
     private var mergedLocations: [(id: UInt64, location: ItemLocation)] = []
     /// Partitions written in this transaction (candidates for merging).
     private var touched: Set<Int32> = []
+    /// Partitions that may now end in `mergeFactor` full small blocks: those edited in memory,
+    /// and those where `appendRun` filled a small block. (Every earlier transaction merged, so
+    /// a partition that gained no full small block needs no merge: this skips reading the
+    /// trailing block headers of most partitions at every batch.)
+    private var mergeCandidates: Set<Int32> = []
 
     init(txn: LMDBTransaction, layout: VectorBlockLayout, contents: ContentIndex.Handles, contentMergeMinimum: Int) {
         self.txn = txn
@@ -84,6 +89,7 @@ final class PartitionWriter {
         let s = PartitionState(anchor: anchor, record: record)
         partitions[anchor] = s
         touched.insert(anchor)
+        mergeCandidates.insert(anchor)
         return s
     }
 
@@ -207,6 +213,7 @@ final class PartitionWriter {
         /// value at `oldBlock`) plus `take` vectors of the run starting at `next`.
         func writeBlock(_ number: UInt32, capacity: Int, old: Int, from oldBlock: UnsafeRawPointer?, take: Int) throws {
             let count = old + take
+            if count == capacity, capacity == layout.smallCapacity { mergeCandidates.insert(anchor) }
             let out = try txn.reserve(env.blocksDB, blockKey(anchor, number), size: layout.valueLength(count: count, capacity: capacity))
             let base = out.baseAddress!
             writeHeader(base, count: count, capacity: capacity)
@@ -298,7 +305,7 @@ final class PartitionWriter {
                 try txn.put(env.partitionsDB, partitionKey(s.anchor), value: s.record)
             }
         }
-        for anchor in touched { try mergeTrailingSmallBlocks(anchor) }
+        for anchor in mergeCandidates { try mergeTrailingSmallBlocks(anchor) }
 
         for id in removed { try txn.delete(env.idsDB, id) }
         // One list of (id, location) in the order the changes happened; sorted by id with the
@@ -321,6 +328,7 @@ final class PartitionWriter {
         appendedDirectly = []
         mergedLocations = []
         touched = []
+        mergeCandidates = []
     }
 
     /// Merges each group of `mergeFactor` full small blocks that trail `anchor`'s large
