@@ -449,18 +449,19 @@ public final class VectorStore: @unchecked Sendable {
     /// searched only when the norm is.
     func validated(_ batch: [NewItem]) throws -> [Float] {
         var norms = [Float](repeating: 0, count: batch.count)
-        for i in batch.indices {
-            let norm = try batch[i].vector.withUnsafeBufferPointer { v -> Float in
-                guard v.count == dimension else {
-                    throw StoreError.wrongDimension(path: path, index: i, got: v.count, expected: dimension)
+        try batch.withUnsafeBufferPointer { items in
+            for i in items.indices {
+                norms[i] = try items.baseAddress![i].vector.withUnsafeBufferPointer { v -> Float in
+                    guard v.count == dimension else {
+                        throw StoreError.wrongDimension(path: path, index: i, got: v.count, expected: dimension)
+                    }
+                    let norm = squaredNorm(v)
+                    guard norm.isFinite else { // NaN/Inf, or e.g. 1e30² overflowing
+                        throw StoreError.nonFiniteVector(path: path, index: i, component: v.firstIndex(where: { !$0.isFinite }) ?? -1)
+                    }
+                    return norm
                 }
-                let norm = squaredNorm(v)
-                guard norm.isFinite else { // NaN/Inf, or e.g. 1e30² overflowing
-                    throw StoreError.nonFiniteVector(path: path, index: i, component: v.firstIndex(where: { !$0.isFinite }) ?? -1)
-                }
-                return norm
             }
-            norms[i] = norm
         }
         return norms
     }
@@ -503,17 +504,25 @@ public final class VectorStore: @unchecked Sendable {
             // both halves), order them by partition so each tail block is written once, and
             // key the content index.
             norms = try validated(batch)
-            anchorOf = batch.map(\.anchor) // (reading batch[i].anchor in a comparator copies the item)
-            order = batch.indices.sorted { (anchorOf[$0], $0) < (anchorOf[$1], $1) }
-            sorted = [Float](unsafeUninitializedCapacity: batch.count * d) { buffer, count in
-                for (row, i) in order.enumerated() {
-                    batch[i].vector.withUnsafeBufferPointer {
-                        (buffer.baseAddress! + row * d).initialize(from: $0.baseAddress!, count: d)
+            // Fields are read through a pointer: `batch[i].anchor` in a closure copies the whole
+            // item (retaining its vector and strings), which showed in profiles.
+            try batch.withUnsafeBufferPointer { items in
+                let item = items.baseAddress!
+                anchorOf = (0..<items.count).map { item[$0].anchor }
+                order = items.indices.sorted { (anchorOf[$0], $0) < (anchorOf[$1], $1) }
+                sorted = try [Float](unsafeUninitializedCapacity: items.count * d) { buffer, count in
+                    for (row, i) in order.enumerated() {
+                        try item[i].vector.withUnsafeBufferPointer {
+                            guard $0.count == d else { throw StoreError.wrongDimension(path: path, index: i, got: $0.count, expected: d) }
+                            (buffer.baseAddress! + row * d).initialize(from: $0.baseAddress!, count: d)
+                        }
                     }
+                    count = items.count * d
                 }
-                count = batch.count * d
+                contentEntries = (0..<items.count).map {
+                    ContentIndex.Entry(key: ContentIndex.key(item[$0].metadata.contentHash), id: ids[$0])
+                }
             }
-            contentEntries = batch.indices.map { ContentIndex.Entry(key: ContentIndex.key(batch[$0].metadata.contentHash), id: ids[$0]) }
             contentEntries.sort()
         }, vectorHalf: { writer, first in
             var runStart = 0
