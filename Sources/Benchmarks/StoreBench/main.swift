@@ -3,7 +3,10 @@
 //   swift build -c release --product radb-bench-store
 //   .build/release/radb-bench-store [--n 1000000] [--dim 128] [--batch 10000] [--partitions 1000]
 //                                   [--dir /tmp/radb-bench-store] [--durable] [--export FILE]
+//                                   [--block MIN_VECTORS] [--insert-only]
 //
+// --insert-only prints one line about the insert and stops (used for profiling: with
+// RADB_BENCH_PAUSE set it waits 2 s after building the batches, so a profiler can attach).
 // --export writes the vectors (n × dim float32) and their partition ids (n × int64) to FILE and
 // FILE.assign, so Tools/bench_store_faiss.py can run FAISS IndexIVFFlat on the same data.
 import Foundation
@@ -217,6 +220,7 @@ print("""
 | insert (durable: \(durable)), CPU time | \(f(insertCPU)) s → **\(Int(Double(n) / insertCPU)) vectors/s** |
 | … of which LMDB half (thread CPU) | \(f(store.writeProfile.vectorHalfSeconds)) s → \(Int(Double(n) / store.writeProfile.vectorHalfSeconds)) vectors/s |
 | … of which SQLite rows (thread CPU, concurrent with LMDB) | \(f(store.writeProfile.catalogApplySeconds)) s → \(Int(Double(n) / store.writeProfile.catalogApplySeconds)) vectors/s |
+| bytes passed to write(2) during insert (LMDB commits, SQLite WAL + checkpoints) | \(insertBytesWritten / n) per vector |
 | scan store (best of 5 CPU time, warm) | \(f(storeScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / storeScan.seconds / 1e9)) GB/s |
 | scan contiguous array (best of 5 CPU time) | \(f(arrayScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / arrayScan.seconds / 1e9)) GB/s |
 | scan contiguous array on 4 KiB pages (MADV_NOHUGEPAGE) | \(f(smallPageScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / smallPageScan.seconds / 1e9)) GB/s |
