@@ -368,7 +368,10 @@ public final class VectorStore: @unchecked Sendable {
     /// `alongside` runs on the calling thread once the catalog thread has started, before the
     /// LMDB transaction: work the vector half needs that can overlap the catalog inserts. If it
     /// throws, both halves are abandoned and nothing is written.
-    func performWrite(_ operation: String, prepare: (_ nextId: UInt64) throws -> PendingOperation,
+    ///
+    /// `prepare` returns a builder of the catalog half, run on the catalog thread: building the
+    /// rows and their journal (~1 MB per 10k-row insert) then overlaps the vector half too.
+    func performWrite(_ operation: String, prepare: (_ nextId: UInt64) throws -> @Sendable () -> PendingOperation,
                       alongside: () throws -> Void = {},
                       vectorHalf: (PartitionWriter, _ nextId: UInt64) throws -> Void) throws {
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: operation) }
@@ -380,17 +383,20 @@ public final class VectorStore: @unchecked Sendable {
         let (seq, nextId) = try lmdbCall {
             try lmdb.read { txn in ((try txn.metaUInt64("seq") ?? 0) + 1, try txn.metaUInt64("nextId") ?? 1) }
         }
-        let op = try prepare(nextId)
-        let journalSize = op.encodedSize
+        let buildOperation = try prepare(nextId)
 
-        // Catalog half, concurrently: apply, then wait for the verdict on the vector half.
+        // Catalog half, concurrently: build the operation and its journal (handed to the vector
+        // half, which records it in its transaction), apply it, then wait for the verdict on
+        // the vector half.
         let verdict = DispatchSemaphore(value: 0), catalogFinished = DispatchSemaphore(value: 0)
         let box = CatalogWriteBox()
         let catalog = self.catalog
         DispatchQueue.global(qos: .userInitiated).async {
+            let start = threadCPUSeconds()
+            let op = buildOperation()
+            box.publishJournal(op.encoded()) // before any SQLite call, so it is always published
             do {
                 try catalog.pool.write { db in
-                    let start = threadCPUSeconds()
                     try Catalog.apply(op, sequence: seq, db: db)
                     box.applySeconds = threadCPUSeconds() - start
                     verdict.wait()
@@ -417,7 +423,7 @@ public final class VectorStore: @unchecked Sendable {
                     try vectorHalf(writer, nextId)
                     try writer.flush()
                     try txn.putMeta("seq", seq)
-                    op.encode(into: try txn.reserveMeta("pending", size: journalSize))
+                    try box.journal().withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
                 }
             }
             if let hook = afterVectorCommitHook { try hook() }
@@ -496,9 +502,11 @@ public final class VectorStore: @unchecked Sendable {
         var contentEntries: [ContentIndex.Entry] = []
         try performWrite("insert", prepare: { first in
             ids = (0..<batch.count).map { first + UInt64($0) }
-            return .insert(batch.indices.map {
-                CatalogRow(id: ids[$0], anchor: batch[$0].anchor, metadata: batch[$0].metadata, addedAt: now)
-            })
+            return { [ids] in
+                .insert(batch.indices.map {
+                    CatalogRow(id: ids[$0], anchor: batch[$0].anchor, metadata: batch[$0].metadata, addedAt: now)
+                })
+            }
         }, alongside: {
             // While the catalog thread inserts the rows: check the vectors (a bad one abandons
             // both halves), order them by partition so each tail block is written once, and
@@ -551,7 +559,7 @@ public final class VectorStore: @unchecked Sendable {
         var contentEntries: [ContentIndex.Entry] = []
         try performWrite("delete", prepare: { _ in
             contentEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: unique) } }
-            return .delete(unique)
+            return { .delete(unique) }
         }, vectorHalf: { writer, _ in
             let unknown = try unique.filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
@@ -572,7 +580,8 @@ public final class VectorStore: @unchecked Sendable {
         var oldEntries: [ContentIndex.Entry] = []
         try performWrite("updateMetadata", prepare: { _ in
             oldEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: finalHash.keys.sorted()) } }
-            return .updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
+            let op = PendingOperation.updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
+            return { op }
         }, vectorHalf: { writer, _ in
             let unknown = try updates.map(\.id).filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
@@ -596,7 +605,8 @@ public final class VectorStore: @unchecked Sendable {
         for m in moves { target[m.id] = m.anchor }
         let ordered = target.keys.sorted()
         try performWrite("reanchor", prepare: { _ in
-            .move(ordered.map { .init(id: $0, anchor: target[$0]!) })
+            let op = PendingOperation.move(ordered.map { .init(id: $0, anchor: target[$0]!) })
+            return { op }
         }, vectorHalf: { writer, _ in
             let unknown = try ordered.filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
@@ -685,6 +695,30 @@ public final class VectorStore: @unchecked Sendable {
 /// State shared between a write and its concurrent catalog transaction.
 private final class CatalogWriteBox: @unchecked Sendable {
     struct Abandoned: Error {}
+    private let journalReady = DispatchSemaphore(value: 0)
+    private var journalBytes: [UInt8]?
+    private let lock = NSLock()
+
+    /// Called once by the catalog thread.
+    func publishJournal(_ bytes: [UInt8]) {
+        lock.lock()
+        journalBytes = bytes
+        lock.unlock()
+        journalReady.signal()
+    }
+
+    /// The journal of the operation, waiting for the catalog thread the first time (the vector
+    /// half may run more than once, after map growth).
+    func journal() -> [UInt8] {
+        lock.lock()
+        if let bytes = journalBytes { lock.unlock(); return bytes }
+        lock.unlock()
+        journalReady.wait()
+        lock.lock()
+        defer { lock.unlock() }
+        return journalBytes!
+    }
+
     /// Set before the verdict semaphore is signalled; read after waiting on it.
     var vectorsCommitted = false
     /// Set before the finished semaphore is signalled.
