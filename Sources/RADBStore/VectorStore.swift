@@ -35,7 +35,8 @@ import GRDB
 ///
 /// 1. Take the writer lock (`flock` on writer.lock, bounded wait, error names the holder PID).
 /// 2. Recover (below) if the previous writer died between its two commits.
-/// 3. LMDB transaction: apply the vector half; set meta `seq = N` (previous + 1); store the
+/// 3. LMDB transaction: apply the vector half (blocks, id map, partitions, and the
+///    content-hash index `ContentIndex`); set meta `seq = N` (previous + 1); store the
 ///    catalog half of the operation as meta `pending` (a `PendingOperation`); commit.
 ///    From here on the write is decided: it will be visible after any crash.
 /// 4. SQLite transaction: apply the catalog half; set `commit_state.seq = N`; commit.
