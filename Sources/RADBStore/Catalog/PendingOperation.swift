@@ -16,8 +16,8 @@ enum PendingOperation: Equatable {
 
     // MARK: - Encoding (little-endian, length-prefixed strings)
 
-    /// Exact length of `encode(into:)`'s output, so the journal can be written straight into
-    /// memory LMDB reserved for it (one 10k-row insert journals ~1 MB).
+    /// Exact length of `encode(into:)`'s output, so the journal (~1 MB for a 10k-row insert) is
+    /// written into one buffer of the right size, field by field, with no growth or copies.
     var encodedSize: Int {
         func string(_ s: String) -> Int { 8 + s.utf8.count }
         func metadata(_ m: ItemMetadata) -> Int {
@@ -56,7 +56,7 @@ enum PendingOperation: Equatable {
         precondition(w.offset == out.count, "PendingOperation.encodedSize disagrees with encode(into:)")
     }
 
-    /// The encoding as an array (tests and small journals).
+    /// The encoding as an array (built on the catalog thread, copied into LMDB's meta `pending`).
     func encoded() -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: encodedSize)
         bytes.withUnsafeMutableBytes { encode(into: $0) }

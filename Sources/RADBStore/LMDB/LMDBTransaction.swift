@@ -86,12 +86,6 @@ struct LMDBTransaction {
         try name.withUTF8 { try put(environment.metaDB, key: UnsafeRawBufferPointer($0), value: bytes) }
     }
 
-    /// Reserves `size` bytes for meta `name`; fill them before the transaction ends.
-    func reserveMeta(_ name: String, size: Int) throws -> UnsafeMutableRawBufferPointer {
-        var name = name
-        return try name.withUTF8 { try reserve(environment.metaDB, key: UnsafeRawBufferPointer($0), size: size) }
-    }
-
     func metaUInt64(_ name: String) throws -> UInt64? {
         guard let raw = try metaBytes(name), raw.count == 8 else { return nil }
         return raw.loadUnaligned(as: UInt64.self)
