@@ -92,7 +92,9 @@ public final class Database: @unchecked Sendable {
     public static func open(at url: URL, mode: Mode = .readWrite, options: StoreOptions = StoreOptions()) throws -> Database {
         guard FileManager.default.fileExists(atPath: url.path) else { throw DatabaseError.noDatabase(path: url.path) }
         do {
-            let store = try VectorStore.open(at: url, options: options)
+            var storeOptions = options
+            if mode == .readOnly { storeOptions.readOnly = true }  // never upgrades or recovers in place
+            let store = try VectorStore.open(at: url, options: storeOptions)
             if store.modelIdentity.hasPrefix(externalModelPrefix) {
                 return try Database(url: url, mode: mode, embedder: nil, store: store)
             }

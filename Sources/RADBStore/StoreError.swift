@@ -57,6 +57,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case io(path: String, operation: String, reason: String)
     /// Backup destination problem.
     case backupFailed(path: String, reason: String)
+    /// A write was attempted through a store opened with `StoreOptions.readOnly`.
+    case readOnly(path: String, operation: String)
 
     public var description: String {
         switch self {
@@ -110,6 +112,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(p): \(op) failed: \(r)."
         case let .backupFailed(p, r):
             return "\(p): backup failed: \(r). The source database is unchanged."
+        case let .readOnly(p, op):
+            return "\(p): \(op) needs write access but the database was opened read-only. Open it without `readOnly` to change it."
         }
     }
 }

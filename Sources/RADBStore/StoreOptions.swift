@@ -16,6 +16,13 @@ public struct StoreOptions: Sendable {
     public var minimumBlockVectors: Int = 64
     /// How long a reader waits for a writer between its two commits before giving up.
     public var snapshotTimeout: TimeInterval = 10
+    /// Open for reading only: writes throw `StoreError.readOnly`, and an older database is
+    /// read as it is instead of being upgraded to the current format (so older radb builds
+    /// can still open it). Recovery of an interrupted write still runs (see `VectorStore`).
+    public var readOnly: Bool = false
+    /// The recent part of the content-hash index is merged into the main part once it holds
+    /// this many entries or main/8, whichever is more (see ContentIndex). Tests lower it.
+    package var contentIndexMergeMinimum: Int = 65_536
 
     public init(durable: Bool = true, writeLockTimeout: TimeInterval = 10) {
         self.durable = durable
@@ -44,7 +51,7 @@ public struct StoreStats: Sendable, Equatable {
 public struct StoreProblem: Sendable, Equatable, CustomStringConvertible {
     /// Which invariant is broken.
     public enum Kind: String, Sendable {
-        case vectorStore, catalog, orphanVector, orphanRow, anchorMismatch, sequence, model, blockLayout
+        case vectorStore, catalog, orphanVector, orphanRow, anchorMismatch, sequence, model, blockLayout, contentIndex
     }
     public let kind: Kind
     public let message: String

@@ -12,6 +12,8 @@ public struct StoreSnapshot {
     let db: Database
     let layout: VectorBlockLayout
     let path: String
+    /// The content-hash index, or nil in a format-1 database (then the catalog's index serves).
+    let contents: ContentIndex.Handles?
 
     /// Components per vector.
     public var dimension: Int { layout.dimension }
@@ -150,7 +152,12 @@ public struct StoreSnapshot {
 
     /// Items with this content hash, by id.
     public func items(contentHash: String) throws -> [StoredItem] {
-        try wrap { try Catalog.items(db, contentHash: contentHash) }
+        if let contents {
+            let candidates = try lmdbCall { try ContentIndex.candidates(contentHash, txn: txn, handles: contents) }
+            if candidates.isEmpty { return [] }
+            return try wrap { try Catalog.items(db, ids: candidates, contentHash: contentHash) }
+        }
+        return try wrap { try Catalog.items(db, contentHash: contentHash) }
     }
 
     /// Ids of rows matching `filter`, ascending.
@@ -168,6 +175,12 @@ public struct StoreSnapshot {
             throw StoreError.corruptCatalog(path: path, reason: "\(error)")
         }
     }
+
+    func lmdbCall<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as StoreError { throw e } catch {
+            throw StoreError.corruptVectorStore(path: txn.environment.directory, reason: "\(error)")
+        }
+    }
 }
 
 // MARK: - Taking snapshots
@@ -177,6 +190,8 @@ extension VectorStore {
         case done(T)
         case failed(Error)
         case outOfStep(vectors: UInt64, catalog: UInt64)
+        /// The vector half was upgraded after this process looked for its content index.
+        case contentsAppeared
     }
 
     /// Runs `body` on a consistent snapshot of both halves (see the protocol at the top of
@@ -196,13 +211,22 @@ extension VectorStore {
             let attempt: Attempt<T> = try catalog.wrap {
                 try catalog.pool.read { db -> Attempt<T> in
                     let s = try Catalog.sequence(db) // starts the SQLite snapshot
+                    // LMDB lets a transaction use only the named databases opened before it
+                    // began, so look for `contents` first (it appears when another process
+                    // upgrades a format-1 database).
+                    let contentsHandle = try lmdbCall { try lmdb.contentsDB() }
                     return try lmdbCall {
                         try lmdb.read { txn -> Attempt<T> in
                             let l = try txn.metaUInt64("seq") ?? 0
                             guard l == s else { return .outOfStep(vectors: l, catalog: s) }
+                            var contents: ContentIndex.Handles?
+                            if try txn.metaUInt64("format") ?? 1 >= 2 {
+                                guard let handle = contentsHandle else { return .contentsAppeared }
+                                contents = handle
+                            }
                             ReadScope.enter()
                             defer { ReadScope.exit() }
-                            let snapshot = StoreSnapshot(txn: txn, db: db, layout: layout, path: path, sequence: l)
+                            let snapshot = StoreSnapshot(txn: txn, db: db, layout: layout, path: path, contents: contents, sequence: l)
                             do { return .done(try body(snapshot)) } catch { return .failed(error) }
                         }
                     }
@@ -211,6 +235,12 @@ extension VectorStore {
             switch attempt {
             case let .done(value): return value
             case let .failed(error): throw error
+            case .contentsAppeared:
+                if Date() > deadline {
+                    throw StoreError.corruptVectorStore(path: lmdb.directory,
+                        reason: "vector format 2 without its content-hash index (LMDB database `contents`)")
+                }
+                continue
             case let .outOfStep(l, s):
                 // A writer between its commits (retry), or one that died there (recover). The
                 // gap can exceed one while a writer commits on, since SQLite is read first.

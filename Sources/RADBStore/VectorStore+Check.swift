@@ -11,7 +11,9 @@ extension VectorStore {
     /// Checked: block headers and layout; partitions dense (blocks 0…n−1, all but the last
     /// full) and their records; squared norms match the vectors; vectors finite; ids unique,
     /// below the next id, and the id map pointing at each exactly; catalog rows ↔ vectors
-    /// one to one with the same anchor; model records agree; SQLite integrity.
+    /// one to one with the same anchor; the content-hash index (`contents`) holds exactly one
+    /// entry (key of the row's hash, id) per catalog row and nothing else; model records agree;
+    /// SQLite integrity.
     ///
     /// - Parameter progress: called now and then with the phase and how much of it is done
     ///   (vector blocks, then catalog rows; the SQLite integrity check reports no steps).
@@ -121,6 +123,19 @@ extension VectorStore {
             }
             if mapped < seen.count { report(.vectorStore, "\(seen.count - mapped) stored vectors have no id map entry") }
 
+            // Content-hash index: id → key as stored (a DUPSORT table cannot hold a pair twice,
+            // but an id could sit under two keys).
+            var indexedKey: [UInt64: UInt64] = [:]
+            if let contents = snap.contents {
+                indexedKey.reserveCapacity(seen.count)
+                try ContentIndex.forEachEntry(txn: txn, handles: contents, { k, id in
+                    if indexedKey.updateValue(k, forKey: id) != nil {
+                        report(.contentIndex, "id \(id) is indexed more than once")
+                    }
+                }, malformed: { report(.contentIndex, "a content-index entry has the wrong size") })
+            }
+            var unindexed: [UInt64] = [], misindexed: [UInt64] = []
+
             // Catalog ↔ vectors.
             try snap.wrap {
                 if let model = try Catalog.model(snap.db) {
@@ -130,13 +145,21 @@ extension VectorStore {
                 } else { report(.model, "catalog has no model record") }
                 var orphanRows: [UInt64] = []
                 var rows = 0
-                let cursor = try Row.fetchCursor(snap.db, sql: "SELECT id, anchor FROM items")
+                let cursor = try Row.fetchCursor(snap.db, sql: "SELECT id, anchor, content_hash FROM items")
                 let totalRows = seen.count
                 while let row = try cursor.next() {
                     if let progress, rows % 4096 == 0 { progress(CheckProgress(phase: .catalog, done: rows, total: totalRows)) }
                     rows += 1
                     let id = UInt64(row[0] as Int64)
                     let a = Int32(truncatingIfNeeded: row[1] as Int64)
+                    if snap.contents != nil {
+                        let key = ContentIndex.key(row[2])
+                        switch indexedKey.removeValue(forKey: id) {
+                        case nil: unindexed.append(id)
+                        case let k? where k != key: misindexed.append(id)
+                        default: break
+                        }
+                    }
                     if let loc = seen[id] {
                         if loc.anchor != a { report(.anchorMismatch, "id \(id): catalog says anchor \(a), vectors are in partition \(loc.anchor)") }
                         seen[id] = nil
@@ -150,6 +173,16 @@ extension VectorStore {
                 if !seen.isEmpty {
                     let ids = seen.keys.sorted()
                     report(.orphanVector, "\(ids.count) vectors have no catalog row: ids \(ids.prefix(10).map(String.init).joined(separator: ", "))")
+                }
+                if !unindexed.isEmpty {
+                    report(.contentIndex, "\(unindexed.count) catalog rows are missing from the content-hash index: ids \(unindexed.prefix(10).map(String.init).joined(separator: ", "))")
+                }
+                if !misindexed.isEmpty {
+                    report(.contentIndex, "\(misindexed.count) catalog rows are indexed under another content hash: ids \(misindexed.prefix(10).map(String.init).joined(separator: ", "))")
+                }
+                if !indexedKey.isEmpty {
+                    let ids = indexedKey.keys.sorted()
+                    report(.contentIndex, "\(ids.count) content-index entries point at no catalog row: ids \(ids.prefix(10).map(String.init).joined(separator: ", "))")
                 }
                 progress?(CheckProgress(phase: .catalogIntegrity, done: 0, total: 1))
                 let integrity = try String.fetchAll(snap.db, sql: "PRAGMA integrity_check")

@@ -10,7 +10,8 @@ import GRDB
 /// A database is a directory:
 ///
 /// ```
-/// vectors/data.mdb, vectors/lock.mdb   LMDB: meta, blocks, ids, partitions (see VectorBlockLayout)
+/// vectors/data.mdb, vectors/lock.mdb   LMDB: meta, blocks, ids, partitions (see VectorBlockLayout),
+///                                      contents (content hash → ids, see ContentIndex)
 /// catalog.sqlite (+ -wal, -shm)        items, model, anchors, commit_state (Schema/*.sql)
 /// writer.lock                          flock'd by the one writer; holds its PID
 /// ```
@@ -34,7 +35,8 @@ import GRDB
 ///
 /// 1. Take the writer lock (`flock` on writer.lock, bounded wait, error names the holder PID).
 /// 2. Recover (below) if the previous writer died between its two commits.
-/// 3. LMDB transaction: apply the vector half; set meta `seq = N` (previous + 1); store the
+/// 3. LMDB transaction: apply the vector half (blocks, id map, partitions, and the
+///    content-hash index `ContentIndex`); set meta `seq = N` (previous + 1); store the
 ///    catalog half of the operation as meta `pending` (a `PendingOperation`); commit.
 ///    From here on the write is decided: it will be visible after any crash.
 /// 4. SQLite transaction: apply the catalog half; set `commit_state.seq = N`; commit.
@@ -61,6 +63,16 @@ import GRDB
 ///   one's `durable` setting wins.
 /// - Ids are never reused; the catalog's anchors are descriptive and not validated against
 ///   the partitions' anchor ids (a partition may exist for an anchor not in `anchors()`).
+///
+/// # Formats and upgrades
+///
+/// Vector format 2 / catalog schema 2 keep the content-hash index in LMDB (`contents`,
+/// written in the vector transaction) instead of SQLite. Opening an older database for
+/// writing upgrades it once, under the writer lock: LMDB's `contents` is built from the catalog
+/// and format 2 recorded in one LMDB transaction, and only then does the catalog migration drop
+/// its content-key index — so a reader in another process, whichever moment it sees, can always
+/// look items up by content hash. A `readOnly` open never upgrades: lookups by content hash then
+/// use the catalog's own index.
 public final class VectorStore: @unchecked Sendable {
     // MARK: - Identity
 
@@ -90,8 +102,9 @@ public final class VectorStore: @unchecked Sendable {
     static let vectorsDirectoryName = "vectors"
     static let catalogFileName = "catalog.sqlite"
     static let writerLockFileName = "writer.lock"
-    /// Format of the LMDB half (meta `format`).
-    static let vectorFormatVersion: UInt64 = 1
+    /// Format of the LMDB half (meta `format`): 1 = blocks, ids, partitions; 2 = also
+    /// `contents` (the content-hash index). Older radb builds refuse a format they do not know.
+    static let vectorFormatVersion: UInt64 = 2
 
     private init(directory: URL, dimension: Int, modelIdentity: String, options: StoreOptions,
                  lmdb: LMDBEnvironment, catalog: Catalog, writerLock: WriterLock, layout: VectorBlockLayout) {
@@ -246,11 +259,6 @@ public final class VectorStore: @unchecked Sendable {
             throw StoreError.corruptCatalog(path: catalogPath, reason: "it has no radb schema")
         }
         let lock = try WriterLock(path: directory.appendingPathComponent(writerLockFileName).path)
-        if version < CatalogSchema.latestVersion {
-            try lock.acquire(timeout: options.writeLockTimeout)
-            defer { lock.release() }
-            try catalog.migrate()
-        }
         guard let model = try catalog.wrap({ try catalog.pool.read { try Catalog.model($0) } }) else {
             throw StoreError.corruptCatalog(path: catalogPath, reason: "the model record is missing")
         }
@@ -266,8 +274,16 @@ public final class VectorStore: @unchecked Sendable {
         }
         let store = VectorStore(directory: directory, dimension: meta.dimension, modelIdentity: meta.model,
                                 options: options, lmdb: env, catalog: catalog, writerLock: lock, layout: layout)
-        // Roll an interrupted write forward now if no live writer is mid-commit.
-        if lock.tryAcquire() {
+        if !options.readOnly, meta.format < vectorFormatVersion || version < CatalogSchema.latestVersion {
+            // An older database opened for writing: upgrade it once (waits for a live writer).
+            try lock.acquire(timeout: options.writeLockTimeout)
+            defer { lock.release() }
+            try store.recoverLocked()
+            try store.upgradeLocked()
+        } else if lock.tryAcquire() {
+            // Roll an interrupted write forward now if no live writer is mid-commit. (A read-only
+            // store does this too: it only completes a write that was already decided, as SQLite
+            // readers roll back a hot journal.)
             defer { lock.release() }
             try store.recoverLocked()
         }
@@ -315,6 +331,31 @@ public final class VectorStore: @unchecked Sendable {
         try catalog.wrap { try catalog.pool.write { try Catalog.apply(op, sequence: l, db: $0) } }
     }
 
+    /// Brings an older database to the current formats (see "Formats and upgrades" above).
+    /// Caller holds the writer lock and has run recovery, so the catalog is complete.
+    func upgradeLocked() throws {
+        let format = try lmdbCall { try lmdb.read { try $0.metaUInt64("format") ?? 0 } }
+        if format < 2 {
+            let entries = try catalog.wrap { try catalog.pool.read { try Catalog.allContentEntries($0) } }
+            try lmdbCall {
+                try lmdb.writeCreatingContents { txn, handles in
+                    try ContentIndex.build(entries, txn: txn, handles: handles)
+                    try txn.putMeta("format", Self.vectorFormatVersion)
+                }
+            }
+        }
+        try catalog.migrate()
+    }
+
+    /// The content-index handles every write needs (present in every database a writer opened).
+    func contentsForWriting() throws -> ContentIndex.Handles {
+        guard let dbi = try lmdbCall({ try lmdb.contentsDB() }) else {
+            throw StoreError.corruptVectorStore(path: lmdb.directory,
+                reason: "the content-hash index (LMDB database `contents`) is missing; reopen the database for writing to rebuild it")
+        }
+        return dbi
+    }
+
     // MARK: - Writing
 
     /// Runs one numbered write following the commit protocol above.
@@ -324,25 +365,39 @@ public final class VectorStore: @unchecked Sendable {
     /// (map growth). The catalog transaction is filled on another core while LMDB works, but
     /// it commits only after LMDB's commit returned — step 4 still follows step 3 — and rolls
     /// back if the LMDB half fails.
-    func performWrite(_ operation: String, prepare: (_ nextId: UInt64) throws -> PendingOperation,
+    ///
+    /// `alongside` runs on the calling thread once the catalog thread has started, before the
+    /// LMDB transaction: work the vector half needs that can overlap the catalog inserts. If it
+    /// throws, both halves are abandoned and nothing is written.
+    ///
+    /// `prepare` returns a builder of the catalog half, run on the catalog thread: building the
+    /// rows and their journal (~1 MB per 10k-row insert) then overlaps the vector half too.
+    func performWrite(_ operation: String, prepare: (_ nextId: UInt64) throws -> @Sendable () -> PendingOperation,
+                      alongside: () throws -> Void = {},
                       vectorHalf: (PartitionWriter, _ nextId: UInt64) throws -> Void) throws {
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: operation) }
+        guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: operation) }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
         try recoverLocked()
+        let contents = try contentsForWriting()
         let (seq, nextId) = try lmdbCall {
             try lmdb.read { txn in ((try txn.metaUInt64("seq") ?? 0) + 1, try txn.metaUInt64("nextId") ?? 1) }
         }
-        let op = try prepare(nextId)
+        let buildOperation = try prepare(nextId)
 
-        // Catalog half, concurrently: apply, then wait for the verdict on the vector half.
+        // Catalog half, concurrently: build the operation and its journal (handed to the vector
+        // half, which records it in its transaction), apply it, then wait for the verdict on
+        // the vector half.
         let verdict = DispatchSemaphore(value: 0), catalogFinished = DispatchSemaphore(value: 0)
         let box = CatalogWriteBox()
         let catalog = self.catalog
         DispatchQueue.global(qos: .userInitiated).async {
+            let start = threadCPUSeconds()
+            let op = buildOperation()
+            box.publishJournal(op.encoded()) // before any SQLite call, so it is always published
             do {
                 try catalog.pool.write { db in
-                    let start = threadCPUSeconds()
                     try Catalog.apply(op, sequence: seq, db: db)
                     box.applySeconds = threadCPUSeconds() - start
                     verdict.wait()
@@ -361,13 +416,15 @@ public final class VectorStore: @unchecked Sendable {
 
         let vectorStart = threadCPUSeconds()
         do {
+            try alongside()
             try lmdbCall {
                 try lmdb.write { txn in
-                    let writer = PartitionWriter(txn: txn, layout: layout)
+                    let writer = PartitionWriter(txn: txn, layout: layout, contents: contents,
+                                                 contentMergeMinimum: options.contentIndexMergeMinimum)
                     try vectorHalf(writer, nextId)
                     try writer.flush()
                     try txn.putMeta("seq", seq)
-                    try op.encoded().withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
+                    try box.journal().withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
                 }
             }
             if let hook = afterVectorCommitHook { try hook() }
@@ -394,19 +451,23 @@ public final class VectorStore: @unchecked Sendable {
         }
     }
 
-    /// Rejects vectors of the wrong size or with NaN/Inf; returns their squared norms.
-    func validated(_ vectors: [[Float]]) throws -> [Float] {
-        var norms = [Float](repeating: 0, count: vectors.count)
-        for (i, v) in vectors.enumerated() {
-            guard v.count == dimension else {
-                throw StoreError.wrongDimension(path: path, index: i, got: v.count, expected: dimension)
-            }
-            if let c = v.firstIndex(where: { !$0.isFinite }) {
-                throw StoreError.nonFiniteVector(path: path, index: i, component: c)
-            }
-            norms[i] = v.withUnsafeBufferPointer(squaredNorm)
-            guard norms[i].isFinite else { // e.g. 1e30² overflows
-                throw StoreError.nonFiniteVector(path: path, index: i, component: -1)
+    /// Rejects vectors of the wrong size or with NaN/Inf; returns their squared norms. One pass
+    /// per vector: a NaN or infinite component makes the norm non-finite, so components are
+    /// searched only when the norm is.
+    func validated(_ batch: [NewItem]) throws -> [Float] {
+        var norms = [Float](repeating: 0, count: batch.count)
+        try batch.withUnsafeBufferPointer { items in
+            for i in items.indices {
+                norms[i] = try items.baseAddress![i].vector.withUnsafeBufferPointer { v -> Float in
+                    guard v.count == dimension else {
+                        throw StoreError.wrongDimension(path: path, index: i, got: v.count, expected: dimension)
+                    }
+                    let norm = squaredNorm(v)
+                    guard norm.isFinite else { // NaN/Inf, or e.g. 1e30² overflowing
+                        throw StoreError.nonFiniteVector(path: path, index: i, component: v.firstIndex(where: { !$0.isFinite }) ?? -1)
+                    }
+                    return norm
+                }
             }
         }
         return norms
@@ -431,34 +492,61 @@ public final class VectorStore: @unchecked Sendable {
     @discardableResult
     public func insert(_ batch: [NewItem]) throws -> [UInt64] {
         guard !batch.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "insert") }
-        let norms = try validated(batch.map(\.vector))
         for (i, item) in batch.enumerated() { try validate(item.metadata, index: i) }
         let now = Date().timeIntervalSince1970
-        // Append partition by partition so each tail block is decoded and written once.
-        let order = batch.indices.sorted { (batch[$0].anchor, $0) < (batch[$1].anchor, $1) }
-        // The vectors in partition order, contiguous, so each run is one buffer.
-        var sorted = [Float]()
-        sorted.reserveCapacity(batch.count * dimension)
-        for i in order { sorted.append(contentsOf: batch[i].vector) }
+        let d = dimension
         var ids: [UInt64] = []
+        var norms: [Float] = []
+        var order: [Int] = []
+        var anchorOf: [Int32] = []
+        var sorted = [Float]()
+        var contentEntries: [ContentIndex.Entry] = []
         try performWrite("insert", prepare: { first in
             ids = (0..<batch.count).map { first + UInt64($0) }
-            return .insert(batch.indices.map {
-                CatalogRow(id: ids[$0], anchor: batch[$0].anchor, metadata: batch[$0].metadata, addedAt: now)
-            })
+            return { [ids] in
+                .insert(batch.indices.map {
+                    CatalogRow(id: ids[$0], anchor: batch[$0].anchor, metadata: batch[$0].metadata, addedAt: now)
+                })
+            }
+        }, alongside: {
+            // While the catalog thread inserts the rows: check the vectors (a bad one abandons
+            // both halves), order them by partition so each tail block is written once, and
+            // key the content index.
+            norms = try validated(batch)
+            // Fields are read through a pointer: `batch[i].anchor` in a closure copies the whole
+            // item (retaining its vector and strings), which showed in profiles.
+            try batch.withUnsafeBufferPointer { items in
+                let item = items.baseAddress!
+                anchorOf = (0..<items.count).map { item[$0].anchor }
+                order = items.indices.sorted { (anchorOf[$0], $0) < (anchorOf[$1], $1) }
+                sorted = try [Float](unsafeUninitializedCapacity: items.count * d) { buffer, count in
+                    for (row, i) in order.enumerated() {
+                        try item[i].vector.withUnsafeBufferPointer {
+                            guard $0.count == d else { throw StoreError.wrongDimension(path: path, index: i, got: $0.count, expected: d) }
+                            (buffer.baseAddress! + row * d).initialize(from: $0.baseAddress!, count: d)
+                        }
+                    }
+                    count = items.count * d
+                }
+                contentEntries = (0..<items.count).map {
+                    ContentIndex.Entry(key: ContentIndex.key(item[$0].metadata.contentHash), id: ids[$0])
+                }
+            }
+            contentEntries.sort()
         }, vectorHalf: { writer, first in
             var runStart = 0
             while runStart < order.count {
-                let anchor = batch[order[runStart]].anchor
+                let anchor = anchorOf[order[runStart]]
                 var runEnd = runStart
-                while runEnd < order.count, batch[order[runEnd]].anchor == anchor { runEnd += 1 }
+                while runEnd < order.count, anchorOf[order[runEnd]] == anchor { runEnd += 1 }
                 let run = order[runStart..<runEnd]
                 try sorted.withUnsafeBufferPointer { all in
                     try writer.appendRun(anchor: anchor, ids: run.map { ids[$0] }, norms: run.map { norms[$0] },
-                                         vectors: UnsafeBufferPointer(rebasing: all[runStart * dimension ..< runEnd * dimension]))
+                                         vectors: UnsafeBufferPointer(rebasing: all[runStart * d ..< runEnd * d]))
                 }
                 runStart = runEnd
             }
+            try ContentIndex.insert(contentEntries, txn: writer.txn, handles: writer.contents, mergeMinimum: writer.contentMergeMinimum)
             try writer.txn.putMeta("nextId", first + UInt64(batch.count))
         })
         return ids
@@ -469,10 +557,15 @@ public final class VectorStore: @unchecked Sendable {
     public func delete(ids: [UInt64]) throws {
         let unique = Array(Set(ids)).sorted()
         guard !unique.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "delete") }
-        try performWrite("delete", prepare: { _ in .delete(unique) }, vectorHalf: { writer, _ in
+        var contentEntries: [ContentIndex.Entry] = []
+        try performWrite("delete", prepare: { _ in
+            contentEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: unique) } }
+            return { .delete(unique) }
+        }, vectorHalf: { writer, _ in
             let unknown = try unique.filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             for id in unique { try writer.remove(id: id) }
+            try ContentIndex.remove(contentEntries, txn: writer.txn, handles: writer.contents)
         })
     }
 
@@ -481,11 +574,21 @@ public final class VectorStore: @unchecked Sendable {
     public func updateMetadata(_ updates: [(id: UInt64, metadata: ItemMetadata)]) throws {
         guard !updates.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "updateMetadata") }
         for (i, u) in updates.enumerated() { try validate(u.metadata, index: i) }
+        // The catalog applies the updates in order, so the last one of an id wins: its hash is
+        // the one to index.
+        var finalHash: [UInt64: String] = [:]
+        for u in updates { finalHash[u.id] = u.metadata.contentHash }
+        var oldEntries: [ContentIndex.Entry] = []
         try performWrite("updateMetadata", prepare: { _ in
-            .updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
+            oldEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: finalHash.keys.sorted()) } }
+            let op = PendingOperation.updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
+            return { op }
         }, vectorHalf: { writer, _ in
             let unknown = try updates.map(\.id).filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
+            try ContentIndex.remove(oldEntries, txn: writer.txn, handles: writer.contents)
+            let newEntries = finalHash.map { ContentIndex.Entry(key: ContentIndex.key($0.value), id: $0.key) }.sorted()
+            try ContentIndex.insert(newEntries, txn: writer.txn, handles: writer.contents, mergeMinimum: writer.contentMergeMinimum)
         })
     }
 
@@ -503,7 +606,8 @@ public final class VectorStore: @unchecked Sendable {
         for m in moves { target[m.id] = m.anchor }
         let ordered = target.keys.sorted()
         try performWrite("reanchor", prepare: { _ in
-            .move(ordered.map { .init(id: $0, anchor: target[$0]!) })
+            let op = PendingOperation.move(ordered.map { .init(id: $0, anchor: target[$0]!) })
+            return { op }
         }, vectorHalf: { writer, _ in
             let unknown = try ordered.filter { try writer.location(of: $0) == nil }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
@@ -536,6 +640,7 @@ public final class VectorStore: @unchecked Sendable {
             throw StoreError.invalidAnchors(path: path, reason: "anchor \(i / dimension) has a NaN or infinite component")
         }
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: "setAnchors") }
+        guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: "setAnchors") }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
         try catalog.wrap { try catalog.pool.write { try Catalog.setAnchors($0, vectors: vectors, count: count, dimension: dimension) } }
@@ -591,6 +696,30 @@ public final class VectorStore: @unchecked Sendable {
 /// State shared between a write and its concurrent catalog transaction.
 private final class CatalogWriteBox: @unchecked Sendable {
     struct Abandoned: Error {}
+    private let journalReady = DispatchSemaphore(value: 0)
+    private var journalBytes: [UInt8]?
+    private let lock = NSLock()
+
+    /// Called once by the catalog thread.
+    func publishJournal(_ bytes: [UInt8]) {
+        lock.lock()
+        journalBytes = bytes
+        lock.unlock()
+        journalReady.signal()
+    }
+
+    /// The journal of the operation, waiting for the catalog thread the first time (the vector
+    /// half may run more than once, after map growth).
+    func journal() -> [UInt8] {
+        lock.lock()
+        if let bytes = journalBytes { lock.unlock(); return bytes }
+        lock.unlock()
+        journalReady.wait()
+        lock.lock()
+        defer { lock.unlock() }
+        return journalBytes!
+    }
+
     /// Set before the verdict semaphore is signalled; read after waiting on it.
     var vectorsCommitted = false
     /// Set before the finished semaphore is signalled.
@@ -624,6 +753,7 @@ extension VectorStore {
         guard !ReadScope.isActive else {
             throw StoreError.calledInsideReadSnapshot(path: path, operation: "withExclusiveWriteAccess")
         }
+        guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: "withExclusiveWriteAccess") }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
         try recoverLocked()

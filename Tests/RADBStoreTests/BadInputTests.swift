@@ -199,7 +199,7 @@ final class BadInputTests: StoreTestCase {
         }
         let before = dataFingerprint(url)
         let e = assertStoreError(try VectorStore.open(at: url)) {
-            if case .catalogSchemaTooNew(_, 99, 1) = $0 { return true }; return false
+            if case .catalogSchemaTooNew(_, 99, CatalogSchema.latestVersion) = $0 { return true }; return false
         }
         XCTAssertTrue(e?.description.contains("Upgrade radb") ?? false)
         XCTAssertEqual(dataFingerprint(url), before)

@@ -50,7 +50,14 @@ final class CrashRecoveryTests: StoreTestCase {
                     try buffer.withUnsafeMutableBufferPointer { try snap.gatherVectors(ids: ids, into: $0) }
                     let vectors = (0..<batch.count).map { Array(buffer[$0 * dim ..< ($0 + 1) * dim]) }
                     XCTAssertEqual(fnv64(vectors), batch.fnv, "round \(round): vectors of batch \(batch.round)/\(batch.number) differ")
+                    // The content-hash index (LMDB, same transaction as the vectors) finds them.
+                    for i in [0, batch.count - 1] {
+                        XCTAssertEqual(try snap.items(contentHash: "h:s\(batch.round)/b\(batch.number)/i\(i)").map(\.id),
+                                       [batch.firstId + UInt64(i)], "round \(round): lookup by content hash")
+                    }
                 }
+                // A batch the probe never started is not found.
+                XCTAssertEqual(try snap.items(contentHash: "h:s\(round)/b\(reported + 1)/i0"), [])
                 // Atomicity: this round's items form whole batches — the reported ones, plus at
                 // most the one that committed just before the kill could print.
                 let mine = try snap.ids(matching: .pathGlob("s\(round)/*")).count
@@ -83,6 +90,7 @@ final class CrashRecoveryTests: StoreTestCase {
             XCTAssertEqual(try store.check(), [])
             ids += Array(101...120).map(UInt64.init)
             XCTAssertEqual(try store.item(id: 120)?.metadata, items[119].metadata, "insert rolled forward")
+            XCTAssertEqual(try store.items(contentHash: items[119].metadata.contentHash).map(\.id), [120])
             assertBitIdentical(try store.vector(id: 120), items[119].vector)
             store.afterVectorCommitHook = { throw Died() }
             XCTAssertThrowsError(try store.delete(ids: [ids[0], ids[1]]))
@@ -91,6 +99,7 @@ final class CrashRecoveryTests: StoreTestCase {
             let store = try VectorStore.open(at: url, options: fastOptions)
             XCTAssertEqual(try store.check(), [])
             XCTAssertNil(try store.item(id: ids[0]), "delete rolled forward")
+            XCTAssertEqual(try store.items(contentHash: items[0].metadata.contentHash), [])
             XCTAssertEqual(try store.stats().items, 118)
             store.afterVectorCommitHook = { throw Died() }
             XCTAssertThrowsError(try store.moveToAnchor(ids: [ids[5], ids[6]], anchor: 40))
@@ -101,10 +110,14 @@ final class CrashRecoveryTests: StoreTestCase {
             XCTAssertEqual(try store.item(id: ids[5])?.anchor, 40, "re-anchoring rolled forward")
             store.afterVectorCommitHook = { throw Died() }
             items[7].metadata.label = "relabelled"
+            let oldHash = items[7].metadata.contentHash
+            items[7].metadata.contentHash = "rehashed"
             XCTAssertThrowsError(try store.updateMetadata(id: ids[7], items[7].metadata))
             // A reader of the same process finds the writer gone and recovers by itself.
             store.afterVectorCommitHook = nil
             XCTAssertEqual(try store.item(id: ids[7])?.metadata.label, "relabelled")
+            XCTAssertEqual(try store.items(contentHash: "rehashed").map(\.id), [ids[7]])
+            XCTAssertEqual(try store.items(contentHash: oldHash), [])
             XCTAssertEqual(try store.check(), [])
         }
     }

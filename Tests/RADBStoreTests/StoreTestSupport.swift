@@ -79,7 +79,9 @@ class StoreTestCase: XCTestCase {
             for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: catalog.path + suffix) {
                 try FileManager.default.copyItem(atPath: catalog.path + suffix, toPath: copyDir.path + "/c.sqlite" + suffix)
             }
-            let q = try DatabaseQueue(path: copyDir.path + "/c.sqlite")
+            var config = Configuration()
+            config.busyMode = .timeout(10)
+            let q = try DatabaseQueue(path: copyDir.path + "/c.sqlite", configuration: config)
             var dump = ""
             try q.read { db in
                 dump += "version \(try Int.fetchOne(db, sql: "PRAGMA user_version") ?? -1)\n"

@@ -3,7 +3,10 @@
 //   swift build -c release --product radb-bench-store
 //   .build/release/radb-bench-store [--n 1000000] [--dim 128] [--batch 10000] [--partitions 1000]
 //                                   [--dir /tmp/radb-bench-store] [--durable] [--export FILE]
+//                                   [--block MIN_VECTORS] [--insert-only]
 //
+// --insert-only prints one line about the insert and stops (used for profiling: with
+// RADB_BENCH_PAUSE set it waits 2 s after building the batches, so a profiler can attach).
 // --export writes the vectors (n × dim float32) and their partition ids (n × int64) to FILE and
 // FILE.assign, so Tools/bench_store_faiss.py can run FAISS IndexIVFFlat on the same data.
 import Foundation
@@ -14,7 +17,7 @@ setvbuf(stdout, nil, _IOLBF, 0)
 // MARK: - Arguments
 
 var n = 1_000_000, dim = 128, batchSize = 10_000, partitions = 1000
-var dir = "/tmp/radb-bench-store", durable = false, export: String?, blockVectors = 64
+var dir = "/tmp/radb-bench-store", durable = false, export: String?, blockVectors = 64, insertOnly = false
 var it = CommandLine.arguments.dropFirst().makeIterator()
 while let a = it.next() {
     switch a {
@@ -26,6 +29,7 @@ while let a = it.next() {
     case "--durable": durable = true
     case "--export": export = it.next()
     case "--block": blockVectors = Int(it.next() ?? "") ?? blockVectors
+    case "--insert-only": insertOnly = true
     default: print("unknown argument \(a)"); exit(2)
     }
 }
@@ -37,6 +41,14 @@ func cpuNow() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+/// Bytes this process has passed to write(2)-family calls so far (`wchar` of /proc/self/io).
+func bytesWritten() -> Int {
+    let text = (try? String(contentsOfFile: "/proc/self/io", encoding: .utf8)) ?? ""
+    for line in text.split(separator: "\n") where line.hasPrefix("wchar:") {
+        return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) ?? 0
+    }
+    return 0
 }
 func loadAverage() -> Double { var l = [Double](repeating: 0, count: 3); getloadavg(&l, 3); return l[0] }
 
@@ -69,14 +81,19 @@ options.minimumBlockVectors = blockVectors
 let store = try VectorStore.create(at: URL(fileURLWithPath: dir), dimension: dim, modelIdentity: "bench", options: options)
 var insertSeconds = 0.0, insertCPU = 0.0
 var batches = 0
-let loadBefore = loadAverage()
-for start in stride(from: 0, to: n, by: batchSize) {
-    let end = min(n, start + batchSize)
-    let batch = (start..<end).map { i in
+// Every batch is built before the clock starts, so only `insert` is measured (and profiled).
+let allBatches: [[NewItem]] = stride(from: 0, to: n, by: batchSize).map { start in
+    (start..<min(n, start + batchSize)).map { i in
         NewItem(vector: Array(data[i * dim ..< (i + 1) * dim]), anchor: assignment[i],
                 metadata: ItemMetadata(path: "bench/\(i).jpg", contentHash: (0..<4).map { _ in String(format: "%016llx", next()) }.joined(),
                                        label: "c\(assignment[i] % 10)", width: 64, height: 64))
     }
+}
+print("inserting (pid \(getpid())) …")
+if ProcessInfo.processInfo.environment["RADB_BENCH_PAUSE"] != nil { sleep(2) }
+let loadBefore = loadAverage()
+let wcharBefore = bytesWritten()
+for batch in allBatches {
     let t = now(), c = cpuNow()
     try store.insert(batch)
     insertSeconds += now() - t
@@ -85,6 +102,11 @@ for start in stride(from: 0, to: n, by: batchSize) {
 }
 if !durable { let t = now(), c = cpuNow(); try store.sync(); insertSeconds += now() - t; insertCPU += cpuNow() - c }
 let insertRate = Double(n) / insertSeconds
+let insertBytesWritten = bytesWritten() - wcharBefore
+if insertOnly {
+    print("insert: \(String(format: "%.2f", insertSeconds)) s wall → \(Int(insertRate)) vectors/s; CPU \(String(format: "%.2f", insertCPU)) s → \(Int(Double(n) / insertCPU)) vectors/s; LMDB half \(String(format: "%.2f", store.writeProfile.vectorHalfSeconds)) s, SQLite rows \(String(format: "%.2f", store.writeProfile.catalogApplySeconds)) s; written \(insertBytesWritten / n) bytes/vector; load \(String(format: "%.1f", loadBefore))")
+    exit(0)
+}
 
 // MARK: - Scan (warm): sum of q·v over every stored vector vs one contiguous array
 
@@ -198,6 +220,7 @@ print("""
 | insert (durable: \(durable)), CPU time | \(f(insertCPU)) s → **\(Int(Double(n) / insertCPU)) vectors/s** |
 | … of which LMDB half (thread CPU) | \(f(store.writeProfile.vectorHalfSeconds)) s → \(Int(Double(n) / store.writeProfile.vectorHalfSeconds)) vectors/s |
 | … of which SQLite rows (thread CPU, concurrent with LMDB) | \(f(store.writeProfile.catalogApplySeconds)) s → \(Int(Double(n) / store.writeProfile.catalogApplySeconds)) vectors/s |
+| bytes passed to write(2) during insert (LMDB commits, SQLite WAL + checkpoints) | \(insertBytesWritten / n) per vector |
 | scan store (best of 5 CPU time, warm) | \(f(storeScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / storeScan.seconds / 1e9)) GB/s |
 | scan contiguous array (best of 5 CPU time) | \(f(arrayScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / arrayScan.seconds / 1e9)) GB/s |
 | scan contiguous array on 4 KiB pages (MADV_NOHUGEPAGE) | \(f(smallPageScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / smallPageScan.seconds / 1e9)) GB/s |

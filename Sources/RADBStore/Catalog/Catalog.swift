@@ -109,17 +109,19 @@ final class Catalog: @unchecked Sendable {
             // own insert at 10k-row batches.
             let h = stmt.sqliteStatement
             defer { sqlite3_reset(h); sqlite3_clear_bindings(h) }
-            for r in rows {
+            // Indexing the array (not `for r in rows`) reads fields in place instead of copying
+            // each row and retaining its strings.
+            for i in rows.indices {
                 sqlite3_reset(h)
-                sqlite3_bind_int64(h, 1, Int64(r.id))
-                bindText(h, 2, r.metadata.path)
-                bindText(h, 3, r.metadata.contentHash)
-                sqlite3_bind_int64(h, 4, contentKey(r.metadata.contentHash))
-                if let label = r.metadata.label { bindText(h, 5, label) } else { sqlite3_bind_null(h, 5) }
-                sqlite3_bind_int64(h, 6, Int64(r.metadata.width))
-                sqlite3_bind_int64(h, 7, Int64(r.metadata.height))
-                sqlite3_bind_int64(h, 8, Int64(r.anchor))
-                sqlite3_bind_double(h, 9, r.addedAt)
+                sqlite3_bind_int64(h, 1, Int64(rows[i].id))
+                bindText(h, 2, rows[i].metadata.path)
+                bindText(h, 3, rows[i].metadata.contentHash)
+                sqlite3_bind_int64(h, 4, contentKey(rows[i].metadata.contentHash))
+                if let label = rows[i].metadata.label { bindText(h, 5, label) } else { sqlite3_bind_null(h, 5) }
+                sqlite3_bind_int64(h, 6, Int64(rows[i].metadata.width))
+                sqlite3_bind_int64(h, 7, Int64(rows[i].metadata.height))
+                sqlite3_bind_int64(h, 8, Int64(rows[i].anchor))
+                sqlite3_bind_double(h, 9, rows[i].addedAt)
                 let rc = sqlite3_step(h)
                 guard rc == SQLITE_DONE else {
                     throw DatabaseError(resultCode: ResultCode(rawValue: rc),
@@ -144,19 +146,24 @@ final class Catalog: @unchecked Sendable {
         try setSequence(db, sequence)
     }
 
-    /// The indexed 64-bit stand-in for a content hash (FNV-1a over its UTF-8).
+    /// The 64-bit stand-in for a content hash stored in `content_key` (= `ContentIndex.key`).
     static func contentKey(_ hash: String) -> Int64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in hash.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return Int64(bitPattern: h)
+        Int64(bitPattern: ContentIndex.key(hash))
     }
 
     /// Binds a Swift string as UTF-8 text (copied by SQLite).
     private static func bindText(_ h: OpaquePointer?, _ index: Int32, _ value: String) {
-        var value = value
-        value.withUTF8 { u in
-            _ = u.withMemoryRebound(to: CChar.self) {
+        let done = value.utf8.withContiguousStorageIfAvailable { u in
+            u.withMemoryRebound(to: CChar.self) {
                 sqlite3_bind_text(h, index, $0.baseAddress, Int32($0.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+            }
+        }
+        if done == nil {
+            var copy = value
+            copy.withUTF8 { u in
+                _ = u.withMemoryRebound(to: CChar.self) {
+                    sqlite3_bind_text(h, index, $0.baseAddress, Int32($0.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                }
             }
         }
     }
@@ -175,6 +182,9 @@ final class Catalog: @unchecked Sendable {
         try Row.fetchOne(db, sql: "SELECT \(itemColumns) FROM items WHERE id = ?", arguments: [Int64(id)]).map(item)
     }
 
+    /// Items with `contentHash` found through the catalog alone: the path of a database whose
+    /// vector half has no `contents` index yet (format 1, opened read-only). Schema 1 indexes
+    /// `content_key`; from schema 2 on this is a table scan.
     static func items(_ db: Database, contentHash: String) throws -> [StoredItem] {
         try Row.fetchAll(db, sql: "SELECT \(itemColumns) FROM items WHERE content_key = ? AND content_hash = ? ORDER BY id",
                          arguments: [contentKey(contentHash), contentHash]).map(item)
@@ -188,6 +198,35 @@ final class Catalog: @unchecked Sendable {
         for id in ids {
             if let row = try Row.fetchOne(stmt, arguments: [Int64(id)]) { out.append(item(row)) }
         }
+        return out
+    }
+
+    /// The rows among `ids` (the content index's candidates) whose hash is `contentHash`, by id.
+    static func items(_ db: Database, ids: [UInt64], contentHash: String) throws -> [StoredItem] {
+        try items(db, ids: ids.sorted()).filter { $0.metadata.contentHash == contentHash }
+    }
+
+    /// Content-index entries of the rows `ids` (unknown ids are skipped).
+    static func contentEntries(_ db: Database, ids: [UInt64]) throws -> [ContentIndex.Entry] {
+        let stmt = try db.cachedStatement(sql: "SELECT content_hash FROM items WHERE id = ?")
+        var out: [ContentIndex.Entry] = []
+        out.reserveCapacity(ids.count)
+        for id in ids {
+            if let hash = try String.fetchOne(stmt, arguments: [Int64(id)]) {
+                out.append(ContentIndex.Entry(key: ContentIndex.key(hash), id: id))
+            }
+        }
+        return out
+    }
+
+    /// Content-index entries of every row, sorted (to build the index of an older database).
+    static func allContentEntries(_ db: Database) throws -> [ContentIndex.Entry] {
+        var out: [ContentIndex.Entry] = []
+        let cursor = try Row.fetchCursor(db, sql: "SELECT id, content_hash FROM items")
+        while let row = try cursor.next() {
+            out.append(ContentIndex.Entry(key: ContentIndex.key(row[1]), id: UInt64(row[0] as Int64)))
+        }
+        out.sort()
         return out
     }
 

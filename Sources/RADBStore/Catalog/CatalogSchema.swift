@@ -3,6 +3,7 @@ package enum CatalogSchema {
     /// (version, file name, SQL bytes) in application order. Add new files here.
     package static let migrations: [(version: Int, file: String, sql: [UInt8])] = [
         (1, "0001_initial.sql", PackageResources._001_initial_sql),
+        (2, "0002_content_index_in_lmdb.sql", PackageResources._002_content_index_in_lmdb_sql),
     ]
 
     /// The newest schema version this build understands.

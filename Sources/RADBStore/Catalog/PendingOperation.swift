@@ -16,16 +16,32 @@ enum PendingOperation: Equatable {
 
     // MARK: - Encoding (little-endian, length-prefixed strings)
 
-    func encoded() -> [UInt8] {
-        var w = ByteWriter()
-        if case let .insert(rows) = self { w.bytes.reserveCapacity(rows.count * 96) }
+    /// Exact length of `encode(into:)`'s output, so the journal (~1 MB for a 10k-row insert) is
+    /// written into one buffer of the right size, field by field, with no growth or copies.
+    var encodedSize: Int {
+        func string(_ s: String) -> Int { 8 + s.utf8.count }
+        func metadata(_ m: ItemMetadata) -> Int {
+            string(m.path) + string(m.contentHash) + 1 + (m.label.map(string) ?? 0) + 16
+        }
+        switch self {
+        case .none: return 1
+        case let .insert(rows): return rows.reduce(9) { $0 + 8 + 4 + metadata($1.metadata) + 8 }
+        case let .delete(ids): return 9 + 8 * ids.count
+        case let .updateMetadata(updates): return updates.reduce(9) { $0 + 8 + metadata($1.metadata) }
+        case let .move(moves): return 9 + 12 * moves.count
+        }
+    }
+
+    /// Writes the encoding into `out`, which must hold exactly `encodedSize` bytes.
+    func encode(into out: UnsafeMutableRawBufferPointer) {
+        var w = RawByteWriter(out)
         switch self {
         case .none:
             w.u8(0)
         case let .insert(rows):
             w.u8(1); w.u64(UInt64(rows.count))
-            for r in rows {
-                w.u64(r.id); w.i32(r.anchor); w.metadata(r.metadata); w.f64(r.addedAt)
+            for i in rows.indices {
+                w.u64(rows[i].id); w.i32(rows[i].anchor); w.metadata(rows[i].metadata); w.f64(rows[i].addedAt)
             }
         case let .delete(ids):
             w.u8(2); w.u64(UInt64(ids.count))
@@ -37,7 +53,14 @@ enum PendingOperation: Equatable {
             w.u8(4); w.u64(UInt64(moves.count))
             for m in moves { w.u64(m.id); w.i32(m.anchor) }
         }
-        return w.bytes
+        precondition(w.offset == out.count, "PendingOperation.encodedSize disagrees with encode(into:)")
+    }
+
+    /// The encoding as an array (built on the catalog thread, copied into LMDB's meta `pending`).
+    func encoded() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: encodedSize)
+        bytes.withUnsafeMutableBytes { encode(into: $0) }
+        return bytes
     }
 
     init(decoding raw: UnsafeRawBufferPointer) throws {
@@ -79,13 +102,25 @@ struct CatalogRow: Equatable {
 
 // MARK: - Byte coding
 
-struct ByteWriter {
-    var bytes: [UInt8] = []
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func i32(_ v: Int32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+/// Writes little-endian fields into a buffer sized in advance (no growth, no per-field allocation).
+struct RawByteWriter {
+    let out: UnsafeMutableRawBufferPointer
+    var offset = 0
+    init(_ out: UnsafeMutableRawBufferPointer) { self.out = out }
+
+    mutating func u8(_ v: UInt8) { out[offset] = v; offset += 1 }
+    mutating func u64(_ v: UInt64) { out.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt64.self); offset += 8 }
+    mutating func i32(_ v: Int32) { out.storeBytes(of: v.littleEndian, toByteOffset: offset, as: Int32.self); offset += 4 }
     mutating func f64(_ v: Double) { u64(v.bitPattern) }
-    mutating func string(_ s: String) { let u = Array(s.utf8); u64(UInt64(u.count)); bytes.append(contentsOf: u) }
+    mutating func string(_ s: String) {
+        let count = s.utf8.count
+        u64(UInt64(count))
+        let target = out.baseAddress! + offset
+        if s.utf8.withContiguousStorageIfAvailable({ target.copyMemory(from: $0.baseAddress!, byteCount: count) }) == nil {
+            for (i, b) in s.utf8.enumerated() { target.storeBytes(of: b, toByteOffset: i, as: UInt8.self) }
+        }
+        offset += count
+    }
     mutating func metadata(_ m: ItemMetadata) {
         string(m.path); string(m.contentHash)
         if let l = m.label { u8(1); string(l) } else { u8(0) }

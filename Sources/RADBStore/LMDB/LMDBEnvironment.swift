@@ -26,6 +26,17 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// fsync on commit (false = MDB_NOSYNC for bulk loads).
     let durable: Bool
 
+    /// Flags of the two content-index databases (`contents`, `contentsRecent`): UInt64 content
+    /// key (`ContentIndex.key` of a content hash) → the ids holding that content, as sorted
+    /// fixed-size duplicates. See ContentIndex for why there are two.
+    static let contentsFlags = UInt32(MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP)
+    static let contentsNames = ("contents", "contentsRecent")
+    /// Handles of the content index once it exists (vector format ≥ 2); see `contentsDB()`.
+    private var contentsHandle: ContentIndex.Handles?
+    /// `mdb_dbi_open` must not run in two transactions of one process at once: every call of
+    /// it after `init` (lazy open, creation during an upgrade) holds this lock.
+    private let dbiLock = NSLock()
+
     private let gate: UnsafeMutablePointer<pthread_rwlock_t>
     /// How long a map resize waits for this process's read snapshots to end.
     var growthWaitSeconds: Double = 30
@@ -86,6 +97,9 @@ final class LMDBEnvironment: @unchecked Sendable {
             blocksDB = try open("blocks", MDB_INTEGERKEY)
             idsDB = try open("ids", MDB_INTEGERKEY)
             partitionsDB = try open("partitions", MDB_INTEGERKEY)
+            // A new environment gets `contents` at once; an old one (format 1) lacks it until
+            // a writer upgrades it (`VectorStore.upgradeVectorFormat`).
+            contentsHandle = try Self.openContents(txn!, create: create)
             try LMDBError.check(mdb_txn_commit(txn), "mdb_txn_commit")
         } catch {
             mdb_txn_abort(txn)
@@ -100,6 +114,62 @@ final class LMDBEnvironment: @unchecked Sendable {
         mdb_env_close(env)
         pthread_rwlock_destroy(gate)
         gate.deallocate()
+    }
+
+    // MARK: - The contents database
+
+    /// Opens both content-index databases in `txn`; nil if they do not exist (and not `create`).
+    private static func openContents(_ txn: OpaquePointer, create: Bool) throws -> ContentIndex.Handles? {
+        var main: MDB_dbi = 0, recent: MDB_dbi = 0
+        let flags = contentsFlags | (create ? UInt32(MDB_CREATE) : 0)
+        let rc = mdb_dbi_open(txn, contentsNames.0, flags, &main)
+        if rc == MDB_NOTFOUND { return nil }
+        try LMDBError.check(rc, "mdb_dbi_open(\(contentsNames.0))")
+        try LMDBError.check(mdb_dbi_open(txn, contentsNames.1, flags, &recent), "mdb_dbi_open(\(contentsNames.1))")
+        return ContentIndex.Handles(main: main, recent: recent)
+    }
+
+    /// The content-index handles, or nil while the environment has none (format 1). Opens them
+    /// lazily when another process (or store) created them after this environment was opened.
+    func contentsDB() throws -> ContentIndex.Handles? {
+        dbiLock.lock()
+        defer { dbiLock.unlock() }
+        if let handle = contentsHandle { return handle }
+        while true {
+            pthread_rwlock_rdlock(gate)
+            var txn: OpaquePointer?
+            let begin = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn)
+            if begin == MDB_MAP_RESIZED {
+                pthread_rwlock_unlock(gate)
+                try adoptMapSize()
+                continue
+            }
+            defer { pthread_rwlock_unlock(gate) }
+            try LMDBError.check(begin, "mdb_txn_begin(read)")
+            let handles: ContentIndex.Handles?
+            do { handles = try Self.openContents(txn!, create: false) } catch { mdb_txn_abort(txn); throw error }
+            guard let handles else { mdb_txn_abort(txn); return nil }
+            // Committing a read-only transaction keeps the handles for the whole environment.
+            try LMDBError.check(mdb_txn_commit(txn), "mdb_txn_commit(read)")
+            contentsHandle = handles
+            return handles
+        }
+    }
+
+    /// Runs a write transaction that creates the content index and fills it (`body` gets the
+    /// handles), holding the dbi lock throughout, as LMDB requires. Used once per database, by
+    /// an upgrade.
+    func writeCreatingContents(_ body: (LMDBTransaction, ContentIndex.Handles) throws -> Void) throws {
+        dbiLock.lock()
+        defer { dbiLock.unlock() }
+        let handles = try write { txn -> ContentIndex.Handles in
+            guard let handles = try Self.openContents(txn.handle, create: true) else {
+                throw LMDBError(code: MDB_NOTFOUND, operation: "mdb_dbi_open(\(Self.contentsNames.0), create)")
+            }
+            try body(txn, handles)
+            return handles
+        }
+        contentsHandle = handles
     }
 
     // MARK: - Map size

@@ -133,10 +133,41 @@ struct LMDBTransaction {
         if rc != MDB_NOTFOUND { try LMDBError.check(rc, "mdb_cursor_get") }
     }
 
+    /// Deletes every entry of `dbi` (the database itself stays).
+    func empty(_ dbi: MDB_dbi) throws {
+        try LMDBError.check(mdb_drop(handle, dbi, 0), "mdb_drop")
+    }
+
     /// Number of entries in `dbi`.
     func entryCount(_ dbi: MDB_dbi) throws -> Int {
         var stat = MDB_stat()
         try LMDBError.check(mdb_stat(handle, dbi, &stat), "mdb_stat")
         return Int(stat.ms_entries)
+    }
+}
+
+// MARK: - Sorted duplicates
+
+extension LMDBTransaction {
+    /// The UInt64 values stored under `key` in a `MDB_DUPSORT | MDB_DUPFIXED` database, ascending.
+    func duplicates(_ dbi: MDB_dbi, key: UInt64) throws -> [UInt64] {
+        var cursor: OpaquePointer?
+        try LMDBError.check(mdb_cursor_open(handle, dbi, &cursor), "mdb_cursor_open")
+        defer { mdb_cursor_close(cursor) }
+        var out: [UInt64] = []
+        var keyValue = key
+        var rc: Int32 = withUnsafeMutableBytes(of: &keyValue) { buf in
+            var k = MDB_val(mv_size: 8, mv_data: buf.baseAddress), v = MDB_val()
+            let rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_KEY)
+            if rc == 0, v.mv_size == 8 { out.append(v.mv_data.loadUnaligned(as: UInt64.self)) }
+            return rc
+        }
+        while rc == 0 {
+            var k = MDB_val(), v = MDB_val()
+            rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT_DUP)
+            if rc == 0, v.mv_size == 8 { out.append(v.mv_data.loadUnaligned(as: UInt64.self)) }
+        }
+        if rc != MDB_NOTFOUND { try LMDBError.check(rc, "mdb_cursor_get(duplicates)") }
+        return out
     }
 }

@@ -11,6 +11,9 @@ import CLMDB
 final class PartitionWriter {
     let txn: LMDBTransaction
     let layout: VectorBlockLayout
+    /// The content-hash index of this environment, and when its recent part is merged.
+    let contents: ContentIndex.Handles
+    let contentMergeMinimum: Int
     private var partitions: [Int32: PartitionState] = [:]
     /// Ids whose location changed in this transaction (appended, moved, swapped into a hole).
     private var newLocations: [UInt64: ItemLocation] = [:]
@@ -18,14 +21,22 @@ final class PartitionWriter {
     private var removed: Set<UInt64> = []
     /// Locations of fresh ids appended by `appendRun` (insert only: never edited again here).
     private var appendedDirectly: [(id: UInt64, location: ItemLocation)] = []
+    /// Locations of ids that merges moved. Merges run in `flush()` after every other edit and
+    /// after the last `location(of:)` lookup, so a list suffices and its entries win.
+    private var mergedLocations: [(id: UInt64, location: ItemLocation)] = []
     /// Partitions written in this transaction (candidates for merging).
     private var touched: Set<Int32> = []
-    /// Scratch copy of a tail block being extended.
-    private var scratch: [UInt8] = []
+    /// Partitions that may now end in `mergeFactor` full small blocks: those edited in memory,
+    /// and those where `appendRun` filled a small block. (Every earlier transaction merged, so
+    /// a partition that gained no full small block needs no merge: this skips reading the
+    /// trailing block headers of most partitions at every batch.)
+    private var mergeCandidates: Set<Int32> = []
 
-    init(txn: LMDBTransaction, layout: VectorBlockLayout) {
+    init(txn: LMDBTransaction, layout: VectorBlockLayout, contents: ContentIndex.Handles, contentMergeMinimum: Int) {
         self.txn = txn
         self.layout = layout
+        self.contents = contents
+        self.contentMergeMinimum = contentMergeMinimum
     }
 
     /// One vector decoded from a block.
@@ -78,6 +89,7 @@ final class PartitionWriter {
         let s = PartitionState(anchor: anchor, record: record)
         partitions[anchor] = s
         touched.insert(anchor)
+        mergeCandidates.insert(anchor)
         return s
     }
 
@@ -197,24 +209,21 @@ final class PartitionWriter {
             ?? PartitionRecord(count: 0, blockCount: 0)
         var next = 0 // index into the run
 
-        /// Writes block `number` of `capacity` holding `old` vectors (from `scratch`) plus
-        /// `take` vectors of the run starting at `next`.
-        func writeBlock(_ number: UInt32, capacity: Int, old: Int, take: Int) throws {
+        /// Writes block `number` of `capacity` holding `old` vectors (copied from the block
+        /// value at `oldBlock`) plus `take` vectors of the run starting at `next`.
+        func writeBlock(_ number: UInt32, capacity: Int, old: Int, from oldBlock: UnsafeRawPointer?, take: Int) throws {
             let count = old + take
+            if count == capacity, capacity == layout.smallCapacity { mergeCandidates.insert(anchor) }
             let out = try txn.reserve(env.blocksDB, blockKey(anchor, number), size: layout.valueLength(count: count, capacity: capacity))
             let base = out.baseAddress!
-            base.initializeMemory(as: UInt8.self, repeating: 0, count: out.count)
             writeHeader(base, count: count, capacity: capacity)
             let idsOut = (base + layout.idsOffset).assumingMemoryBound(to: UInt64.self)
             let normsOut = (base + layout.normsOffset(capacity: capacity)).assumingMemoryBound(to: Float.self)
             let vectorsOut = (base + layout.vectorsOffset(capacity: capacity)).assumingMemoryBound(to: Float.self)
-            if old > 0 {
-                scratch.withUnsafeBytes { raw in
-                    let src = raw.baseAddress!
-                    (base + layout.idsOffset).copyMemory(from: src + layout.idsOffset, byteCount: 8 * old)
-                    (base + layout.normsOffset(capacity: capacity)).copyMemory(from: src + layout.normsOffset(capacity: capacity), byteCount: 4 * old)
-                    (base + layout.vectorsOffset(capacity: capacity)).copyMemory(from: src + layout.vectorsOffset(capacity: capacity), byteCount: 4 * d * old)
-                }
+            if old > 0, let src = oldBlock {
+                (base + layout.idsOffset).copyMemory(from: src + layout.idsOffset, byteCount: 8 * old)
+                (base + layout.normsOffset(capacity: capacity)).copyMemory(from: src + layout.normsOffset(capacity: capacity), byteCount: 4 * old)
+                (base + layout.vectorsOffset(capacity: capacity)).copyMemory(from: src + layout.vectorsOffset(capacity: capacity), byteCount: 4 * d * old)
             }
             for k in 0..<take {
                 let slot = old + k, i = next + k
@@ -224,9 +233,18 @@ final class PartitionWriter {
                 appendedDirectly.append((ids[i], ItemLocation(anchor: anchor, block: number, slot: UInt32(slot))))
             }
             next += take
+            // Zero the unused id and norm slots and the tail of the last page, so that equal
+            // content always gives equal bytes (the vectors region ends at the used count).
+            let used = count, end = layout.contentSize(count: count, capacity: capacity)
+            (base + layout.idsOffset + 8 * used).initializeMemory(as: UInt8.self, repeating: 0, count: 8 * (capacity - used))
+            (base + layout.normsOffset(capacity: capacity) + 4 * used).initializeMemory(as: UInt8.self, repeating: 0, count: 4 * (capacity - used))
+            (base + end).initializeMemory(as: UInt8.self, repeating: 0, count: out.count - end)
         }
 
-        // Extend the tail block if it has room.
+        // Extend the tail block if it has room. Its old value is copied straight from the map:
+        // it was committed by an earlier transaction (this partition is untouched in this one),
+        // and LMDB never reuses the pages a transaction frees before that transaction commits,
+        // so replacing the value under the same key leaves the old bytes in place meanwhile.
         if record.blockCount > 0 {
             let tailNumber = record.blockCount - 1
             guard let raw = try txn.get(env.blocksDB, blockKey(anchor, tailNumber)) else {
@@ -234,14 +252,13 @@ final class PartitionWriter {
             }
             let view = try BlockView(raw: raw, layout: layout, path: env.directory)
             if !view.isFull {
-                let used = layout.contentSize(count: view.count, capacity: view.capacity)
-                if scratch.count < used { scratch = [UInt8](repeating: 0, count: layout.contentSize(count: layout.largeCapacity, capacity: layout.largeCapacity)) }
-                scratch.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: raw.baseAddress!, byteCount: used) }
-                try writeBlock(tailNumber, capacity: view.capacity, old: view.count, take: min(view.capacity - view.count, ids.count))
+                try writeBlock(tailNumber, capacity: view.capacity, old: view.count, from: raw.baseAddress,
+                               take: min(view.capacity - view.count, ids.count))
             }
         }
         while next < ids.count {
-            try writeBlock(record.blockCount, capacity: layout.smallCapacity, old: 0, take: min(layout.smallCapacity, ids.count - next))
+            try writeBlock(record.blockCount, capacity: layout.smallCapacity, old: 0, from: nil,
+                           take: min(layout.smallCapacity, ids.count - next))
             record.blockCount += 1
         }
         record.count += UInt64(ids.count)
@@ -288,23 +305,30 @@ final class PartitionWriter {
                 try txn.put(env.partitionsDB, partitionKey(s.anchor), value: s.record)
             }
         }
-        for anchor in touched { try mergeTrailingSmallBlocks(anchor) }
+        for anchor in mergeCandidates { try mergeTrailingSmallBlocks(anchor) }
 
         for id in removed { try txn.delete(env.idsDB, id) }
+        // One list of (id, location) in the order the changes happened; sorted by id with the
+        // position as tie-break, the last change of each id is the last of its run.
+        var updates = appendedDirectly
+        updates.reserveCapacity(appendedDirectly.count + newLocations.count + mergedLocations.count)
+        for (id, loc) in newLocations { updates.append((id, loc)) }
+        updates += mergedLocations
+        let order = updates.indices.sorted { (updates[$0].id, $0) < (updates[$1].id, $1) }
         // New ids are larger than every stored id, so they go in with MDB_APPEND (dense pages).
         let maxStored = try lastStoredID()
-        var updates: [UInt64: ItemLocation] = [:]
-        updates.reserveCapacity(appendedDirectly.count + newLocations.count)
-        for (id, loc) in appendedDirectly { updates[id] = loc }
-        for (id, loc) in newLocations { updates[id] = loc }
-        for (id, loc) in updates.sorted(by: { $0.key < $1.key }) {
-            try txn.put(env.idsDB, id, value: loc, flags: id > maxStored ? MDB_APPEND : 0)
+        for (k, i) in order.enumerated() {
+            let id = updates[i].id
+            if k + 1 < order.count, updates[order[k + 1]].id == id { continue }
+            try txn.put(env.idsDB, id, value: updates[i].location, flags: id > maxStored ? MDB_APPEND : 0)
         }
         partitions = [:]
         newLocations = [:]
         removed = []
         appendedDirectly = []
+        mergedLocations = []
         touched = []
+        mergeCandidates = []
     }
 
     /// Merges each group of `mergeFactor` full small blocks that trail `anchor`'s large
@@ -354,7 +378,7 @@ final class PartitionWriter {
             let number = UInt32(runStart + offset)
             try write(b, anchor: anchor, number: number)
             for (slot, id) in b.ids.enumerated() {
-                newLocations[id] = ItemLocation(anchor: anchor, block: number, slot: UInt32(slot))
+                mergedLocations.append((id, ItemLocation(anchor: anchor, block: number, slot: UInt32(slot))))
             }
         }
         let newCount = runStart + rebuilt.count
