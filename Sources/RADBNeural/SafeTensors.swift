@@ -213,7 +213,7 @@ public struct SafeTensorsFile: Sendable {
         return Tensor(shape: e.shape, storage: out)
     }
 
-    private static func convert(_ p: UnsafeRawPointer, dtype: SafeTensorsDType, count: Int, into out: inout [Float]) {
+    static func convert(_ p: UnsafeRawPointer, dtype: SafeTensorsDType, count: Int, into out: inout [Float]) {
         out.withUnsafeMutableBufferPointer { o in
             switch dtype {
             case .f32: for i in 0..<count { o[i] = Float(bitPattern: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
@@ -229,6 +229,63 @@ public struct SafeTensorsFile: Sendable {
     }
 }
 
+// MARK: - Raw tensors (pass-through)
+
+/// One tensor exactly as a safetensors file stores it: dtype, shape and little-endian bytes.
+///
+/// It exists so a file can be rewritten without touching tensors it does not change — a
+/// trained model copies the backbone's F16 weights byte for byte and adds F32 head tensors.
+public struct SafeTensorsRawTensor: Sendable, Equatable {
+    public let dtype: SafeTensorsDType
+    public let shape: [Int]
+    public let bytes: [UInt8]
+
+    /// Wraps encoded bytes; their count must be `shape.product × dtype.size`.
+    public init(dtype: SafeTensorsDType, shape: [Int], bytes: [UInt8], name: String = "(tensor)") throws {
+        guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) * dtype.size == bytes.count else {
+            throw SafeTensorsError.badTensor(path: "(writing)", tensor: name,
+                reason: "\(bytes.count) bytes do not hold shape \(shape) of \(dtype.rawValue)")
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+
+    /// Encodes `tensor` as F32 or F16 (the dtypes radb writes).
+    public init(_ tensor: Tensor, dtype: SafeTensorsDType = .f32, name: String = "(tensor)") throws {
+        var out = [UInt8]()
+        out.reserveCapacity(tensor.count * dtype.size)
+        switch dtype {
+        case .f32: for v in tensor.storage { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
+        case .f16: for v in tensor.storage { withUnsafeBytes(of: v.halfBits.littleEndian) { out += $0 } }
+        default: throw SafeTensorsError.unsupportedDType(path: "(writing)", tensor: name, dtype: dtype.rawValue)
+        }
+        self.dtype = dtype
+        self.shape = tensor.shape
+        self.bytes = out
+    }
+
+    /// The values converted to Float (any readable dtype).
+    public func tensor() -> Tensor {
+        let count = shape.reduce(1, *)
+        var out = [Float](repeating: 0, count: count)
+        bytes.withUnsafeBytes { raw in
+            if let base = raw.baseAddress { SafeTensorsFile.convert(base, dtype: dtype, count: count, into: &out) }
+        }
+        return Tensor(shape: shape, storage: out)
+    }
+}
+
+extension SafeTensorsFile {
+    /// The tensor `name` as stored (no conversion). Throws `missingTensor`.
+    public func raw(_ name: String) throws -> SafeTensorsRawTensor {
+        guard let e = entry(name) else { throw SafeTensorsError.missingTensor(path: source, tensor: name) }
+        let start = dataStart + e.byteRange.lowerBound
+        return try SafeTensorsRawTensor(dtype: e.dtype, shape: e.shape,
+                                        bytes: Array(bytes[start..<(dataStart + e.byteRange.upperBound)]), name: name)
+    }
+}
+
 // MARK: - Writer
 
 extension SafeTensorsFile {
@@ -237,18 +294,23 @@ extension SafeTensorsFile {
     /// so the data section stays aligned.
     public static func serialize(_ tensors: [(name: String, tensor: Tensor, dtype: SafeTensorsDType)],
                                  metadata: [String: String] = [:]) throws -> [UInt8] {
+        try serialize(raw: tensors.map { ($0.name, try SafeTensorsRawTensor($0.tensor, dtype: $0.dtype, name: $0.name)) },
+                      metadata: metadata)
+    }
+
+    /// Serialises already-encoded tensors (any dtype, bytes copied unchanged) in the given order.
+    public static func serialize(raw tensors: [(name: String, tensor: SafeTensorsRawTensor)],
+                                 metadata: [String: String] = [:]) throws -> [UInt8] {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
-        for (name, tensor, dtype) in tensors {
-            guard dtype == .f32 || dtype == .f16 else {
-                throw SafeTensorsError.unsupportedDType(path: "(writing)", tensor: name, dtype: dtype.rawValue)
-            }
+        for (name, tensor) in tensors {
             guard header[name] == nil, name != "__metadata__" else {
                 throw SafeTensorsError.badTensor(path: "(writing)", tensor: name, reason: "duplicate name")
             }
-            let length = tensor.count * dtype.size
-            header[name] = ["dtype": dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + length]] as [String: Any]
+            let length = tensor.bytes.count
+            header[name] = ["dtype": tensor.dtype.rawValue, "shape": tensor.shape,
+                            "data_offsets": [offset, offset + length]] as [String: Any]
             offset += length
         }
         var json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes]))
@@ -258,20 +320,23 @@ extension SafeTensorsFile {
         var length = UInt64(json.count)
         for _ in 0..<8 { out.append(UInt8(length & 0xff)); length >>= 8 }
         out += json
-        for (_, tensor, dtype) in tensors {
-            if dtype == .f32 {
-                for v in tensor.storage { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
-            } else {
-                for v in tensor.storage { withUnsafeBytes(of: v.halfBits.littleEndian) { out += $0 } }
-            }
-        }
+        for (_, tensor) in tensors { out += tensor.bytes }
         return out
     }
 
     /// Writes `tensors` and `metadata` to `url` atomically (temporary file + rename).
     public static func write(_ tensors: [(name: String, tensor: Tensor, dtype: SafeTensorsDType)],
                              metadata: [String: String] = [:], to url: URL) throws {
-        let bytes = try serialize(tensors, metadata: metadata)
+        try write(bytes: try serialize(tensors, metadata: metadata), to: url)
+    }
+
+    /// Writes already-encoded tensors and `metadata` to `url` atomically (temporary file + rename).
+    public static func write(raw tensors: [(name: String, tensor: SafeTensorsRawTensor)],
+                             metadata: [String: String] = [:], to url: URL) throws {
+        try write(bytes: try serialize(raw: tensors, metadata: metadata), to: url)
+    }
+
+    private static func write(bytes: [UInt8], to url: URL) throws {
         do { try Data(bytes).write(to: url, options: .atomic) } catch {
             throw SafeTensorsError.unwritable(path: url.path, reason: error.localizedDescription)
         }

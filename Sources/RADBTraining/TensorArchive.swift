@@ -1,93 +1,47 @@
 import Foundation
 import RADBNeural
 
-/// A safetensors file held in memory: named tensors (any dtype, kept as raw bytes so a
-/// backbone's tensors are copied through untouched) plus string metadata.
+/// A safetensors file being edited in memory: named tensors plus string metadata, for trained
+/// models (backbone + head + anchors) and training checkpoints.
 ///
-/// Layout (DESIGN §4): 8-byte little-endian header length, JSON header
-/// `{name: {dtype, shape, data_offsets}, "__metadata__": {…}}`, then the raw data. Used for
-/// trained models (backbone + head + anchors) and for training checkpoints.
+/// Reading and writing go through RADBNeural's `SafeTensorsFile` (one validating parser for the
+/// whole project); tensors are held as `SafeTensorsRawTensor`, so a backbone's F16 weights are
+/// copied into a model file byte for byte while new tensors are added as F32.
+///
+///     var archive = try TensorArchive(contentsOf: backboneURL)   // keeps the F16 backbone as is
+///     archive.set("anchors", anchors)                            // F32
+///     try archive.write(to: modelURL)
 public struct TensorArchive: Sendable {
-    public struct Entry: Sendable, Equatable {
-        public var dtype: String
-        public var shape: [Int]
-        public var bytes: Data
-    }
-
-    public var entries: [String: Entry] = [:]
+    public var entries: [String: SafeTensorsRawTensor] = [:]
     public var metadata: [String: String] = [:]
 
     public init() {}
 
+    /// Reads every tensor and the metadata. Throws `SafeTensorsError` (naming the file) for a
+    /// missing, truncated or malformed file.
+    public init(contentsOf url: URL) throws {
+        let file = try SafeTensorsFile(contentsOf: url)
+        for name in file.tensorNames { entries[name] = try file.raw(name) }
+        metadata = file.metadata
+    }
+
     // MARK: - Float tensors
 
+    /// Stores `tensor` as F32 (replacing any tensor of that name).
     public mutating func set(_ name: String, _ tensor: Tensor) {
-        entries[name] = Entry(dtype: "F32", shape: tensor.shape, bytes: tensor.storage.withUnsafeBytes { Data($0) })
+        // F32 encoding of a Tensor cannot fail: its storage always matches its shape.
+        entries[name] = try! SafeTensorsRawTensor(tensor, dtype: .f32, name: name)
     }
 
-    /// The F32 tensor `name`, or nil when absent or of another dtype.
-    public func tensor(_ name: String) -> Tensor? {
-        guard let e = entries[name], e.dtype == "F32", e.bytes.count == e.shape.reduce(1, *) * 4 else { return nil }
-        var storage = [Float](repeating: 0, count: e.shape.reduce(1, *))
-        storage.withUnsafeMutableBytes { _ = e.bytes.copyBytes(to: $0) }
-        return Tensor(shape: e.shape, storage: storage)
-    }
+    /// The tensor `name` converted to Float (whatever its stored dtype), or nil when absent.
+    public func tensor(_ name: String) -> Tensor? { entries[name]?.tensor() }
 
-    // MARK: - Reading and writing
+    // MARK: - Writing
 
-    public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw DatasetError.notFound(path: url.path)
-        }
-        func bad(_ why: String) -> DatasetError {
-            .malformed(path: url.path, reason: "not a valid safetensors file: \(why).")
-        }
-        guard data.count >= 8 else { throw bad("shorter than its 8-byte header length") }
-        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard headerLength <= UInt64(data.count - 8) else { throw bad("header length \(headerLength) exceeds the file") }
-        let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
-        guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
-            throw bad("header is not a JSON object")
-        }
-        let base = 8 + Int(headerLength)
-        for (name, value) in header {
-            if name == "__metadata__" {
-                metadata = (value as? [String: String]) ?? [:]
-                continue
-            }
-            guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
-                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2,
-                  offsets[0] >= 0, offsets[0] <= offsets[1], base + offsets[1] <= data.count else {
-                throw bad("entry \(name) is malformed")
-            }
-            entries[name] = Entry(dtype: dtype, shape: shape, bytes: data.subdata(in: (base + offsets[0])..<(base + offsets[1])))
-        }
-    }
-
-    /// Writes atomically (temporary file + rename), so an interrupted run never leaves half a file.
+    /// Writes atomically (temporary file + rename), tensors in name order, so an interrupted run
+    /// never leaves half a file and equal archives give identical bytes.
     public func write(to url: URL) throws {
-        var header: [String: Any] = [:]
-        var offset = 0
-        let names = entries.keys.sorted()
-        for name in names {
-            let e = entries[name]!
-            header[name] = ["dtype": e.dtype, "shape": e.shape, "data_offsets": [offset, offset + e.bytes.count]]
-            offset += e.bytes.count
-        }
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        // Pad the header with spaces so the data starts 8-byte aligned (allowed by the format).
-        while (8 + json.count) % 8 != 0 { json.append(0x20) }
-        var out = Data(capacity: 8 + json.count + offset)
-        var length = UInt64(json.count).littleEndian
-        withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
-        out.append(json)
-        for name in names { out.append(entries[name]!.bytes) }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let tmp = url.appendingPathExtension("tmp")
-        try out.write(to: tmp)
-        _ = try? FileManager.default.removeItem(at: url)
-        try FileManager.default.moveItem(at: tmp, to: url)
+        try SafeTensorsFile.write(raw: entries.keys.sorted().map { ($0, entries[$0]!) }, metadata: metadata, to: url)
     }
 }

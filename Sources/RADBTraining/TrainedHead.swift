@@ -15,6 +15,18 @@ public struct TrainedHead: Sendable {
     public var report: EvaluationReport?
     public var seconds: Double
 
+    public init(configuration: TrainerConfiguration, head: EmbeddingHead, loss: any EmbeddingLoss, anchors: Tensor,
+                classNames: [String], history: [EpochRecord] = [], report: EvaluationReport? = nil, seconds: Double = 0) {
+        self.configuration = configuration
+        self.head = head
+        self.loss = loss
+        self.anchors = anchors
+        self.classNames = classNames
+        self.history = history
+        self.report = report
+        self.seconds = seconds
+    }
+
     /// A few lines a person reads at the end of a run.
     public var summary: String {
         var lines = ["trained \(head.kind) head \(head.inputDimension)→\(head.outputDimension) with \(configuration.loss.rawValue) loss, "

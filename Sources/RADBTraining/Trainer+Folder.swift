@@ -21,7 +21,7 @@ extension Trainer {
     /// `<cacheDirectory>/<folder name>-<split>-<model hash>.f32/.json`, so re-training with other
     /// settings costs only the head's epochs. `fewShot` keeps k training images per class.
     ///
-    ///     let result = try Trainer(configuration: .init()).train(
+    ///     let result = try Trainer(configuration: .headTraining).train(
     ///         folder: URL(fileURLWithPath: "photos"), backbone: modelURL,
     ///         output: URL(fileURLWithPath: "photos.safetensors"))
     ///
