@@ -46,7 +46,10 @@ struct TrainCommand: ParsableCommand {
     var minNorm: Float = 1
 
     @Option(help: "Learning rate.")
-    var lr: Float = 1e-2
+    var lr: Float = TrainerConfiguration.headTraining.learningRate
+
+    @Option(help: "AdamW weight decay (strong decay keeps a linear head from over-fitting few images; see RESULTS.md).")
+    var weightDecay: Float = TrainerConfiguration.headTraining.weightDecay
 
     @Option(help: "Fraction of each class held out for evaluation when DATASET has no test/ folder.")
     var testFraction: Double = 0.2
@@ -62,6 +65,8 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--loss must be one of cam, ce, contrastive, triplet, center (got \(loss))")
         }
         if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if !(weightDecay >= 0) || !weightDecay.isFinite { throw ValidationError("--weight-decay must be a finite number ≥ 0") }
+        if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be a finite number > 0") }
         if let s = shots, s < 1 { throw ValidationError("--shots must be at least 1") }
         if !(0.01...0.9).contains(testFraction) { throw ValidationError("--test-fraction must be between 0.01 and 0.9") }
     }
@@ -83,7 +88,8 @@ struct TrainCommand: ParsableCommand {
                 trainSet = shots.map { parts.train.fewShot(perClass: $0, seed: seed) } ?? parts.train
                 testSet = parts.test
             }
-            var config = TrainerConfiguration()
+            var config = TrainerConfiguration.headTraining
+            config.weightDecay = weightDecay
             config.loss = LossKind(rawValue: loss == "center" ? "centre" : loss)!
             config.epochs = epochs
             config.embeddingDimension = dim
