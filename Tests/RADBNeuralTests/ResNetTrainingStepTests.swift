@@ -106,3 +106,27 @@ final class ResNetTrainingStepTests: XCTestCase {
         XCTAssertLessThan(worst, 3e-2, "worst relative gradient error \(worst)")
     }
 }
+
+/// Inference folds every batch norm into its convolution; it must equal the layer-by-layer network.
+final class ResNetSmallInferenceTests: XCTestCase {
+    func testFoldedInferenceMatchesLayerByLayerNetwork() {
+        var rng = SeededGenerator(seed: 3)
+        var net = ResNetSmall(inChannels: 3, widths: [8, 16, 16], embeddingDimension: 12, using: &rng)
+        // Move the running statistics away from (0, 1) with a few training forwards.
+        for _ in 0..<3 { _ = net.forwardTraining(Tensor.randomNormal(shape: [5, 12, 12, 3], mean: 0.5, std: 2, using: &rng)) }
+        let x = Tensor.randomNormal(shape: [4, 12, 12, 3], std: 1, using: &rng)
+        var h = Activation.relu.forward(net.stemBN.forward(net.stem.forward(x)))
+        for b in net.blocks {
+            let r = Activation.relu.forward(b.bn1.forward(b.conv1.forward(h)))
+            let y = b.bn2.forward(b.conv2.forward(r))
+            let s = b.shortcut.map { $0.bn.forward($0.conv.forward(h)) } ?? h
+            h = Activation.relu.forward(ResidualAdd.forward(y, s))
+        }
+        let reference = net.fc.forward(GlobalAvgPool.forward(h))
+        let folded = net.forward(x)
+        XCTAssertEqual(folded.shape, [4, 12])
+        let worst = zip(folded.storage, reference.storage).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+        XCTAssertLessThan(worst, 1e-4, "folded vs layer-by-layer: max difference \(worst)")
+        XCTAssertGreaterThan(reference.storage.map { abs($0) }.max() ?? 0, 1e-2)
+    }
+}

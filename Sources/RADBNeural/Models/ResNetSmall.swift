@@ -71,15 +71,22 @@ public struct ResNetSmall: Sendable {
 
     // MARK: - Inference
 
-    /// x [N, H, W, Cin] → e [N, d], batch norms with running statistics.
+    /// x [N, H, W, Cin] → e [N, d], batch norms with running statistics — each folded into its
+    /// convolution, with the ReLU fused into the convolution's epilogue, so embedding a data set
+    /// costs the convolutions and one residual pass per block.
     public func forward(_ x: Tensor) -> Tensor {
-        var h = Activation.relu.forward(stemBN.forward(stem.forward(x)))
+        precondition(x.rank == 4 && x.shape[3] == stem.inChannels, "ResNetSmall expects [N, H, W, \(stem.inChannels)], got \(x.shape)")
+        var h = stem.folding(stemBN).forward(x, activation: .relu)
         for b in blocks {
-            let r = Activation.relu.forward(b.bn1.forward(b.conv1.forward(h)))
-            var y = b.bn2.forward(b.conv2.forward(r))
-            let s = b.shortcut.map { $0.bn.forward($0.conv.forward(h)) } ?? h
-            for i in y.storage.indices { y.storage[i] += s.storage[i] }
-            h = Activation.relu.forward(y)
+            let r = b.conv1.folding(b.bn1).forward(h, activation: .relu)
+            var y = b.conv2.folding(b.bn2).forward(r)
+            let s = b.shortcut.map { $0.conv.folding($0.bn).forward(h) } ?? h
+            y.storage.withUnsafeMutableBufferPointer { yp in
+                s.storage.withUnsafeBufferPointer { sp in
+                    for i in yp.indices { yp[i] = max(yp[i] + sp[i], 0) }
+                }
+            }
+            h = y
         }
         return fc.forward(GlobalAvgPool.forward(h))
     }
