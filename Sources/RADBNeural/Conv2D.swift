@@ -93,7 +93,8 @@ public struct Conv2D: Sendable {
     /// Computes output rows `rows` (indices into the flattened [N·OH·OW] output pixels) of
     /// y = act(conv(x) + b). Disjoint row ranges may run concurrently (each with its own scratch).
     package func forward(x: UnsafePointer<Float>, n: Int, h: Int, w: Int, y: UnsafeMutablePointer<Float>,
-                         rows: Range<Int>, scratch: UnsafeMutablePointer<Float>, activation: Activation) {
+                         rows: Range<Int>, scratch: UnsafeMutablePointer<Float>, activation: Activation,
+                         addBias: Bool = true) {
         let cin = inChannels, cout = outChannels
         weight.storage.withUnsafeBufferPointer { wp in
             bias.storage.withUnsafeBufferPointer { bp in
@@ -113,13 +114,17 @@ public struct Conv2D: Sendable {
                         start = end
                     }
                 }
-                activation.applyBias(y, bias: bp.baseAddress!, rows: rows, channels: cout)
+                // Training convolutions carry no bias (batch norm follows): skip the epilogue pass.
+                if addBias || activation != .identity {
+                    activation.applyBias(y, bias: addBias ? bp.baseAddress! : nil, rows: rows, channels: cout)
+                }
             }
         }
     }
 
     /// Writes the receptive fields of output rows `rows` as a [rows, kH·kW·Cin] matrix
-    /// (zeros where the window hangs over the padding).
+    /// (zeros where the window hangs over the padding). Within one kernel row the taps are
+    /// adjacent input pixels, so each kernel row is one contiguous copy of its in-bounds part.
     @inline(__always)
     func im2col(x: UnsafePointer<Float>, h: Int, w: Int, cin: Int, g: ConvGeometry, rows: Range<Int>,
                 cols: UnsafeMutablePointer<Float>) {
@@ -129,17 +134,49 @@ public struct Conv2D: Sendable {
             let img = r / plane, p = r % plane
             let oy = p / g.outW, ox = p % g.outW
             var dst = cols + (r - rows.lowerBound) * k
+            let ix0 = ox * g.stride - g.padLeft
+            let kx0 = max(0, -ix0), kx1 = min(kw, w - ix0)
             for ky in 0..<kh {
                 let iy = oy * g.stride + ky - g.padTop
-                for kx in 0..<kw {
-                    let ix = ox * g.stride + kx - g.padLeft
-                    if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                        dst.update(from: x + ((img * h + iy) * w + ix) * cin, count: cin)
-                    } else {
-                        dst.update(repeating: 0, count: cin)
-                    }
-                    dst += cin
+                if iy >= 0 && iy < h && kx0 < kx1 {
+                    if kx0 > 0 { dst.update(repeating: 0, count: kx0 * cin) }
+                    // Runs are short (kW·Cin floats): an inline SIMD copy beats a memmove call.
+                    let d = dst + kx0 * cin, s = x + ((img * h + iy) * w + ix0 + kx0) * cin, run = (kx1 - kx0) * cin
+                    var j = 0
+                    while j + 8 <= run { SIMD8.load(s + j).store(d + j); j += 8 }
+                    while j < run { d[j] = s[j]; j += 1 }
+                    if kx1 < kw { dst.advanced(by: kx1 * cin).update(repeating: 0, count: (kw - kx1) * cin) }
+                } else {
+                    dst.update(repeating: 0, count: kw * cin)
                 }
+                dst += kw * cin
+            }
+        }
+    }
+
+    /// The adjoint of `im2col`: adds each row of `cols` ([rows, kH·kW·Cin]) back onto the input
+    /// pixels its receptive field covers.
+    @inline(__always)
+    func col2im(cols: UnsafePointer<Float>, h: Int, w: Int, cin: Int, g: ConvGeometry, rows: Range<Int>,
+                into dx: UnsafeMutablePointer<Float>) {
+        let kh = kernelH, kw = kernelW, k = kh * kw * cin
+        let plane = g.outH * g.outW
+        for r in rows {
+            let img = r / plane, p = r % plane
+            let oy = p / g.outW, ox = p % g.outW
+            let src = cols + (r - rows.lowerBound) * k
+            let ix0 = ox * g.stride - g.padLeft
+            let kx0 = max(0, -ix0), kx1 = min(kw, w - ix0)
+            guard kx0 < kx1 else { continue }
+            let run = (kx1 - kx0) * cin
+            for ky in 0..<kh {
+                let iy = oy * g.stride + ky - g.padTop
+                guard iy >= 0 && iy < h else { continue }
+                let d = dx + ((img * h + iy) * w + ix0 + kx0) * cin
+                let s = src + (ky * kw + kx0) * cin
+                var j = 0
+                while j + 8 <= run { (SIMD8.load(d + j) + SIMD8.load(s + j)).store(d + j); j += 8 }
+                while j < run { d[j] += s[j]; j += 1 }
             }
         }
     }
@@ -151,50 +188,68 @@ public struct Conv2D: Sendable {
     /// dW [kH, kW, Cin, Cout], db [Cout].
     ///   cols = im2col(x) [M, K];  dW = colsᵀ · dy;  dcols = dy · Wᵀ;  dx = col2im(dcols);  db = Σ_rows dy.
     public func backward(input x: Tensor, gradOutput dy: Tensor) -> (input: Tensor, weight: Tensor, bias: Tensor) {
-        let (n, h, w, cin) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (n, h, w) = (x.shape[0], x.shape[1], x.shape[2])
+        precondition(x.rank == 4 && x.shape[3] == inChannels, "Conv2D backward expects [N, H, W, \(inChannels)], got \(x.shape)")
         let g = geometry(inH: h, inW: w)
         precondition(dy.shape == [n, g.outH, g.outW, outChannels], "Conv2D backward: dy \(dy.shape) does not match the forward output")
-        let m = n * g.outH * g.outW, k = kernelH * kernelW * cin, cout = outChannels
+        let m = n * g.outH * g.outW, cout = outChannels
         var dx = Tensor(shape: x.shape), dw = Tensor(shape: weight.shape), db = Tensor(shape: [cout])
         for r in 0..<m { for c in 0..<cout { db.storage[c] += dy.storage[r * cout + c] } }
+        var scratch = [Float](repeating: 0, count: max(1, scratchCount(inH: h, inW: w, rows: m)))
         x.storage.withUnsafeBufferPointer { xp in
         dy.storage.withUnsafeBufferPointer { dyp in
-        weight.storage.withUnsafeBufferPointer { wp in
         dw.storage.withUnsafeMutableBufferPointer { dwp in
         dx.storage.withUnsafeMutableBufferPointer { dxp in
-            if isPointwise {
-                sgemm(transA: true, m: k, n: cout, k: m, a: xp.baseAddress!, lda: k, b: dyp.baseAddress!, ldb: cout,
-                      c: dwp.baseAddress!, ldc: cout)
-                sgemm(transB: true, m: m, n: k, k: cout, a: dyp.baseAddress!, lda: cout, b: wp.baseAddress!, ldb: cout,
-                      c: dxp.baseAddress!, ldc: k)
-                return
-            }
-            var cols = [Float](repeating: 0, count: m * k)
-            cols.withUnsafeMutableBufferPointer { cp in
-                im2col(x: xp.baseAddress!, h: h, w: w, cin: cin, g: g, rows: 0..<m, cols: cp.baseAddress!)
-                sgemm(transA: true, m: k, n: cout, k: m, a: cp.baseAddress!, lda: k, b: dyp.baseAddress!, ldb: cout,
-                      c: dwp.baseAddress!, ldc: cout)
-                sgemm(transB: true, m: m, n: k, k: cout, a: dyp.baseAddress!, lda: cout, b: wp.baseAddress!, ldb: cout,
-                      c: cp.baseAddress!, ldc: k)
-                // col2im: scatter-add every receptive-field row back onto the input pixels.
-                let plane = g.outH * g.outW
-                for r in 0..<m {
-                    let img = r / plane, p = r % plane, oy = p / g.outW, ox = p % g.outW
-                    var src = cp.baseAddress! + r * k
-                    for ky in 0..<kernelH {
-                        let iy = oy * g.stride + ky - g.padTop
-                        for kx in 0..<kernelW {
-                            let ix = ox * g.stride + kx - g.padLeft
-                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                                let dst = dxp.baseAddress! + ((img * h + iy) * w + ix) * cin
-                                for c in 0..<cin { dst[c] += src[c] }
-                            }
-                            src += cin
-                        }
-                    }
-                }
-            }
+        scratch.withUnsafeMutableBufferPointer { sp in
+            backward(x: xp.baseAddress!, n: n, h: h, w: w, gradOutput: dyp.baseAddress!, images: 0..<n,
+                     scratch: sp.baseAddress!, weightGradient: dwp.baseAddress!, inputGradient: dxp.baseAddress!,
+                     accumulateInput: false)
         } } } } }
         return (dx, dw, db)
+    }
+
+    /// The backward pass for images `images` of a batch on raw buffers (disjoint image ranges may run
+    /// concurrently, each with its own `scratch` of `scratchCount` floats and its own `dW`):
+    /// dW += colsᵀ · dy; and, when `dx` is given, dx = col2im(dy · Wᵀ) for those images
+    /// (`accumulateInput`: added to what `dx` holds instead of overwriting it). The bias gradient is
+    /// the caller's (Σ dy), since the trained networks here have none.
+    package func backward(x: UnsafePointer<Float>, n: Int, h: Int, w: Int, gradOutput dy: UnsafePointer<Float>,
+                          images: Range<Int>, scratch: UnsafeMutablePointer<Float>,
+                          weightGradient dW: UnsafeMutablePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>?,
+                          accumulateInput: Bool) {
+        let cin = inChannels, cout = outChannels
+        let g = geometry(inH: h, inW: w)
+        let plane = g.outH * g.outW
+        let rows = (images.lowerBound * plane)..<(images.upperBound * plane)
+        guard !rows.isEmpty else { return }
+        weight.storage.withUnsafeBufferPointer { wp in
+            let wt = wp.baseAddress!
+            if isPointwise {
+                sgemm(transA: true, m: cin, n: cout, k: rows.count, a: x + rows.lowerBound * cin, lda: cin,
+                      b: dy + rows.lowerBound * cout, ldb: cout, beta: 1, c: dW, ldc: cout)
+                if let dx {
+                    sgemm(transB: true, m: rows.count, n: cin, k: cout, a: dy + rows.lowerBound * cout, lda: cout,
+                          b: wt, ldb: cout, beta: accumulateInput ? 1 : 0, c: dx + rows.lowerBound * cin, ldc: cin)
+                }
+                return
+            }
+            let k = kernelH * kernelW * cin
+            if let dx, !accumulateInput {
+                (dx + images.lowerBound * h * w * cin).update(repeating: 0, count: images.count * h * w * cin)
+            }
+            var start = rows.lowerBound
+            while start < rows.upperBound {
+                let end = min(rows.upperBound, start + chunkRows)
+                im2col(x: x, h: h, w: w, cin: cin, g: g, rows: start..<end, cols: scratch)
+                sgemm(transA: true, m: k, n: cout, k: end - start, a: scratch, lda: k,
+                      b: dy + start * cout, ldb: cout, beta: 1, c: dW, ldc: cout)
+                if let dx {
+                    sgemm(transB: true, m: end - start, n: k, k: cout, a: dy + start * cout, lda: cout,
+                          b: wt, ldb: cout, c: scratch, ldc: k)
+                    col2im(cols: scratch, h: h, w: w, cin: cin, g: g, rows: start..<end, into: dx)
+                }
+                start = end
+            }
+        }
     }
 }

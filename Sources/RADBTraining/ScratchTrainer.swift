@@ -13,6 +13,9 @@ public struct ScratchTrainer: Sendable {
     /// Pixels of zero padding for the random crop (0 = no crop augmentation).
     public var cropPadding = 4
     public var horizontalFlip = true
+    /// Batch slices every layer of a training step is split into (concurrent when > 1; BLAS is
+    /// then set to one thread so the two kinds of parallelism never stack).
+    public var lanes = 1
 
     public init(configuration: TrainerConfiguration, imageSize: Int, channels: Int) {
         self.configuration = configuration
@@ -29,9 +32,11 @@ public struct ScratchTrainer: Sendable {
     }
 
     /// One optimisation step on a batch x [B, H, W, C]; returns the loss evaluation.
+    /// `workspace` keeps the step's buffers alive across steps (a fresh one is made when nil).
     public static func step(net: inout ResNetSmall, loss: inout any EmbeddingLoss, optimizer: inout any Optimizer,
-                            x: Tensor, labels: [Int], learningRate: Float) -> LossEvaluation {
-        let (e, cache) = net.forwardTraining(x)
+                            x: Tensor, labels: [Int], learningRate: Float,
+                            workspace: ResNetSmall.TrainingWorkspace? = nil) -> LossEvaluation {
+        let (e, cache) = net.forwardTraining(x, workspace: workspace ?? ResNetSmall.TrainingWorkspace())
         let evaluation = loss.evaluate(embeddings: e, labels: labels)
         let netGrads = net.backward(cache: cache, outputGradient: evaluation.embeddingGradient)
         var params = net.parameters + loss.parameters
@@ -56,6 +61,8 @@ public struct ScratchTrainer: Sendable {
         let schedule = LearningRateSchedule.cosine(warmupSteps: cfg.warmupEpochs * steps, totalSteps: cfg.epochs * steps, minimumFactor: 0.01)
         var history = [EpochRecord]()
         var step = 0
+        if lanes > 1 { BLASThreads.set(1) }
+        let workspace = ResNetSmall.TrainingWorkspace(lanes: lanes)
         for epoch in 1...cfg.epochs {
             let start = DispatchTime.now().uptimeNanoseconds
             var total = 0.0
@@ -63,7 +70,8 @@ public struct ScratchTrainer: Sendable {
             for batch in batches {
                 let x = augment(train.subset(batch).features.storage, count: batch.count, using: &rng)
                 let ev = ScratchTrainer.step(net: &net, loss: &loss, optimizer: &optimizer, x: x, labels: batch.map { train.labels[$0] },
-                                             learningRate: schedule.rate(base: cfg.learningRate, step: step))
+                                             learningRate: schedule.rate(base: cfg.learningRate, step: step),
+                                             workspace: workspace)
                 guard ev.value.isFinite else { throw TrainingError.diverged(epoch: epoch, step: step) }
                 total += Double(ev.value)
                 step += 1

@@ -12,7 +12,8 @@
 //
 // options: --loss cam|ce|contrastive|triplet|centre  --epochs N  --dim D  --hidden W[,W]  --batch B
 //          --lr X  --wd X  --margin M  --min-norm P  --classes-per-batch P  --seed S  --out FILE
-//          --backbone FILE (copied into --out)  --limit N (train rows, fmnist)
+//          --backbone FILE (copied into --out)  --limit N (train rows, fmnist)  --warmup EPOCHS
+//          scratch/speed: --threads N (batch slices per layer, BLAS single-threaded)  --crop-pad P  --flip 0|1
 import Dispatch
 import Foundation
 import RADBNeural
@@ -54,6 +55,7 @@ config.tripletMargin = option("margin", Float(1))
 config.seed = option("seed", UInt64(0))
 config.classesPerBatch = option("classes-per-batch", [.contrastive, .triplet].contains(config.loss) ? 16 : 0)
 config.curveQueries = option("curve-queries", 500)
+config.warmupEpochs = option("warmup", 1)
 
 let started = DispatchTime.now().uptimeNanoseconds
 if mode == "features" {
@@ -81,19 +83,32 @@ if mode == "speed" {
     // 32×32 images; Tools/bench_train.py runs the same network in PyTorch for comparison.
     do {
         guard let root = options["root"] else { fail("speed needs --root (e.g. .data/cifar10/train)") }
-        let batch = option("batch", 128), steps = option("steps", 5)
+        let batch = option("batch", 128), steps = option("steps", 5), lanes = option("threads", 1)
+        // --threads N > 1: N batch slices per layer via concurrentPerform, BLAS single-threaded.
+        if lanes > 1 { BLASThreads.set(1) }
+        let workspace = ResNetSmall.TrainingWorkspace(lanes: lanes)
         let images = try ImageFolderDataset(root: URL(fileURLWithPath: root)).limited(perClass: batch / 10 + 1).pixels(size: 32).set
         let trainer = ScratchTrainer(configuration: config, imageSize: 32, channels: 3)
         var (net, loss, optimizer, _) = trainer.makeModel(classes: images.classNames.count)
         let sub = images.subset(Array(0..<batch))
         let x = Tensor(shape: [batch, 32, 32, 3], storage: sub.features.storage)
-        _ = ScratchTrainer.step(net: &net, loss: &loss, optimizer: &optimizer, x: x, labels: sub.labels, learningRate: 0.01)
+        _ = ScratchTrainer.step(net: &net, loss: &loss, optimizer: &optimizer, x: x, labels: sub.labels, learningRate: 0.01, workspace: workspace)
+        // CPU time as well as wall time: on a shared machine the process's CPU seconds per image
+        // measure the implementation, the wall clock also measures the neighbours.
+        func cpuSeconds() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        }
+        let cpu0 = cpuSeconds()
         let t0 = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<steps {
-            _ = ScratchTrainer.step(net: &net, loss: &loss, optimizer: &optimizer, x: x, labels: sub.labels, learningRate: 0.01)
+            _ = ScratchTrainer.step(net: &net, loss: &loss, optimizer: &optimizer, x: x, labels: sub.labels, learningRate: 0.01,
+                                    workspace: workspace)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        print("{\"impl\": \"radb\", \"batch\": \(batch), \"steps\": \(steps), \"images_per_second\": \(Double(batch * steps) / seconds)}")
+        let cpu = cpuSeconds() - cpu0
+        print("{\"impl\": \"radb\", \"batch\": \(batch), \"steps\": \(steps), \"threads\": \(lanes), \"images_per_second\": \(Double(batch * steps) / seconds), \"images_per_cpu_second\": \(Double(batch * steps) / cpu)}")
     } catch { fail("\(error)") }
     exit(0)
 }
@@ -115,7 +130,11 @@ if mode == "scratch" {
             test = try split.test.pixels(size: size).set
             channels = 3
         }
-        let run = try ScratchTrainer(configuration: config, imageSize: size, channels: channels).train(train: train, test: test)
+        var trainer = ScratchTrainer(configuration: config, imageSize: size, channels: channels)
+        trainer.cropPadding = option("crop-pad", 4)
+        trainer.horizontalFlip = option("flip", 1) != 0
+        trainer.lanes = option("threads", 1)
+        let run = try trainer.train(train: train, test: test)
         let r = run.report!
         FileHandle.standardError.write(Data("\(r)\n".utf8))
         let line: [String: Any] = ["mode": "scratch", "loss": config.loss.rawValue, "mAP": r.meanAveragePrecision,

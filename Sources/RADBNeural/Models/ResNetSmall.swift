@@ -71,86 +71,25 @@ public struct ResNetSmall: Sendable {
 
     // MARK: - Inference
 
-    /// x [N, H, W, Cin] → e [N, d], batch norms with running statistics.
+    /// x [N, H, W, Cin] → e [N, d], batch norms with running statistics — each folded into its
+    /// convolution, with the ReLU fused into the convolution's epilogue, so embedding a data set
+    /// costs the convolutions and one residual pass per block.
     public func forward(_ x: Tensor) -> Tensor {
-        var h = Activation.relu.forward(stemBN.forward(stem.forward(x)))
+        precondition(x.rank == 4 && x.shape[3] == stem.inChannels, "ResNetSmall expects [N, H, W, \(stem.inChannels)], got \(x.shape)")
+        var h = stem.folding(stemBN).forward(x, activation: .relu)
         for b in blocks {
-            let r = Activation.relu.forward(b.bn1.forward(b.conv1.forward(h)))
-            var y = b.bn2.forward(b.conv2.forward(r))
-            let s = b.shortcut.map { $0.bn.forward($0.conv.forward(h)) } ?? h
-            for i in y.storage.indices { y.storage[i] += s.storage[i] }
-            h = Activation.relu.forward(y)
+            let r = b.conv1.folding(b.bn1).forward(h, activation: .relu)
+            var y = b.conv2.folding(b.bn2).forward(r)
+            let s = b.shortcut.map { $0.conv.folding($0.bn).forward(h) } ?? h
+            y.storage.withUnsafeMutableBufferPointer { yp in
+                s.storage.withUnsafeBufferPointer { sp in
+                    for i in yp.indices { yp[i] = max(yp[i] + sp[i], 0) }
+                }
+            }
+            h = y
         }
         return fc.forward(GlobalAvgPool.forward(h))
     }
 
-    // MARK: - Training forward and backward
-
-    /// What backward needs from one training forward.
-    public struct Cache: Sendable {
-        struct BlockCache: Sendable {
-            var input: Tensor, bn1Out: Tensor, relu1: Tensor, sum: Tensor
-            var bn1: BatchNorm2D.Cache, bn2: BatchNorm2D.Cache, shortcutBN: BatchNorm2D.Cache?
-        }
-        var input: Tensor, stemBNOut: Tensor
-        var stemBN: BatchNorm2D.Cache
-        var blocks: [BlockCache]
-        var lastMap: Tensor, pooled: Tensor
-    }
-
-    /// x [N, H, W, Cin] → e [N, d] with batch statistics (running statistics updated).
-    public mutating func forwardTraining(_ x: Tensor) -> (output: Tensor, cache: Cache) {
-        let (a, stemCache) = stemBN.forwardTraining(stem.forward(x))
-        var h = Activation.relu.forward(a)
-        var caches = [Cache.BlockCache]()
-        for k in blocks.indices {
-            let (b1, c1) = blocks[k].bn1.forwardTraining(blocks[k].conv1.forward(h))
-            let r = Activation.relu.forward(b1)
-            var (y, c2) = blocks[k].bn2.forwardTraining(blocks[k].conv2.forward(r))
-            var s = h
-            var cs: BatchNorm2D.Cache?
-            if var sc = blocks[k].shortcut {
-                let out = sc.bn.forwardTraining(sc.conv.forward(h))
-                s = out.output; cs = out.cache
-                blocks[k].shortcut = sc
-            }
-            for i in y.storage.indices { y.storage[i] += s.storage[i] }
-            caches.append(.init(input: h, bn1Out: b1, relu1: r, sum: y, bn1: c1, bn2: c2, shortcutBN: cs))
-            h = Activation.relu.forward(y)
-        }
-        let pooled = GlobalAvgPool.forward(h)
-        return (fc.forward(pooled), Cache(input: x, stemBNOut: a, stemBN: stemCache, blocks: caches, lastMap: h, pooled: pooled))
-    }
-
-    /// dL/de [N, d] → gradients in `parameters` order.
-    public func backward(cache: Cache, outputGradient de: Tensor) -> [Tensor] {
-        let fcGrad = fc.backward(input: cache.pooled, outputGradient: de)
-        var dh = GlobalAvgPool.backward(input: cache.lastMap, gradOutput: fcGrad.input)
-        var blockGrads = [[Tensor]](repeating: [], count: blocks.count)
-        for k in stride(from: blocks.count - 1, through: 0, by: -1) {
-            let b = blocks[k], c = cache.blocks[k]
-            let dsum = Activation.relu.backward(input: c.sum, gradOutput: dh)
-            let g2 = b.bn2.backward(cache: c.bn2, gradOutput: dsum)
-            let conv2 = b.conv2.backward(input: c.relu1, gradOutput: g2.input)
-            let dr = Activation.relu.backward(input: c.bn1Out, gradOutput: conv2.input)
-            let g1 = b.bn1.backward(cache: c.bn1, gradOutput: dr)
-            let conv1 = b.conv1.backward(input: c.input, gradOutput: g1.input)
-            var dIn = conv1.input
-            var grads = [conv1.weight, g1.gamma, g1.beta, conv2.weight, g2.gamma, g2.beta]
-            if let s = b.shortcut, let sc = c.shortcutBN {
-                let gs = s.bn.backward(cache: sc, gradOutput: dsum)
-                let convS = s.conv.backward(input: c.input, gradOutput: gs.input)
-                for i in dIn.storage.indices { dIn.storage[i] += convS.input.storage[i] }
-                grads += [convS.weight, gs.gamma, gs.beta]
-            } else {
-                for i in dIn.storage.indices { dIn.storage[i] += dsum.storage[i] }
-            }
-            blockGrads[k] = grads
-            dh = dIn
-        }
-        let da = Activation.relu.backward(input: cache.stemBNOut, gradOutput: dh)
-        let gStemBN = stemBN.backward(cache: cache.stemBN, gradOutput: da)
-        let gStem = stem.backward(input: cache.input, gradOutput: gStemBN.input)
-        return [gStem.weight, gStemBN.gamma, gStemBN.beta] + blockGrads.flatMap { $0 } + [fcGrad.weight, fcGrad.bias]
-    }
+    // Training forward and backward: ResNetSmall+Training.swift.
 }
