@@ -93,7 +93,7 @@ public final class Embedder: @unchecked Sendable {
     /// Throws `EmbedderError.badModel` naming the file and the problem.
     public init(modelURL: URL) throws {
         let bytes: [UInt8]
-        do { bytes = [UInt8](try Data(contentsOf: modelURL)) } catch {
+        do { bytes = try Self.readBytes(of: modelURL) } catch {
             throw EmbedderError.badModel(path: modelURL.path, reason: "cannot read it (\(error.localizedDescription))")
         }
         // The identity hash (tens of milliseconds for a model file) runs on the other core
@@ -315,6 +315,28 @@ public final class Embedder: @unchecked Sendable {
             y.storage[i * m + o] = acc
         } }
         return y
+    }
+}
+
+extension Embedder {
+    /// The whole file in one array, read straight into it (a model is read on every start-up).
+    static func readBytes(of url: URL) throws -> [UInt8] {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        let size = Int(try handle.seekToEnd())
+        try handle.seek(toOffset: 0)
+        let fd = handle.fileDescriptor
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            while initialized < size {
+                let n = read(fd, buffer.baseAddress! + initialized, size - initialized)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { failure = n < 0 ? errno : EIO; break }
+                initialized += n
+            }
+        }
+        if failure != 0 { throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO) }
+        return bytes
     }
 }
 

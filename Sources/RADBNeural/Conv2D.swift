@@ -29,10 +29,16 @@ public struct Conv2D: Sendable {
     public init(pytorchWeight w: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding = .same) {
         precondition(w.rank == 4, "PyTorch conv weight must be [Cout, Cin, kH, kW], got \(w.shape)")
         let (co, ci, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-        var hwio = [Float](repeating: 0, count: w.count)
-        for o in 0..<co { for i in 0..<ci { for y in 0..<kh { for x in 0..<kw {
-            hwio[((y * kw + x) * ci + i) * co + o] = w.storage[((o * ci + i) * kh + y) * kw + x]
-        } } } }
+        // Written in output order (every model load runs this for every convolution).
+        let hwio = [Float](unsafeUninitializedCapacity: w.count) { out, initialized in
+            w.storage.withUnsafeBufferPointer { src in
+                for y in 0..<kh { for x in 0..<kw { for i in 0..<ci {
+                    let row = ((y * kw + x) * ci + i) * co
+                    for o in 0..<co { out[row + o] = src[((o * ci + i) * kh + y) * kw + x] }
+                } } }
+            }
+            initialized = w.count
+        }
         self.init(weight: Tensor(shape: [kh, kw, ci, co], storage: hwio), bias: bias, stride: stride, padding: padding)
     }
 

@@ -204,27 +204,35 @@ public struct SafeTensorsFile: Sendable {
             throw SafeTensorsError.shapeMismatch(path: source, tensor: name, expected: expectedShape, actual: e.shape)
         }
         let count = e.shape.reduce(1, *)
-        var out = [Float](repeating: 0, count: count)
-        bytes.withUnsafeBytes { raw in
-            let base = raw.baseAddress! + dataStart + e.byteRange.lowerBound
-            Self.convert(base, dtype: e.dtype, count: count, into: &out)
+        var finite = true
+        let out = [Float](unsafeUninitializedCapacity: count) { o, initialized in
+            bytes.withUnsafeBytes { raw in
+                let base = raw.baseAddress! + dataStart + e.byteRange.lowerBound
+                Self.convert(base, dtype: e.dtype, count: count, into: o)
+            }
+            initialized = count
+            var bad: Float = 0
+            for v in o { bad += v * 0 }  // NaN iff some value is NaN or infinite
+            finite = !bad.isNaN
         }
-        if !out.allSatisfy({ $0.isFinite }) { throw SafeTensorsError.nonFinite(path: source, tensor: name) }
+        if !finite { throw SafeTensorsError.nonFinite(path: source, tensor: name) }
         return Tensor(shape: e.shape, storage: out)
     }
 
     static func convert(_ p: UnsafeRawPointer, dtype: SafeTensorsDType, count: Int, into out: inout [Float]) {
-        out.withUnsafeMutableBufferPointer { o in
-            switch dtype {
-            case .f32: for i in 0..<count { o[i] = Float(bitPattern: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
-            case .f16: for i in 0..<count { o[i] = Float(halfBits: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
-            case .bf16: for i in 0..<count { o[i] = Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16) }
-            case .f64: for i in 0..<count { o[i] = Float(Double(bitPattern: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian)) }
-            case .i64: for i in 0..<count { o[i] = Float(Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
-            case .i32: for i in 0..<count { o[i] = Float(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
-            case .u8: for i in 0..<count { o[i] = Float(p.load(fromByteOffset: i, as: UInt8.self)) }
-            case .i8: for i in 0..<count { o[i] = Float(p.load(fromByteOffset: i, as: Int8.self)) }
-            }
+        out.withUnsafeMutableBufferPointer { o in convert(p, dtype: dtype, count: count, into: o) }
+    }
+
+    static func convert(_ p: UnsafeRawPointer, dtype: SafeTensorsDType, count: Int, into o: UnsafeMutableBufferPointer<Float>) {
+        switch dtype {
+        case .f32: for i in 0..<count { o[i] = Float(bitPattern: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+        case .f16: for i in 0..<count { o[i] = Float(halfBits: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
+        case .bf16: for i in 0..<count { o[i] = Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16) }
+        case .f64: for i in 0..<count { o[i] = Float(Double(bitPattern: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian)) }
+        case .i64: for i in 0..<count { o[i] = Float(Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+        case .i32: for i in 0..<count { o[i] = Float(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+        case .u8: for i in 0..<count { o[i] = Float(p.load(fromByteOffset: i, as: UInt8.self)) }
+        case .i8: for i in 0..<count { o[i] = Float(p.load(fromByteOffset: i, as: Int8.self)) }
         }
     }
 }
