@@ -78,6 +78,11 @@ final class SafeTensorsTests: XCTestCase {
         let nan = Tensor(shape: [2], storage: [1, .nan])
         let parsed = try SafeTensorsFile(bytes: try SafeTensorsFile.serialize([("w", nan, .f32)]), source: "nan.safetensors")
         XCTAssertThrowsError(try parsed.tensor("w")) { XCTAssertEqual($0 as? SafeTensorsError, .nonFinite(path: "nan.safetensors", tensor: "w")) }
+        for (dtype, value) in [(SafeTensorsDType.f16, Float.infinity), (.f32, -Float.infinity), (.f16, Float.nan)] {
+            let bad = Tensor(shape: [3], storage: [0, 2, value])
+            let file = try SafeTensorsFile(bytes: try SafeTensorsFile.serialize([("w", bad, dtype)]), source: "bad.safetensors")
+            XCTAssertThrowsError(try file.tensor("w"), "\(dtype) \(value)")
+        }
         XCTAssertThrowsError(try parsed.tensor("missing")) { XCTAssertEqual($0 as? SafeTensorsError, .missingTensor(path: "nan.safetensors", tensor: "missing")) }
         // A hundred random corruptions of a real file never crash: they load or throw.
         var r = SeededGenerator(seed: 11)
