@@ -30,6 +30,32 @@ void radb_minus_two_dot_products_portable(const float *query, const float *rows,
     }
 }
 
+static float radb_dot1_portable(const float *q, const float *row, size_t d) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t c = 0;
+    for (; c + 8 <= d; c += 8) {
+        for (int l = 0; l < 8; l++) acc[l] += row[c + l] * q[c + l];
+    }
+    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; c < d; c++) sum += row[c] * q[c];
+    return sum;
+}
+
+void radb_norms_minus_two_dot_portable(const float *q, const float *rows, const float *norms, size_t n,
+                                       size_t d, float *out) {
+    for (size_t j = 0; j < n; j++) out[j] = -2.0f * radb_dot1_portable(q, rows + j * d, d) + norms[j];
+}
+
+size_t radb_scan_below_portable(const float *q, float qn, const float *rows, const float *norms, size_t n,
+                                size_t d, float threshold, uint32_t *out_rows, float *out_scores) {
+    size_t found = 0;
+    for (size_t j = 0; j < n; j++) {
+        float s = (-2.0f * radb_dot1_portable(q, rows + j * d, d) + norms[j]) + qn;
+        if (s <= threshold) { out_rows[found] = (uint32_t)j; out_scores[found] = s; found++; }
+    }
+    return found;
+}
+
 // MARK: - AVX2 + FMA
 
 #ifdef RADB_HAVE_X86
@@ -67,6 +93,103 @@ static void radb_minus_two_dot_products_avx2(const float *query, const float *ro
         out[j] = -2.0f * sum;
     }
 }
+
+// Dot products of one query with four rows at once: the query chunk is loaded once per four FMAs,
+// and the four horizontal sums share one reduction tree. Two accumulators per row hide FMA latency.
+__attribute__((target("avx2,fma")))
+static inline __m128 radb_dot4_avx2(const float *q, const float *r0, const float *r1, const float *r2,
+                                    const float *r3, size_t d) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    size_t c = 0;
+    for (; c + 16 <= d; c += 16) {
+        __m256 x = _mm256_loadu_ps(q + c), y = _mm256_loadu_ps(q + c + 8);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + c), x, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + c), x, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + c), x, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + c), x, a3);
+        b0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + c + 8), y, b0);
+        b1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + c + 8), y, b1);
+        b2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + c + 8), y, b2);
+        b3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + c + 8), y, b3);
+    }
+    for (; c + 8 <= d; c += 8) {
+        __m256 x = _mm256_loadu_ps(q + c);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + c), x, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + c), x, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + c), x, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + c), x, a3);
+    }
+    a0 = _mm256_add_ps(a0, b0); a1 = _mm256_add_ps(a1, b1);
+    a2 = _mm256_add_ps(a2, b2); a3 = _mm256_add_ps(a3, b3);
+    // Transpose-and-add: lane i of the result is the sum of row i's eight lanes.
+    __m256 s01 = _mm256_hadd_ps(a0, a1), s23 = _mm256_hadd_ps(a2, a3);
+    __m256 s = _mm256_hadd_ps(s01, s23);
+    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    if (c < d) {
+        float t[4];
+        _mm_storeu_ps(t, sum);
+        for (; c < d; c++) {
+            t[0] = __builtin_fmaf(r0[c], q[c], t[0]); t[1] = __builtin_fmaf(r1[c], q[c], t[1]);
+            t[2] = __builtin_fmaf(r2[c], q[c], t[2]); t[3] = __builtin_fmaf(r3[c], q[c], t[3]);
+        }
+        sum = _mm_loadu_ps(t);
+    }
+    return sum;
+}
+
+__attribute__((target("avx2,fma")))
+static inline float radb_dot1_avx2(const float *q, const float *row, size_t d) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    size_t c = 0;
+    for (; c + 16 <= d; c += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + c), _mm256_loadu_ps(q + c), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + c + 8), _mm256_loadu_ps(q + c + 8), a1);
+    }
+    for (; c + 8 <= d; c += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + c), _mm256_loadu_ps(q + c), a0);
+    float sum = radb_hsum256(_mm256_add_ps(a0, a1));
+    for (; c < d; c++) sum = __builtin_fmaf(row[c], q[c], sum);
+    return sum;
+}
+
+__attribute__((target("avx2,fma")))
+static void radb_norms_minus_two_dot_avx2(const float *q, const float *rows, const float *norms, size_t n,
+                                          size_t d, float *out) {
+    const __m128 m2 = _mm_set1_ps(-2.0f);
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *r = rows + j * d;
+        __m128 dot = radb_dot4_avx2(q, r, r + d, r + 2 * d, r + 3 * d, d);
+        _mm_storeu_ps(out + j, _mm_add_ps(_mm_mul_ps(m2, dot), _mm_loadu_ps(norms + j)));
+    }
+    for (; j < n; j++) out[j] = -2.0f * radb_dot1_avx2(q, rows + j * d, d) + norms[j];
+}
+
+__attribute__((target("avx2,fma")))
+static size_t radb_scan_below_avx2(const float *q, float qn, const float *rows, const float *norms, size_t n,
+                                   size_t d, float threshold, uint32_t *out_rows, float *out_scores) {
+    const __m128 m2 = _mm_set1_ps(-2.0f), qn4 = _mm_set1_ps(qn), t4 = _mm_set1_ps(threshold);
+    size_t found = 0, j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *r = rows + j * d;
+        __m128 dot = radb_dot4_avx2(q, r, r + d, r + 2 * d, r + 3 * d, d);
+        // Same association as the scalar tail: ((-2 q.x) + |x|^2) + |q|^2.
+        __m128 s = _mm_add_ps(_mm_add_ps(_mm_mul_ps(m2, dot), _mm_loadu_ps(norms + j)), qn4);
+        int mask = _mm_movemask_ps(_mm_cmple_ps(s, t4));
+        if (mask) {
+            float t[4];
+            _mm_storeu_ps(t, s);
+            for (int l = 0; l < 4; l++) {
+                if (mask & (1 << l)) { out_rows[found] = (uint32_t)(j + l); out_scores[found] = t[l]; found++; }
+            }
+        }
+    }
+    for (; j < n; j++) {
+        float s = (-2.0f * radb_dot1_avx2(q, rows + j * d, d) + norms[j]) + qn;
+        if (s <= threshold) { out_rows[found] = (uint32_t)j; out_scores[found] = s; found++; }
+    }
+    return found;
+}
 #endif
 
 // MARK: - Dispatch
@@ -102,4 +225,72 @@ void radb_minus_two_dot_products(const float *query, const float *rows, size_t n
     }
 #endif
     radb_minus_two_dot_products_portable(query, rows, n, d, out);
+}
+
+void radb_norms_minus_two_dot(const float *q, const float *rows, const float *norms, size_t n, size_t d,
+                              float *out) {
+#ifdef RADB_HAVE_X86
+    if (radb_kernels_use_avx2_fma()) {
+        radb_norms_minus_two_dot_avx2(q, rows, norms, n, d, out);
+        return;
+    }
+#endif
+    radb_norms_minus_two_dot_portable(q, rows, norms, n, d, out);
+}
+
+size_t radb_scan_below(const float *q, float qn, const float *rows, const float *norms, size_t n, size_t d,
+                       float threshold, uint32_t *out_rows, float *out_scores) {
+#ifdef RADB_HAVE_X86
+    if (radb_kernels_use_avx2_fma()) return radb_scan_below_avx2(q, qn, rows, norms, n, d, threshold, out_rows, out_scores);
+#endif
+    return radb_scan_below_portable(q, qn, rows, norms, n, d, threshold, out_rows, out_scores);
+}
+
+// MARK: - Selection
+
+// Max-heap on (score, index): the root is the worst of the kept items.
+static inline int radb_worse(float sa, int32_t ia, float sb, int32_t ib) { return sa > sb || (sa == sb && ia > ib); }
+
+static void radb_sift_down(float *hs, int32_t *hi, size_t n, size_t parent) {
+    float s = hs[parent];
+    int32_t id = hi[parent];
+    for (;;) {
+        size_t left = 2 * parent + 1;
+        if (left >= n) break;
+        size_t worst = left;
+        if (left + 1 < n && radb_worse(hs[left + 1], hi[left + 1], hs[left], hi[left])) worst = left + 1;
+        if (!radb_worse(hs[worst], hi[worst], s, id)) break;
+        hs[parent] = hs[worst]; hi[parent] = hi[worst];
+        parent = worst;
+    }
+    hs[parent] = s; hi[parent] = id;
+}
+
+size_t radb_select_smallest(const float *scores, size_t n, size_t limit, int32_t *out, float *scratch) {
+    if (limit > n) limit = n;
+    if (limit == 0) return 0;
+    if (limit == 1) {
+        size_t best = 0;
+        for (size_t j = 1; j < n; j++) if (scores[j] < scores[best]) best = j;
+        out[0] = (int32_t)best;
+        return 1;
+    }
+    // Fill, heapify, then replace the root whenever a smaller item arrives.
+    for (size_t j = 0; j < limit; j++) { scratch[j] = scores[j]; out[j] = (int32_t)j; }
+    for (size_t p = limit / 2; p-- > 0;) radb_sift_down(scratch, out, limit, p);
+    for (size_t j = limit; j < n; j++) {
+        float s = scores[j];
+        if (s < scratch[0]) {  // equal scores lose: their index is larger than every kept index
+            scratch[0] = s; out[0] = (int32_t)j;
+            radb_sift_down(scratch, out, limit, 0);
+        }
+    }
+    // Heap sort in place: repeatedly move the worst to the end.
+    for (size_t end = limit; end > 1; end--) {
+        float ts = scratch[0]; int32_t ti = out[0];
+        scratch[0] = scratch[end - 1]; out[0] = out[end - 1];
+        scratch[end - 1] = ts; out[end - 1] = ti;
+        radb_sift_down(scratch, out, end - 1, 0);
+    }
+    return limit;
 }
