@@ -178,10 +178,6 @@ public struct AnchorRouter: Sendable {
     static func rank(scores: UnsafePointer<Float>, count: Int, limit: Int) -> [Int] {
         let limit = min(limit, count)
         guard limit > 0 else { return [] }
-        if limit >= count / 4 {
-            return (0..<count).sorted { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
-                .prefix(limit).map { $0 }
-        }
         let order = UnsafeMutablePointer<Int32>.allocate(capacity: limit)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: limit)
         defer { order.deallocate(); scratch.deallocate() }

@@ -53,7 +53,7 @@ public final class SearchContext: @unchecked Sendable {
     public init() {}
 
     /// Runs `body` with exclusive use of this context, or throws `IndexError.contextInUse`.
-    func exclusively<T>(_ body: () throws -> T) throws -> T {
+    package func exclusively<T>(_ body: () throws -> T) throws -> T {
         guard busy.try() else { throw IndexError.contextInUse }
         defer { busy.unlock() }
         return try body()
