@@ -1,3 +1,5 @@
+import CKernels
+
 /// Stage 2 of a search: scores a batch of queries against the partitions each one probes and
 /// keeps the k nearest per query, with exact distances.
 ///
@@ -117,7 +119,9 @@ final class PartitionScanner {
         let bins = balancedAssignment(costs: costs, workers: min(useful, newTasks.count))
         let workers = bins.count
         let d = dimension
-        let maxQueries = newTasks.reduce(0) { max($0, $1.allQueries ? 0 : $1.queries.count) }
+        let maxQueries = newTasks.reduce(0) {
+            max($0, $1.allQueries || $1.queries.count <= Self.streamingQueries ? 0 : $1.queries.count)
+        }
         parallelism.run(workers) { worker in
             let heap = self.heaps[worker]
             var stats = SearchStats()
@@ -127,13 +131,29 @@ final class PartitionScanner {
             let widest = newTasks.reduce(1) { max($0, $1.queries.count * $1.vectorCount) }
             // Up to 16 MiB of scores per worker, so a 1000-query batch multiplies ≥ 4096-vector panels
             // per GEMM call (smaller panels re-pack the query matrix too often).
-            let scoreCapacity = min(1 << 22, widest)
+            let scoreCapacity = max(ScanLane.chunk, min(1 << 22, widest))
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: scoreCapacity)
             defer { scores.deallocate() }
+            let candidateRows = UnsafeMutablePointer<UInt32>.allocate(capacity: ScanLane.chunk)
+            defer { candidateRows.deallocate() }
             self.queryNorms.withUnsafeBufferPointer { qNorms in
                 for t in bins[worker] {
                     let task = newTasks[t]
                     let m = task.queries.count
+                    if m <= Self.streamingQueries {
+                        // A few queries: stream each over the blocks with the single-query kernel, which
+                        // returns only rows under the heap's threshold (GEMM would spend more packing).
+                        for block in task.blocks {
+                            maxNorm = max(maxNorm, block.maxSquaredNorm)
+                            for q in task.queries {
+                                let q = Int(q)
+                                self.scanBelow(block, query: self.queryBase + q * d, qn: qNorms[q], q: q, heap: heap,
+                                               rows: candidateRows, scores: scores)
+                            }
+                            stats.distanceComputations += m * block.count
+                        }
+                        continue
+                    }
                     let qRows: UnsafePointer<Float>
                     if task.allQueries {
                         qRows = self.queryBase
@@ -164,6 +184,33 @@ final class PartitionScanner {
             self.workerMaxNorm[worker] = maxNorm
         }
         tasks.append(contentsOf: newTasks)
+    }
+
+    /// Tasks with at most this many queries are streamed query by query (`scanBelow`).
+    static let streamingQueries = 4
+
+    /// Offers the rows of `block` that score under heap `q`'s threshold, `ScanLane.chunk` rows per
+    /// kernel call (C `radb_scan_below`; the threshold is refreshed between calls).
+    @inline(__always)
+    private func scanBelow(_ block: VectorBlock, query: UnsafePointer<Float>, qn: Float, q: Int, heap: CandidateHeaps,
+                           rows: UnsafeMutablePointer<UInt32>, scores: UnsafeMutablePointer<Float>) {
+        let d = dimension
+        let ids = block.ids.baseAddress!, norms = block.squaredNorms.baseAddress!
+        let vectors = block.vectors.baseAddress!
+        var start = 0
+        while start < block.count {
+            let len = min(block.count - start, heap.isFull(q) ? ScanLane.chunk : ScanLane.firstChunk)
+            let found = radb_scan_below(query, qn, vectors + start * d, norms + start, ids + start, len, d,
+                                        heap.thresholds[q], rows, scores)
+            for f in 0..<found {
+                let s = scores[f]
+                guard s <= heap.thresholds[q] else { continue }
+                let j = start + Int(rows[f])
+                if let filter, !filter.contains(ids[j]) { continue }
+                heap.offer(q, score: s, id: ids[j], vector: vectors + j * d)
+            }
+            start += len
+        }
     }
 
     /// Offers the scores of rows `start..<start+n` of `block` (an m × n matrix of −2q·x) to the heaps.

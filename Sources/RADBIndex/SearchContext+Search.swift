@@ -223,7 +223,7 @@ extension SearchContext {
             var start = 0
             while start < block.count {
                 let len = min(ScanLane.chunk, block.count - start)
-                let found = radb_scan_below(query, qn, vectors + start * d, norms + start, len, d, threshold,
+                let found = radb_scan_below(query, qn, vectors + start * d, norms + start, ids + start, len, d, threshold,
                                             lane.rows, lane.scores)
                 lane.distanceComputations += len
                 for f in 0..<found {
@@ -262,7 +262,7 @@ extension ScanLane {
         var start = range.lowerBound
         while start < range.upperBound {
             let len = min(range.upperBound - start, heap.isFull(0) ? Self.chunk : Self.firstChunk)
-            let found = radb_scan_below(query, qn, vectors + start * d, norms + start, len, d, heap.thresholds[0],
+            let found = radb_scan_below(query, qn, vectors + start * d, norms + start, ids + start, len, d, heap.thresholds[0],
                                         rows, scores)
             for f in 0..<found {
                 let s = scores[f]

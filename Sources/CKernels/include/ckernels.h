@@ -33,10 +33,13 @@ void radb_norms_minus_two_dot_portable(const float *q, const float *rows, const 
 /// The scan of one run of vectors for one query: s_j = ((-2 q.x_j) + norms[j]) + qn, and every row
 /// with s_j <= threshold is appended to (out_rows, out_scores) in row order. Returns how many.
 /// out_rows and out_scores must have room for n entries. The caller keeps the k best of them.
-size_t radb_scan_below(const float *q, float qn, const float *rows, const float *norms, size_t n, size_t d,
-                       float threshold, uint32_t *out_rows, float *out_scores);
-size_t radb_scan_below_portable(const float *q, float qn, const float *rows, const float *norms, size_t n,
-                                size_t d, float threshold, uint32_t *out_rows, float *out_scores);
+/// `ids` (may be NULL) is only prefetched for the rows returned, since the caller reads them next.
+/// The rows are read as a stream with software prefetch a little ahead.
+size_t radb_scan_below(const float *q, float qn, const float *rows, const float *norms, const uint64_t *ids,
+                       size_t n, size_t d, float threshold, uint32_t *out_rows, float *out_scores);
+size_t radb_scan_below_portable(const float *q, float qn, const float *rows, const float *norms,
+                                const uint64_t *ids, size_t n, size_t d, float threshold, uint32_t *out_rows,
+                                float *out_scores);
 
 /// Writes to out the indices of the `limit` smallest scores, ordered by (score, index) ascending
 /// (ties: lower index first); `scratch` needs room for `limit` floats. Returns min(limit, n).
