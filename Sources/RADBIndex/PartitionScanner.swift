@@ -136,6 +136,8 @@ final class PartitionScanner {
             defer { scores.deallocate() }
             let candidateRows = UnsafeMutablePointer<UInt32>.allocate(capacity: ScanLane.chunk)
             defer { candidateRows.deallocate() }
+            let candidateScores = UnsafeMutablePointer<Float>.allocate(capacity: ScanLane.chunk)
+            defer { candidateScores.deallocate() }
             self.queryNorms.withUnsafeBufferPointer { qNorms in
                 for t in bins[worker] {
                     let task = newTasks[t]
@@ -148,7 +150,7 @@ final class PartitionScanner {
                             for q in task.queries {
                                 let q = Int(q)
                                 self.scanBelow(block, query: self.queryBase + q * d, qn: qNorms[q], q: q, heap: heap,
-                                               rows: candidateRows, scores: scores)
+                                               rows: candidateRows, scores: candidateScores)
                             }
                             stats.distanceComputations += m * block.count
                         }
@@ -174,7 +176,8 @@ final class PartitionScanner {
                                                           into: scores)
                             stats.distanceComputations += m * n
                             self.collect(scores: scores, m: m, n: n, block: block, start: start,
-                                         queries: task.queries, qNorms: qNorms.baseAddress!, heap: heap)
+                                         queries: task.queries, qNorms: qNorms.baseAddress!, heap: heap,
+                                         candidateRows: candidateRows, candidateScores: candidateScores)
                             start += n
                         }
                     }
@@ -213,10 +216,13 @@ final class PartitionScanner {
         }
     }
 
-    /// Offers the scores of rows `start..<start+n` of `block` (an m × n matrix of −2q·x) to the heaps.
+    /// Offers the scores of rows `start..<start+n` of `block` (an m × n matrix of −2q·x) to the heaps:
+    /// the C kernel `radb_scores_below` picks the rows under a heap's threshold, `ScanLane.chunk` at a
+    /// time, so the threshold is refreshed as the heap tightens.
     @inline(__always)
     private func collect(scores: UnsafeMutablePointer<Float>, m: Int, n: Int, block: VectorBlock, start: Int,
-                         queries: [Int32], qNorms: UnsafePointer<Float>, heap: CandidateHeaps) {
+                         queries: [Int32], qNorms: UnsafePointer<Float>, heap: CandidateHeaps,
+                         candidateRows: UnsafeMutablePointer<UInt32>, candidateScores: UnsafeMutablePointer<Float>) {
         let norms = block.squaredNorms.baseAddress! + start
         let ids = block.ids.baseAddress! + start
         let rows = block.vectors.baseAddress! + start * dimension
@@ -226,23 +232,19 @@ final class PartitionScanner {
                 let q = Int(queryIndices[r])
                 let qn = qNorms[q]
                 let row = scores + r * n
-                var threshold = heap.thresholds[q]
-                if let filter {
-                    for j in 0..<n {
-                        let s = row[j] + norms[j] + qn
-                        if s <= threshold && filter.contains(ids[j]) {
-                            heap.offer(q, score: s, id: ids[j], vector: rows + j * d)
-                            threshold = heap.thresholds[q]
-                        }
+                var sub = 0
+                while sub < n {
+                    let len = min(ScanLane.chunk, n - sub)
+                    let found = radb_scores_below(row + sub, norms + sub, qn, len, heap.thresholds[q], candidateRows,
+                                                  candidateScores)
+                    for f in 0..<found {
+                        let s = candidateScores[f]
+                        guard s <= heap.thresholds[q] else { continue }
+                        let j = sub + Int(candidateRows[f])
+                        if let filter, !filter.contains(ids[j]) { continue }
+                        heap.offer(q, score: s, id: ids[j], vector: rows + j * d)
                     }
-                } else {
-                    for j in 0..<n {
-                        let s = row[j] + norms[j] + qn
-                        if s <= threshold {
-                            heap.offer(q, score: s, id: ids[j], vector: rows + j * d)
-                            threshold = heap.thresholds[q]
-                        }
-                    }
+                    sub += len
                 }
             }
         }

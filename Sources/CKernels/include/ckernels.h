@@ -34,12 +34,17 @@ void radb_norms_minus_two_dot_portable(const float *q, const float *rows, const 
 /// with s_j <= threshold is appended to (out_rows, out_scores) in row order. Returns how many.
 /// out_rows and out_scores must have room for n entries. The caller keeps the k best of them.
 /// `ids` (may be NULL) is only prefetched for the rows returned, since the caller reads them next.
-/// The rows are read as a stream with software prefetch a little ahead.
+/// The rows are read strictly in order, one at a time (the hardware prefetcher's best case).
 size_t radb_scan_below(const float *q, float qn, const float *rows, const float *norms, const uint64_t *ids,
                        size_t n, size_t d, float threshold, uint32_t *out_rows, float *out_scores);
 size_t radb_scan_below_portable(const float *q, float qn, const float *rows, const float *norms,
                                 const uint64_t *ids, size_t n, size_t d, float threshold, uint32_t *out_rows,
                                 float *out_scores);
+
+/// The collect step after a GEMM: s_j = (minus_two_dots[j] + norms[j]) + qn, and every j with
+/// s_j <= threshold is appended to (out_rows, out_scores) in order. Returns how many (room for n).
+size_t radb_scores_below(const float *minus_two_dots, const float *norms, float qn, size_t n, float threshold,
+                         uint32_t *out_rows, float *out_scores);
 
 /// Writes to out the indices of the `limit` smallest scores, ordered by (score, index) ascending
 /// (ties: lower index first); `scratch` needs room for `limit` floats. Returns min(limit, n).
