@@ -8,7 +8,9 @@
 ///   order) when those hold fewer than k vectors, so k results come back whenever k exist;
 /// - a batch of queries is grouped by partition, so each partition is read once per batch and
 ///   scored for all its queries with one GEMM;
-/// - an `IDFilter` restricts results to allowed ids and still returns k whenever k match.
+/// - an `IDFilter` restricts results to allowed ids and still returns k whenever k match;
+/// - a single query (or a batch of one) runs in a reusable `SearchContext` from `contexts`, so steady
+///   single-query traffic allocates nothing but the returned hits; its answers equal the batch path's.
 ///
 /// Documented clamps: k larger than the number of (matching) vectors returns all of them;
 /// `nprobe` ≥ the number of partitions means `.all`; an empty index or an empty filter returns

@@ -6,7 +6,8 @@ import CKernels
 /// How it works (and why):
 /// 1. Work is cut into `ScanTask`s — a run of ≤ `taskVectors` vectors of one partition plus the
 ///    queries that probe it — and spread over workers by cost (LPT), so one partition is read once
-///    per batch and scored for all its queries with one GEMM (GEMV for a single query).
+///    per batch and scored for all its queries with one GEMM (a task of ≤ 4 queries streams each query
+///    through the fused C scan kernel instead). Single queries do not come here: `SearchContext` runs them.
 /// 2. Each worker keeps `CandidateHeaps` of `k + slack` candidates per query keyed by the BLAS
 ///    score ‖x‖² + ‖q‖² − 2q·x; nothing is copied, candidates point into the blocks.
 /// 3. `finish` re-scores the candidates exactly, then *certifies* the top k: every vector a heap
