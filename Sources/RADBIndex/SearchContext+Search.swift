@@ -150,12 +150,14 @@ extension SearchContext {
         var rows = 0
         for b in first..<blocks.count { rows += blocks[b].count }
         guard rows > 0 else { activateLanes(max(1, lanesInUse)); return }
-        // Below ~256k multiply-adds per worker, dispatch overhead outweighs the parallel speed-up (the
-        // batch path's rule). Pieces are claimed dynamically, so more pieces than workers let a thread
-        // that was descheduled hold up less of the scan.
+        // Split only scans of ≥ 2²² multiply-adds (≈ 32k vectors of 128-d): measured on (a) at 2
+        // threads, splitting a 5k–22k-vector scan (nprobe 4–16) over two workers made the median query
+        // slower than the serial scan (dispatch and a second core that is often busy), while exact and
+        // nprobe-64 scans gained. Pieces are claimed dynamically, so two per worker let a thread that
+        // was descheduled hold up less of the scan.
         let workers = parallelism.workerCount
         let work = rows * d
-        let pieces = workers > 1 && work >= 2 << 18 ? min(4 * workers, max(2, work >> 17)) : 1
+        let pieces = workers > 1 && work >= 1 << 22 ? min(2 * workers, max(2, work >> 21)) : 1
         activateLanes(max(pieces, lanesInUse))
         blocks.withUnsafeBufferPointer { all in
             let scanned = UnsafeBufferPointer(rebasing: all[first...])

@@ -66,16 +66,16 @@ final class SearchContextTests: XCTestCase {
         }
     }
 
-    /// A scan large enough to be cut into pieces over two workers (≥ 2¹⁹ multiply-adds) returns
+    /// A scan large enough to be cut into pieces over two workers (≥ 2²² multiply-adds) returns
     /// exactly what the serial scan returns (and brute force, for exact search), including ties.
     func testSplitScanEqualsSerialScan() throws {
-        let n = 30000
+        let n = 200_000
         let (serial, points, ids) = try fixture(parallelism: .serial, blockCapacity: 333, count: n)
         let split = try AnchorIndex(router: serial.router, lists: serial.lists, parallelism: .workers(2))
         let queries = TestData.gaussian(count: 5, dimension: d, seed: 74, scale: 2) + TestData.row(points, 9, d)
         for q in 0..<queries.count / d {
             let query = TestData.row(queries, q, d)
-            for (k, nprobe) in [(10, NProbe.all), (50, .all), (10, 30), (1, 35)] {
+            for (k, nprobe) in [(10, NProbe.all), (50, .all), (10, 38), (1, 39)] {
                 let a = try split.search(query, k: k, nprobe: nprobe)
                 XCTAssertEqual(a, try serial.search(query, k: k, nprobe: nprobe), "query \(q) k \(k) nprobe \(nprobe)")
                 if nprobe == .all {
