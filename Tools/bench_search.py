@@ -218,6 +218,7 @@ def bench_dataset(name, quick, threads_list, modes, rounds):
                     "single_equals_batch": bool(np.array_equal(rs["ids"], rb["ids"][:len(rs["ids"])])),
                     "same_ids_as_faiss": float(np.mean(rb["ids"] == fb["ids"])),
                     "python_overhead_ms": overhead,
+                    "load": os.getloadavg()[0],  # 1-minute load average when the row finished
                 })
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     radb.close()
@@ -227,8 +228,8 @@ def bench_dataset(name, quick, threads_list, modes, rounds):
 def table(rows):
     lines = [
         "| data | threads | radb mode | search | recall@10 radb / faiss | single-query QPS radb / faiss | "
-        "p50 ms radb / faiss | p99 ms radb / faiss | batch-1000 QPS radb / faiss | distances / query |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "p50 ms radb / faiss | p99 ms radb / faiss | batch-1000 QPS radb / faiss | distances / query | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
@@ -238,7 +239,8 @@ def table(rows):
             f"(**{r['radb_single_qps'] / r['faiss_single_qps']:.2f}×**) | "
             f"{r['radb_p50']:.3f} / {r['faiss_p50']:.3f} | {r['radb_p99']:.2f} / {r['faiss_p99']:.2f} | "
             f"{r['radb_batch_qps']:,.0f} / {r['faiss_batch_qps']:,.0f} "
-            f"(**{r['radb_batch_qps'] / r['faiss_batch_qps']:.2f}×**) | {r['distances']:,.0f} |")
+            f"(**{r['radb_batch_qps'] / r['faiss_batch_qps']:.2f}×**) | {r['distances']:,.0f} | "
+            f"{r.get('load', float('nan')):.1f} |")
     return "\n".join(lines)
 
 
@@ -294,7 +296,8 @@ Both libraries use the *same* centroids: radb's k-means anchors are loaded into 
 quantiser. FAISS {faiss.__version__} (pip faiss-cpu, called from Python: a search call on a 1-vector index costs
 {overhead:.3f} ms, included in FAISS's single-query figures). Recall@10 is against FAISS `IndexFlatL2`. k = 10.
 radb "workers" = radb's own threads (`Parallelism.workers(n)`, OpenBLAS at 1 thread); "blas" = serial loops,
-OpenBLAS at n threads. Ratios in bold are radb / FAISS (> 1 means radb is faster).
+OpenBLAS at n threads. Ratios in bold are radb / FAISS (> 1 means radb is faster). "load" is the 1-minute
+load average (`os.getloadavg`, as `uptime` shows it) when the row finished.
 
 {table(rows)}
 """

@@ -8,7 +8,9 @@
 ///   order) when those hold fewer than k vectors, so k results come back whenever k exist;
 /// - a batch of queries is grouped by partition, so each partition is read once per batch and
 ///   scored for all its queries with one GEMM;
-/// - an `IDFilter` restricts results to allowed ids and still returns k whenever k match.
+/// - an `IDFilter` restricts results to allowed ids and still returns k whenever k match;
+/// - a single query (or a batch of one) runs in a reusable `SearchContext` from `contexts`, so steady
+///   single-query traffic allocates nothing but the returned hits; its answers equal the batch path's.
 ///
 /// Documented clamps: k larger than the number of (matching) vectors returns all of them;
 /// `nprobe` ≥ the number of partitions means `.all`; an empty index or an empty filter returns
@@ -22,6 +24,9 @@ public struct AnchorIndex<Lists: InvertedLists> {
     /// the number of vectors a scan is expected to read. Gathering by id costs more per vector than
     /// a sequential scan (a lookup and a scattered read); raise this for stores with costly lookups.
     public var directScoringCost: Int = 8
+    /// Scratch memory for single-query searches, reused across calls and threads (copies of this
+    /// index share it). See `SearchContext`.
+    public let contexts: SearchContextPool
 
     // MARK: - Initializers
 
@@ -32,8 +37,10 @@ public struct AnchorIndex<Lists: InvertedLists> {
     ///     let top10 = try index.search(query, k: 10, nprobe: 16).hits
     ///
     /// Throws `IndexError.layoutMismatch` when the router's anchor count or dimension differs
-    /// from the lists'.
-    public init(router: AnchorRouter, lists: Lists, parallelism: Parallelism = .automatic) throws {
+    /// from the lists'. `contexts` lets several indexes (e.g. one per store snapshot) share one pool
+    /// of single-query scratch memory; by default each index has its own.
+    public init(router: AnchorRouter, lists: Lists, parallelism: Parallelism = .automatic,
+                contexts: SearchContextPool = SearchContextPool()) throws {
         guard router.dimension == lists.dimension else {
             throw IndexError.layoutMismatch("router has dimension \(router.dimension), lists \(lists.dimension)")
         }
@@ -45,6 +52,7 @@ public struct AnchorIndex<Lists: InvertedLists> {
         self.router = router
         self.lists = lists
         self.parallelism = parallelism
+        self.contexts = contexts
     }
 
     public var dimension: Int { lists.dimension }
@@ -67,15 +75,40 @@ public struct AnchorIndex<Lists: InvertedLists> {
         }
     }
 
-    /// Buffer variant of `search(_:k:nprobe:filter:filterStrategy:)`.
+    /// Buffer variant of `search(_:k:nprobe:filter:filterStrategy:)`. Uses a `SearchContext` from
+    /// `contexts` (allocation-free once the pool's contexts have grown to fit).
     public func search(_ query: UnsafeBufferPointer<Float>, k: Int, nprobe: NProbe = .all,
                        filter: IDFilter? = nil, filterStrategy: FilterStrategy = .automatic) throws -> SearchResult {
+        let context = contexts.acquire()
+        defer { contexts.release(context) }
+        return try search(query, k: k, nprobe: nprobe, filter: filter, filterStrategy: filterStrategy, context: context)
+    }
+
+    /// `search(_:k:nprobe:filter:filterStrategy:)` with caller-owned scratch memory: the same results,
+    /// bit for bit, whatever the context was used for before.
+    ///
+    /// - Throws: as `search(_:k:nprobe:filter:filterStrategy:)`, and `IndexError.contextInUse` when
+    ///   another thread is searching with the same context.
+    public func search(_ query: [Float], k: Int, nprobe: NProbe = .all, filter: IDFilter? = nil,
+                       filterStrategy: FilterStrategy = .automatic, context: SearchContext) throws -> SearchResult {
+        try query.withUnsafeBufferPointer {
+            try search($0, k: k, nprobe: nprobe, filter: filter, filterStrategy: filterStrategy, context: context)
+        }
+    }
+
+    /// Buffer variant of `search(_:k:nprobe:filter:filterStrategy:context:)`.
+    public func search(_ query: UnsafeBufferPointer<Float>, k: Int, nprobe: NProbe = .all, filter: IDFilter? = nil,
+                       filterStrategy: FilterStrategy = .automatic, context: SearchContext) throws -> SearchResult {
         guard query.count == dimension else {
             throw IndexError.dimensionMismatch(what: "query", expected: dimension, actual: query.count)
         }
-        let (hits, stats) = try run(query, count: 1, k: k, nprobe: nprobe, filter: filter,
-                                    strategy: filterStrategy, what: "query")
-        return SearchResult(hits: hits[0], stats: stats)
+        guard k >= 1 else { throw IndexError.invalidK(k) }
+        let probeCount = try nprobe.resolved(listCount: lists.listCount)
+        try IndexError.validate(query, count: 1, dimension: dimension, what: "query")
+        return try context.exclusively {
+            try context.search(self, query: query.baseAddress!, k: k, probeCount: probeCount, filter: filter,
+                               strategy: filterStrategy)
+        }
     }
 
     /// The k nearest stored vectors to each of `queries.count / dimension` row-major queries.
@@ -94,6 +127,11 @@ public struct AnchorIndex<Lists: InvertedLists> {
         guard queries.count % dimension == 0 else {
             throw IndexError.dimensionMismatch(what: "query batch of \(queries.count) floats", expected: dimension,
                                                actual: queries.count % dimension)
+        }
+        if queries.count == dimension {
+            // A batch of one (e.g. the database's search of one vector) takes the single-query engine.
+            let result = try search(queries, k: k, nprobe: nprobe, filter: filter, filterStrategy: filterStrategy)
+            return BatchSearchResult(hits: [result.hits], stats: result.stats)
         }
         let (hits, stats) = try run(queries, count: queries.count / dimension, k: k, nprobe: nprobe,
                                     filter: filter, strategy: filterStrategy, what: "query batch")
@@ -221,7 +259,7 @@ public struct AnchorIndex<Lists: InvertedLists> {
     }
 
     /// Exact search restricted to the filter's ids, reading only those vectors.
-    private func scoreDirectly(filter: IDFilter, queries: UnsafePointer<Float>, count nq: Int, norms: [Float], k: Int,
+    func scoreDirectly(filter: IDFilter, queries: UnsafePointer<Float>, count nq: Int, norms: [Float], k: Int,
                                stats initial: SearchStats) throws -> ([[SearchHit]], SearchStats) {
         var stats = initial
         let d = dimension

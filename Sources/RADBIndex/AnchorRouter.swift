@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// The coarse quantiser of the two-stage search: a set of anchors, one per partition, and the
 /// rules that send a vector to its nearest anchor and rank anchors for a query.
@@ -133,7 +134,7 @@ public struct AnchorRouter: Sendable {
             try IndexError.validate(q, count: 1, dimension: dimension, what: "query")
             var scores = [Float](repeating: 0, count: anchorCount)
             scores.withUnsafeMutableBufferPointer { s in
-                anchorScores(queries: q.baseAddress!, count: 1, into: s.baseAddress!)
+                anchorScores(query: q.baseAddress!, into: s.baseAddress!)
             }
             return scores.withUnsafeBufferPointer {
                 Self.rank(scores: $0.baseAddress!, count: anchorCount, limit: limit ?? anchorCount)
@@ -141,20 +142,29 @@ public struct AnchorRouter: Sendable {
         }
     }
 
+    /// `out[j]` = ‖aⱼ‖² − 2 q·aⱼ for one validated query, in one pass over the anchors (C kernel
+    /// `radb_norms_minus_two_dot`: four anchors per step, the norms added in the same pass). This
+    /// is the single-query path's stage 1; a batch uses one GEMM instead (`anchorScores(queries:…)`).
+    func anchorScores(query: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        anchors.withUnsafeBufferPointer { anchorBuffer in
+            anchorNorms.withUnsafeBufferPointer { norms in
+                radb_norms_minus_two_dot(query, anchorBuffer.baseAddress!, norms.baseAddress!, anchorCount, dimension,
+                                         out)
+            }
+        }
+    }
+
     /// `out[i × anchorCount + j]` = ‖aⱼ‖² − 2 qᵢ·aⱼ (the query norm is omitted: it does not change
     /// the ranking), for `count` validated queries.
     func anchorScores(queries: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
+        if count == 1 {
+            anchorScores(query: queries, into: out)
+            return
+        }
         let a = anchorCount
         anchors.withUnsafeBufferPointer { anchorBuffer in
-            if count == 1 {
-                // The anchors stay cache-resident between queries, where OpenBLAS's FMA kernel beats the
-                // streaming kernel that is best for partitions read from memory.
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(a), Int32(dimension), -2, anchorBuffer.baseAddress!,
-                            Int32(dimension), queries, 1, 0, out, 1)
-            } else {
-                L2Kernels.minusTwoDotProducts(queries: queries, m: count, rows: anchorBuffer.baseAddress!, n: a,
-                                              dimension: dimension, into: out)
-            }
+            L2Kernels.minusTwoDotProducts(queries: queries, m: count, rows: anchorBuffer.baseAddress!, n: a,
+                                          dimension: dimension, into: out)
         }
         anchorNorms.withUnsafeBufferPointer { norms in
             for i in 0..<count {
@@ -168,12 +178,19 @@ public struct AnchorRouter: Sendable {
     static func rank(scores: UnsafePointer<Float>, count: Int, limit: Int) -> [Int] {
         let limit = min(limit, count)
         guard limit > 0 else { return [] }
-        if limit >= count / 4 {
-            return (0..<count).sorted { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
-                .prefix(limit).map { $0 }
-        }
-        var selector = TopKSelector(validatedK: limit)
-        for j in 0..<count { selector.insert(SearchHit(id: UInt64(j), distance: scores[j])) }
-        return selector.sorted().map { Int($0.id) }
+        let order = UnsafeMutablePointer<Int32>.allocate(capacity: limit)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: limit)
+        defer { order.deallocate(); scratch.deallocate() }
+        let n = select(scores: scores, count: count, limit: limit, into: order, scratch: scratch)
+        return (0..<n).map { Int(order[$0]) }
+    }
+
+    /// Partial selection without allocation: writes the indices of the `limit` smallest scores,
+    /// ordered by (score, index), to `out`; `scratch` needs room for `limit` floats. Returns how many
+    /// (min(limit, count)). O(count · log limit): the single-query path ranks only the anchors it probes.
+    @inline(__always)
+    static func select(scores: UnsafePointer<Float>, count: Int, limit: Int, into out: UnsafeMutablePointer<Int32>,
+                       scratch: UnsafeMutablePointer<Float>) -> Int {
+        radb_select_smallest(scores, count, limit, out, scratch)
     }
 }

@@ -4,25 +4,55 @@
 /// of them with a single comparison against `thresholds[q]` (the worst kept score once the heap is
 /// full, +∞ before). Keys are (BLAS score, id); each entry also keeps a pointer to its vector so
 /// the winners can be re-scored exactly without looking them up again.
+///
+/// A `SearchContext` keeps its heaps between searches and `reset`s them, so a steady stream of
+/// single queries allocates nothing here.
 final class CandidateHeaps {
-    let queryCount: Int
-    let capacity: Int
-    let scores: UnsafeMutablePointer<Float>
-    let ids: UnsafeMutablePointer<UInt64>
-    let vectors: UnsafeMutablePointer<UnsafePointer<Float>>
-    let counts: UnsafeMutablePointer<Int>
+    private(set) var queryCount: Int
+    private(set) var capacity: Int
+    private(set) var scores: UnsafeMutablePointer<Float>
+    private(set) var ids: UnsafeMutablePointer<UInt64>
+    private(set) var vectors: UnsafeMutablePointer<UnsafePointer<Float>>
+    private(set) var counts: UnsafeMutablePointer<Int>
     /// Worst kept score of each full heap; +∞ while a heap has room.
-    let thresholds: UnsafeMutablePointer<Float>
+    private(set) var thresholds: UnsafeMutablePointer<Float>
+    /// Entries and queries the buffers have room for.
+    private var entryRoom: Int
+    private var queryRoom: Int
 
     init(queryCount: Int, capacity: Int) {
         self.queryCount = queryCount
         self.capacity = capacity
-        scores = .allocate(capacity: queryCount * capacity)
-        ids = .allocate(capacity: queryCount * capacity)
-        vectors = .allocate(capacity: queryCount * capacity)
-        counts = .allocate(capacity: queryCount)
+        entryRoom = max(1, queryCount * capacity)
+        queryRoom = max(1, queryCount)
+        scores = .allocate(capacity: entryRoom)
+        ids = .allocate(capacity: entryRoom)
+        vectors = .allocate(capacity: entryRoom)
+        counts = .allocate(capacity: queryRoom)
+        counts.initialize(repeating: 0, count: queryRoom)
+        thresholds = .allocate(capacity: queryRoom)
+        thresholds.initialize(repeating: .infinity, count: queryRoom)
+    }
+
+    /// Empties every heap for a new search of `queryCount` queries keeping `capacity` candidates
+    /// each; reallocates only when the buffers are too small.
+    func reset(queryCount: Int, capacity: Int) {
+        if queryCount * capacity > entryRoom {
+            scores.deallocate(); ids.deallocate(); vectors.deallocate()
+            entryRoom = queryCount * capacity
+            scores = .allocate(capacity: entryRoom)
+            ids = .allocate(capacity: entryRoom)
+            vectors = .allocate(capacity: entryRoom)
+        }
+        if queryCount > queryRoom {
+            counts.deallocate(); thresholds.deallocate()
+            queryRoom = queryCount
+            counts = .allocate(capacity: queryRoom)
+            thresholds = .allocate(capacity: queryRoom)
+        }
+        self.queryCount = queryCount
+        self.capacity = capacity
         counts.initialize(repeating: 0, count: queryCount)
-        thresholds = .allocate(capacity: queryCount)
         thresholds.initialize(repeating: .infinity, count: queryCount)
     }
 

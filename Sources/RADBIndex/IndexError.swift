@@ -20,6 +20,8 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidArgument(String)
     /// A long operation was cancelled by its progress callback.
     case cancelled(String)
+    /// A `SearchContext` was passed to a search while another search was still using it.
+    case contextInUse
 
     public var description: String {
         switch self {
@@ -41,6 +43,9 @@ public enum IndexError: Error, Equatable, Sendable, CustomStringConvertible {
             return "invalid argument: \(message)"
         case .cancelled(let operation):
             return "\(operation) was cancelled by its caller; nothing was changed."
+        case .contextInUse:
+            return "this SearchContext is being used by another search: give each thread its own context, "
+                + "or call search without a context (the index then takes one from its pool)."
         }
     }
 }

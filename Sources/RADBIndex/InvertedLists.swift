@@ -16,6 +16,9 @@ public protocol InvertedLists {
     var dimension: Int { get }
     /// Number of partitions; equals the router's anchor count.
     var listCount: Int { get }
+    /// Number of vectors over all partitions. The default sums `count(ofList:)`; conformers that can
+    /// answer in O(1) should (every search reads it).
+    var totalCount: Int { get }
     /// Number of vectors stored in partition `list`.
     func count(ofList list: Int) -> Int
     /// Calls `body` with each block of partition `list`, in storage order.
@@ -26,7 +29,7 @@ public protocol InvertedLists {
 }
 
 extension InvertedLists {
-    /// Number of vectors over all partitions.
+    /// Number of vectors over all partitions: the sum of `count(ofList:)`.
     public var totalCount: Int {
         var total = 0
         for list in 0..<listCount { total += count(ofList: list) }

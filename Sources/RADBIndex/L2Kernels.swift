@@ -111,6 +111,26 @@ public enum L2Kernels {
         radb_minus_two_dot_products_portable(q, rows, n, d, out)
     }
 
+    /// The single-query scan step (C `radb_scan_below`, dispatched or portable): the rows of an n × d
+    /// block whose score ((−2 q·x) + ‖x‖²) + ‖q‖² is ≤ `threshold`, in row order, with their scores.
+    /// Exposed for tests comparing the kernel paths.
+    package static func scanBelow(query: UnsafePointer<Float>, querySquaredNorm qn: Float, rows: UnsafePointer<Float>,
+                                  squaredNorms: UnsafePointer<Float>, n: Int, dimension d: Int, threshold: Float,
+                                  portable: Bool) -> [(row: Int, score: Float)] {
+        var found = [UInt32](repeating: 0, count: max(1, n))
+        var scores = [Float](repeating: 0, count: max(1, n))
+        let count = found.withUnsafeMutableBufferPointer { f in
+            scores.withUnsafeMutableBufferPointer { s in
+                portable
+                    ? radb_scan_below_portable(query, qn, rows, squaredNorms, nil, n, d, threshold, f.baseAddress!,
+                                               s.baseAddress!)
+                    : radb_scan_below(query, qn, rows, squaredNorms, nil, n, d, threshold, f.baseAddress!,
+                                      s.baseAddress!)
+            }
+        }
+        return (0..<count).map { (Int(found[$0]), scores[$0]) }
+    }
+
     /// True when the single-query kernel runs its AVX2/FMA path on this CPU.
     public static var singleQueryKernelUsesAVX2FMA: Bool { radb_kernels_use_avx2_fma() != 0 }
 

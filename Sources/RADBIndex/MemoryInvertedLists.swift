@@ -14,6 +14,8 @@ public final class MemoryInvertedLists: InvertedLists, @unchecked Sendable {
     public let blockCapacity: Int?
 
     private var partitions: [Partition]
+    /// Vectors over all partitions (kept so every search does not sum the lists).
+    public private(set) var totalCount = 0
     /// Where each id lives: (list, row). Invariant: exactly one entry per stored vector.
     private var location: [UInt64: (list: Int32, row: Int32)] = [:]
 
@@ -70,6 +72,7 @@ public final class MemoryInvertedLists: InvertedLists, @unchecked Sendable {
             let r = partitions[list].append(id: ids[i], vector: row)
             location[ids[i]] = (Int32(list), Int32(r))
         }
+        totalCount += ids.count
     }
 
     /// Moves a stored vector to another list (used to apply a re-anchoring plan).

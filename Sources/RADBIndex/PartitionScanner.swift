@@ -1,10 +1,13 @@
+import CKernels
+
 /// Stage 2 of a search: scores a batch of queries against the partitions each one probes and
 /// keeps the k nearest per query, with exact distances.
 ///
 /// How it works (and why):
 /// 1. Work is cut into `ScanTask`s — a run of ≤ `taskVectors` vectors of one partition plus the
 ///    queries that probe it — and spread over workers by cost (LPT), so one partition is read once
-///    per batch and scored for all its queries with one GEMM (GEMV for a single query).
+///    per batch and scored for all its queries with one GEMM (a task of ≤ 4 queries streams each query
+///    through the fused C scan kernel instead). Single queries do not come here: `SearchContext` runs them.
 /// 2. Each worker keeps `CandidateHeaps` of `k + slack` candidates per query keyed by the BLAS
 ///    score ‖x‖² + ‖q‖² − 2q·x; nothing is copied, candidates point into the blocks.
 /// 3. `finish` re-scores the candidates exactly, then *certifies* the top k: every vector a heap
@@ -117,7 +120,9 @@ final class PartitionScanner {
         let bins = balancedAssignment(costs: costs, workers: min(useful, newTasks.count))
         let workers = bins.count
         let d = dimension
-        let maxQueries = newTasks.reduce(0) { max($0, $1.allQueries ? 0 : $1.queries.count) }
+        let maxQueries = newTasks.reduce(0) {
+            max($0, $1.allQueries || $1.queries.count <= Self.streamingQueries ? 0 : $1.queries.count)
+        }
         parallelism.run(workers) { worker in
             let heap = self.heaps[worker]
             var stats = SearchStats()
@@ -127,13 +132,31 @@ final class PartitionScanner {
             let widest = newTasks.reduce(1) { max($0, $1.queries.count * $1.vectorCount) }
             // Up to 16 MiB of scores per worker, so a 1000-query batch multiplies ≥ 4096-vector panels
             // per GEMM call (smaller panels re-pack the query matrix too often).
-            let scoreCapacity = min(1 << 22, widest)
+            let scoreCapacity = max(ScanLane.chunk, min(1 << 22, widest))
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: scoreCapacity)
             defer { scores.deallocate() }
+            let candidateRows = UnsafeMutablePointer<UInt32>.allocate(capacity: ScanLane.chunk)
+            defer { candidateRows.deallocate() }
+            let candidateScores = UnsafeMutablePointer<Float>.allocate(capacity: ScanLane.chunk)
+            defer { candidateScores.deallocate() }
             self.queryNorms.withUnsafeBufferPointer { qNorms in
                 for t in bins[worker] {
                     let task = newTasks[t]
                     let m = task.queries.count
+                    if m <= Self.streamingQueries {
+                        // A few queries: stream each over the blocks with the single-query kernel, which
+                        // returns only rows under the heap's threshold (GEMM would spend more packing).
+                        for block in task.blocks {
+                            maxNorm = max(maxNorm, block.maxSquaredNorm)
+                            for q in task.queries {
+                                let q = Int(q)
+                                self.scanBelow(block, query: self.queryBase + q * d, qn: qNorms[q], q: q, heap: heap,
+                                               rows: candidateRows, scores: candidateScores)
+                            }
+                            stats.distanceComputations += m * block.count
+                        }
+                        continue
+                    }
                     let qRows: UnsafePointer<Float>
                     if task.allQueries {
                         qRows = self.queryBase
@@ -154,7 +177,8 @@ final class PartitionScanner {
                                                           into: scores)
                             stats.distanceComputations += m * n
                             self.collect(scores: scores, m: m, n: n, block: block, start: start,
-                                         queries: task.queries, qNorms: qNorms.baseAddress!, heap: heap)
+                                         queries: task.queries, qNorms: qNorms.baseAddress!, heap: heap,
+                                         candidateRows: candidateRows, candidateScores: candidateScores)
                             start += n
                         }
                     }
@@ -166,10 +190,40 @@ final class PartitionScanner {
         tasks.append(contentsOf: newTasks)
     }
 
-    /// Offers the scores of rows `start..<start+n` of `block` (an m × n matrix of −2q·x) to the heaps.
+    /// Tasks with at most this many queries are streamed query by query (`scanBelow`).
+    static let streamingQueries = 4
+
+    /// Offers the rows of `block` that score under heap `q`'s threshold, `ScanLane.chunk` rows per
+    /// kernel call (C `radb_scan_below`; the threshold is refreshed between calls).
+    @inline(__always)
+    private func scanBelow(_ block: VectorBlock, query: UnsafePointer<Float>, qn: Float, q: Int, heap: CandidateHeaps,
+                           rows: UnsafeMutablePointer<UInt32>, scores: UnsafeMutablePointer<Float>) {
+        let d = dimension
+        let ids = block.ids.baseAddress!, norms = block.squaredNorms.baseAddress!
+        let vectors = block.vectors.baseAddress!
+        var start = 0
+        while start < block.count {
+            let len = min(block.count - start, heap.isFull(q) ? ScanLane.chunk : ScanLane.firstChunk)
+            let found = radb_scan_below(query, qn, vectors + start * d, norms + start, ids + start, len, d,
+                                        heap.thresholds[q], rows, scores)
+            for f in 0..<found {
+                let s = scores[f]
+                guard s <= heap.thresholds[q] else { continue }
+                let j = start + Int(rows[f])
+                if let filter, !filter.contains(ids[j]) { continue }
+                heap.offer(q, score: s, id: ids[j], vector: vectors + j * d)
+            }
+            start += len
+        }
+    }
+
+    /// Offers the scores of rows `start..<start+n` of `block` (an m × n matrix of −2q·x) to the heaps:
+    /// the C kernel `radb_scores_below` picks the rows under a heap's threshold, `ScanLane.chunk` at a
+    /// time, so the threshold is refreshed as the heap tightens.
     @inline(__always)
     private func collect(scores: UnsafeMutablePointer<Float>, m: Int, n: Int, block: VectorBlock, start: Int,
-                         queries: [Int32], qNorms: UnsafePointer<Float>, heap: CandidateHeaps) {
+                         queries: [Int32], qNorms: UnsafePointer<Float>, heap: CandidateHeaps,
+                         candidateRows: UnsafeMutablePointer<UInt32>, candidateScores: UnsafeMutablePointer<Float>) {
         let norms = block.squaredNorms.baseAddress! + start
         let ids = block.ids.baseAddress! + start
         let rows = block.vectors.baseAddress! + start * dimension
@@ -179,23 +233,19 @@ final class PartitionScanner {
                 let q = Int(queryIndices[r])
                 let qn = qNorms[q]
                 let row = scores + r * n
-                var threshold = heap.thresholds[q]
-                if let filter {
-                    for j in 0..<n {
-                        let s = row[j] + norms[j] + qn
-                        if s <= threshold && filter.contains(ids[j]) {
-                            heap.offer(q, score: s, id: ids[j], vector: rows + j * d)
-                            threshold = heap.thresholds[q]
-                        }
+                var sub = 0
+                while sub < n {
+                    let len = min(ScanLane.chunk, n - sub)
+                    let found = radb_scores_below(row + sub, norms + sub, qn, len, heap.thresholds[q], candidateRows,
+                                                  candidateScores)
+                    for f in 0..<found {
+                        let s = candidateScores[f]
+                        guard s <= heap.thresholds[q] else { continue }
+                        let j = sub + Int(candidateRows[f])
+                        if let filter, !filter.contains(ids[j]) { continue }
+                        heap.offer(q, score: s, id: ids[j], vector: rows + j * d)
                     }
-                } else {
-                    for j in 0..<n {
-                        let s = row[j] + norms[j] + qn
-                        if s <= threshold {
-                            heap.offer(q, score: s, id: ids[j], vector: rows + j * d)
-                            threshold = heap.thresholds[q]
-                        }
-                    }
+                    sub += len
                 }
             }
         }

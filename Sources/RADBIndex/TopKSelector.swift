@@ -3,7 +3,7 @@
 /// It exists because ranking n candidates to return k ≪ n only needs a bounded max-heap, not a
 /// sort. Ties are broken by id ascending, the same total order as `SearchHit.precedes`.
 public struct TopKSelector: Sendable {
-    public let k: Int
+    public private(set) var k: Int
     private var heap: [SearchHit] = []
 
     /// Creates a selector for the `k` best items; throws `IndexError.invalidK` when k < 1.
@@ -16,6 +16,14 @@ public struct TopKSelector: Sendable {
     /// For callers that have already checked k ≥ 1.
     init(validatedK k: Int) {
         self.k = k
+        heap.reserveCapacity(k)
+    }
+
+    /// Empties the selector for a new search of the `k` best, keeping its storage (no allocation when
+    /// k is not larger than before). For callers that have already checked k ≥ 1.
+    mutating func reset(validatedK k: Int) {
+        self.k = k
+        heap.removeAll(keepingCapacity: true)
         heap.reserveCapacity(k)
     }
 

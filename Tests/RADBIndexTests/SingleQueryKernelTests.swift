@@ -87,4 +87,39 @@ final class SingleQueryKernelTests: XCTestCase {
         let flags = Set(flagsLine.split(separator: " ").map(String.init))
         XCTAssertEqual(L2Kernels.singleQueryKernelUsesAVX2FMA, flags.contains("avx2") && flags.contains("fma"))
     }
+
+    /// The fused scan step returns exactly the rows whose score is ≤ the threshold, in row order,
+    /// each score within the rounding bound of the exact distance — on both kernel paths, for
+    /// dimensions covering the wide, narrow and scalar tails, and thresholds from none to all rows.
+    func testScanBelowReturnsExactlyTheRowsUnderTheThresholdOnBothPaths() {
+        for d in [5, 8, 33, 128, 130] {
+            let n = 300
+            let q = TestData.gaussian(count: 1, dimension: d, seed: UInt64(500 + d))
+            let rows = TestData.gaussian(count: n, dimension: d, seed: UInt64(600 + d), scale: 1.2)
+            let norms = (0..<n).map { j in rows[j * d ..< (j + 1) * d].withContiguousStorageIfAvailable {
+                L2Kernels.squaredNorm($0.baseAddress!, dimension: d) }! }
+            let qn = q.withUnsafeBufferPointer { L2Kernels.squaredNorm($0.baseAddress!, dimension: d) }
+            let exact = (0..<n).map { j in
+                rows.withUnsafeBufferPointer { L2Kernels.exactSquaredDistance($0.baseAddress! + j * d, q, dimension: d) }
+            }
+            let bound = L2Kernels.roundingBound(dimension: d, maxSquaredNorm: norms.max()!, querySquaredNorm: qn)
+            let sortedExact = exact.sorted()
+            for threshold in [-1, sortedExact[0], sortedExact[n / 10], sortedExact[n / 2], Float.infinity] {
+                for portable in [false, true] {
+                    let found = L2Kernels.scanBelow(query: q, querySquaredNorm: qn, rows: rows, squaredNorms: norms,
+                                                    n: n, dimension: d, threshold: threshold, portable: portable)
+                    let label = "d=\(d) threshold=\(threshold) portable=\(portable)"
+                    XCTAssertEqual(found.map(\.row), found.map(\.row).sorted(), label)
+                    let chosen = Set(found.map(\.row))
+                    for (row, score) in found {
+                        XCTAssertLessThanOrEqual(score, threshold, label)
+                        XCTAssertLessThanOrEqual(abs(score - exact[row]), bound, label)
+                    }
+                    // Rows left out are provably above the threshold (up to the bound); clear cases must be in.
+                    for j in 0..<n where !chosen.contains(j) { XCTAssertGreaterThan(exact[j], threshold - bound, label) }
+                    for j in 0..<n where exact[j] < threshold - bound { XCTAssertTrue(chosen.contains(j), label) }
+                }
+            }
+        }
+    }
 }

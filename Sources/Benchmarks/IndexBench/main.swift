@@ -214,12 +214,36 @@ func serve(_ args: Arguments) throws {
     }
 }
 
+/// Runs single queries in a loop (for `perf record`): `profile ... --nprobe P --count N --threads T`.
+func profile(_ args: Arguments) throws {
+    var fixture = try Fixture(args)
+    fixture.configure(threads: try args.int("threads", 1), mode: try args.string("mode", "workers"))
+    let nprobe = parseProbes(try args.string("nprobe", "1"))[0]
+    let count = try args.int("count", 100_000)
+    let d = fixture.queries.columns, rows = fixture.queries.rows
+    let clock = ContinuousClock()
+    var checksum: UInt64 = 0
+    let time = try clock.measure {
+        try fixture.queries.values.withUnsafeBufferPointer { all in
+            for i in 0..<count {
+                let q = i % rows
+                let hits = try fixture.index.search(UnsafeBufferPointer(rebasing: all[q * d ..< (q + 1) * d]),
+                                                    k: fixture.k, nprobe: nprobe).hits
+                checksum &+= hits.first?.id ?? 0
+            }
+        }
+    }
+    emit(["step": "profile", "nprobe": nprobe.description, "queries": count, "seconds": seconds(time),
+          "us_per_query": seconds(time) / Double(count) * 1e6, "checksum": checksum])
+}
+
 do {
     let args = try Arguments()
     switch args.command {
     case "train": try train(args)
     case "search": try search(args)
     case "serve": try serve(args)
+    case "profile": try profile(args)
     default: throw NPYFile.Failure(description: usage)
     }
 } catch {

@@ -2,6 +2,7 @@
 #define RADB_CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -20,6 +21,35 @@ void radb_minus_two_dot_products(const float *query, const float *rows, size_t n
 /// The portable loop alone (for tests comparing both paths on the same CPU).
 void radb_minus_two_dot_products_portable(const float *query, const float *rows, size_t n, size_t d,
                                           float *out);
+
+/// out[j] = norms[j] - 2 * (q . rows[j]) for n row-major rows of width d: the anchor-ranking score
+/// (|a|^2 - 2 q.a; the query's norm is left out, it does not change the ranking). Rounding as above,
+/// plus one rounding for the addition.
+void radb_norms_minus_two_dot(const float *q, const float *rows, const float *norms, size_t n, size_t d,
+                              float *out);
+void radb_norms_minus_two_dot_portable(const float *q, const float *rows, const float *norms, size_t n,
+                                       size_t d, float *out);
+
+/// The scan of one run of vectors for one query: s_j = ((-2 q.x_j) + norms[j]) + qn, and every row
+/// with s_j <= threshold is appended to (out_rows, out_scores) in row order. Returns how many.
+/// out_rows and out_scores must have room for n entries. The caller keeps the k best of them.
+/// `ids` (may be NULL) is only prefetched for the rows returned, since the caller reads them next.
+/// The rows are read strictly in order, one at a time (the hardware prefetcher's best case).
+size_t radb_scan_below(const float *q, float qn, const float *rows, const float *norms, const uint64_t *ids,
+                       size_t n, size_t d, float threshold, uint32_t *out_rows, float *out_scores);
+size_t radb_scan_below_portable(const float *q, float qn, const float *rows, const float *norms,
+                                const uint64_t *ids, size_t n, size_t d, float threshold, uint32_t *out_rows,
+                                float *out_scores);
+
+/// The collect step after a GEMM: s_j = (minus_two_dots[j] + norms[j]) + qn, and every j with
+/// s_j <= threshold is appended to (out_rows, out_scores) in order. Returns how many (room for n).
+size_t radb_scores_below(const float *minus_two_dots, const float *norms, float qn, size_t n, float threshold,
+                         uint32_t *out_rows, float *out_scores);
+
+/// Writes to out the indices of the `limit` smallest scores, ordered by (score, index) ascending
+/// (ties: lower index first); `scratch` needs room for `limit` floats. Returns min(limit, n).
+/// O(n log limit): a bounded max-heap, then heap sort of the kept items.
+size_t radb_select_smallest(const float *scores, size_t n, size_t limit, int32_t *out, float *scratch);
 
 /// 1 when `radb_minus_two_dot_products` runs the AVX2/FMA kernel on this CPU, else 0.
 int radb_kernels_use_avx2_fma(void);
