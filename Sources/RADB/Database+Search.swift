@@ -44,7 +44,7 @@ extension Database {
         do {
             return try store.read { snapshot in
                 let lists = try SnapshotLists(snapshot: snapshot, listCount: router.anchorCount)
-                let index = try AnchorIndex(router: router, lists: lists)
+                let index = try AnchorIndex(router: router, lists: lists, contexts: searchContexts)
                 var idFilter: IDFilter?
                 if !options.filter.isEmpty {
                     idFilter = IDFilter(try snapshot.ids(matching: Self.catalogFilter(options.filter)))

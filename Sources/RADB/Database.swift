@@ -36,6 +36,9 @@ public final class Database: @unchecked Sendable {
     let store: VectorStore
     /// The anchors the vectors are partitioned by (reloaded after `reindex`).
     private(set) var router: AnchorRouter
+    /// Scratch space of single-query searches, kept across calls so a long-lived `Database`
+    /// searches without allocating (one context per concurrent search, created on demand).
+    let searchContexts = SearchContextPool()
 
     /// File name of the model copy inside the database directory.
     static let modelFileName = "model.safetensors"
