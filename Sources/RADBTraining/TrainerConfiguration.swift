@@ -35,6 +35,7 @@ public struct TrainerConfiguration: Sendable, Codable, Equatable {
     /// Test queries used for the per-epoch mAP of the learning curve (0 = no per-epoch mAP).
     public var curveQueries = 500
 
+    /// Which optimiser updates the head (or network) and the loss's own parameters.
     public enum OptimizerKind: String, Sendable, Codable { case sgd, adamW = "adamw" }
 
     public init() {}

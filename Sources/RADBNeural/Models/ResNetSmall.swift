@@ -7,6 +7,8 @@
 /// (ResNet-8). Convolutions carry no bias (BN follows). Batch norms use batch statistics in
 /// `forwardTraining` and running statistics in `forward`.
 public struct ResNetSmall: Sendable {
+    /// One basic residual block: conv–BN–ReLU–conv–BN, plus a 1×1 projection when the width or
+    /// stride changes, added before the final ReLU.
     public struct Block: Sendable {
         public var conv1: Conv2D, bn1: BatchNorm2D
         public var conv2: Conv2D, bn2: BatchNorm2D
