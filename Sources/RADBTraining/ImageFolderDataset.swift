@@ -85,6 +85,24 @@ public struct ImageFolderDataset: Sendable {
 
     /// Decodes every image, resizes its shorter side to `shorterSide` (default `size`) and
     /// centre-crops to size×size, returning per-file pixels — in parallel over both cores.
+    /// Decodes `range` (both cores) and appends each readable image's normalised pixels, label
+    /// and path; unreadable files go to `skipped` with the reason.
+    private func appendNormalized(_ range: Range<Int>, size: Int, shorterSide: Int?, scale: [Float], offset: [Float],
+                                  to pixels: inout [Float], labels: inout [Int], paths: inout [String],
+                                  skipped: inout [SkippedImage]) throws {
+        for (k, result) in decodeAll(range, size: size, shorterSide: shorterSide).enumerated() {
+            let file = files[range.lowerBound + k]
+            switch result {
+            case let .success(image):
+                pixels += try image.normalized(scale: scale, offset: offset)
+                labels.append(file.label)
+                paths.append(file.path)
+            case let .failure(error):
+                skipped.append(SkippedImage(path: file.path, reason: "\(error)"))
+            }
+        }
+    }
+
     func decodeAll(_ indices: Range<Int>, size: Int, shorterSide: Int? = nil) -> [Result<Image, ImageError>] {
         let side = shorterSide ?? size
         let out = UnsafeMutableBufferPointer<Result<Image, ImageError>?>.allocate(capacity: indices.count)
@@ -114,17 +132,8 @@ public struct ImageFolderDataset: Sendable {
         let chunk = 1024
         for start in stride(from: 0, to: files.count, by: chunk) {
             let range = start..<min(start + chunk, files.count)
-            for (k, result) in decodeAll(range, size: size).enumerated() {
-                let file = files[range.lowerBound + k]
-                switch result {
-                case let .success(image):
-                    storage += try image.normalized(scale: scale, offset: offset)
-                    labels.append(file.label)
-                    paths.append(file.path)
-                case let .failure(error):
-                    skipped.append(SkippedImage(path: file.path, reason: "\(error)"))
-                }
-            }
+            try appendNormalized(range, size: size, shorterSide: nil, scale: scale, offset: offset,
+                                 to: &storage, labels: &labels, paths: &paths, skipped: &skipped)
         }
         guard !labels.isEmpty else { throw DatasetError.noReadableImages(path: root.path, skipped: skipped.count) }
         let set = try LabeledFeatures(features: Tensor(shape: [labels.count, size * size * 3], storage: storage),
@@ -144,17 +153,8 @@ public struct ImageFolderDataset: Sendable {
         for start in stride(from: 0, to: files.count, by: batchSize) {
             let range = start..<min(start + batchSize, files.count)
             var batch = [Float]()
-            for (k, result) in decodeAll(range, size: size, shorterSide: model.record.resizeShorterSide).enumerated() {
-                let file = files[range.lowerBound + k]
-                switch result {
-                case let .success(image):
-                    batch += try image.normalized(scale: scale, offset: offset)
-                    labels.append(file.label)
-                    paths.append(file.path)
-                case let .failure(error):
-                    skipped.append(SkippedImage(path: file.path, reason: "\(error)"))
-                }
-            }
+            try appendNormalized(range, size: size, shorterSide: model.record.resizeShorterSide, scale: scale, offset: offset,
+                                 to: &batch, labels: &labels, paths: &paths, skipped: &skipped)
             let n = batch.count / (size * size * 3)
             if n > 0 {
                 storage += try model.forward(Tensor(shape: [n, size, size, 3], storage: batch), logits: false).features.storage
