@@ -167,6 +167,94 @@ size_t radb_scores_below(const float *minus_two_dots, const float *norms, float 
     return found;
 }
 
+// MARK: - Exact distance
+
+// Multiplications and additions stay separate operations: a fused multiply-add would round
+// differently from the documented order (and from the Swift reference loop in the tests).
+#pragma STDC FP_CONTRACT OFF
+
+float radb_exact_squared_l2_portable(const float *a, const float *b, size_t d) {
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8) {
+        for (int l = 0; l < 8; l++) {
+            double t = (double)a[i + l] - (double)b[i + l];
+            double sq = t * t;
+            s[l] = s[l] + sq;
+        }
+    }
+    for (size_t l = 0; i + l < d; l++) {
+        double t = (double)a[i + l] - (double)b[i + l];
+        double sq = t * t;
+        s[l] = s[l] + sq;
+    }
+    return (float)(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+}
+
+#ifdef RADB_HAVE_X86
+// Lanes 0-3 in one register, 4-7 in the other: the same per-lane operations as the portable loop.
+__attribute__((target("avx2")))
+static float radb_exact_squared_l2_avx2(const float *a, const float *b, size_t d) {
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8) {
+        __m256 fa = _mm256_loadu_ps(a + i), fb = _mm256_loadu_ps(b + i);
+        __m256d tl = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(fa)),
+                                   _mm256_cvtps_pd(_mm256_castps256_ps128(fb)));
+        __m256d th = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(fa, 1)),
+                                   _mm256_cvtps_pd(_mm256_extractf128_ps(fb, 1)));
+        __m256d ql = _mm256_mul_pd(tl, tl);
+        __m256d qh = _mm256_mul_pd(th, th);
+        lo = _mm256_add_pd(lo, ql);
+        hi = _mm256_add_pd(hi, qh);
+    }
+    double s[8];
+    _mm256_storeu_pd(s, lo);
+    _mm256_storeu_pd(s + 4, hi);
+    for (size_t l = 0; i + l < d; l++) {
+        double t = (double)a[i + l] - (double)b[i + l];
+        double sq = t * t;
+        s[l] = s[l] + sq;
+    }
+    return (float)(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+}
+#endif
+
+#ifdef RADB_HAVE_X86
+__attribute__((target("avx")))
+static float radb_max_nonnegative_avx(const float *x, size_t n) {
+    __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
+        m1 = _mm256_max_ps(m1, _mm256_loadu_ps(x + i + 8));
+    }
+    float t[8], m = 0;
+    _mm256_storeu_ps(t, _mm256_max_ps(m0, m1));
+    for (int l = 0; l < 8; l++) if (t[l] > m) m = t[l];
+    for (; i < n; i++) if (x[i] > m) m = x[i];
+    return m;
+}
+#endif
+
+float radb_max_nonnegative(const float *x, size_t n) {
+#ifdef RADB_HAVE_X86
+    if (radb_kernels_use_avx2_fma()) return radb_max_nonnegative_avx(x, n);
+#endif
+    float m = 0;
+    for (size_t i = 0; i < n; i++) if (x[i] > m) m = x[i];
+    return m;
+}
+
+void radb_prefetch(const void *p, size_t bytes) {
+#ifdef RADB_HAVE_X86
+    const char *c = (const char *)p;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+#else
+    (void)p; (void)bytes;
+#endif
+}
+
 // MARK: - Dispatch
 
 static int radb_detect_avx2_fma(void) {
@@ -188,6 +276,13 @@ int radb_kernels_use_avx2_fma(void) {
         radb_choice = c;
     }
     return c;
+}
+
+float radb_exact_squared_l2(const float *a, const float *b, size_t d) {
+#ifdef RADB_HAVE_X86
+    if (radb_kernels_use_avx2_fma()) return radb_exact_squared_l2_avx2(a, b, d);
+#endif
+    return radb_exact_squared_l2_portable(a, b, d);
 }
 
 void radb_minus_two_dot_products(const float *query, const float *rows, size_t n, size_t d, float *out) {

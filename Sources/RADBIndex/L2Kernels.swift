@@ -18,30 +18,13 @@ public enum L2Kernels {
     /// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). Eight independent chains run ~8× faster
     /// than one, and in Double the order changes the result by ~1e-16 relative, far below the final
     /// Float rounding.
-    @inlinable
+    ///
+    /// The C kernel (`radb_exact_squared_l2`) runs this order with AVX2 where available and returns
+    /// the same bits as the portable loop.
+    @inline(__always)
     public static func exactSquaredDistance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                                             dimension: Int) -> Float {
-        var s0: Double = 0, s1: Double = 0, s2: Double = 0, s3: Double = 0
-        var s4: Double = 0, s5: Double = 0, s6: Double = 0, s7: Double = 0
-        @inline(__always) func sq(_ i: Int) -> Double {
-            let t = Double(a[i]) - Double(b[i])
-            return t * t
-        }
-        var i = 0
-        while i + 8 <= dimension {
-            s0 += sq(i); s1 += sq(i + 1); s2 += sq(i + 2); s3 += sq(i + 3)
-            s4 += sq(i + 4); s5 += sq(i + 5); s6 += sq(i + 6); s7 += sq(i + 7)
-            i += 8
-        }
-        let rest = dimension - i
-        if rest > 0 { s0 += sq(i) }
-        if rest > 1 { s1 += sq(i + 1) }
-        if rest > 2 { s2 += sq(i + 2) }
-        if rest > 3 { s3 += sq(i + 3) }
-        if rest > 4 { s4 += sq(i + 4) }
-        if rest > 5 { s5 += sq(i + 5) }
-        if rest > 6 { s6 += sq(i + 6) }
-        return Float(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
+        radb_exact_squared_l2(a, b, dimension)
     }
 
     /// ‖x‖² in Double (same summation order as `exactSquaredDistance`), rounded once to Float.
@@ -102,6 +85,18 @@ public enum L2Kernels {
     public static func minusTwoDotProducts(query q: UnsafePointer<Float>, rows: UnsafePointer<Float>, n: Int,
                                            dimension d: Int, into out: UnsafeMutablePointer<Float>) {
         radb_minus_two_dot_products(q, rows, n, d, out)
+    }
+
+    /// The portable (non-AVX2) path of `exactSquaredDistance`, for tests comparing both paths.
+    package static func exactSquaredDistancePortable(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                                     dimension: Int) -> Float {
+        radb_exact_squared_l2_portable(a, b, dimension)
+    }
+
+    /// The largest squared norm in `norms` (the C kernel `VectorBlock.maxSquaredNorm` uses).
+    package static func maxSquaredNorm(_ norms: UnsafeBufferPointer<Float>) -> Float {
+        guard let base = norms.baseAddress else { return 0 }
+        return radb_max_nonnegative(base, norms.count)
     }
 
     /// The portable (non-AVX2) path of `minusTwoDotProducts(query:…)`, for tests comparing both paths.

@@ -283,6 +283,9 @@ final class PartitionScanner {
             if heap.isFull(q) { dropBound = min(dropBound, heap.thresholds[q]) }
         }
         candidates.sort { $0.score < $1.score || ($0.score == $1.score && $0.id < $1.id) }
+        // The winners' vectors were scanned long before (a batch went on to other partitions), so
+        // they are likely out of cache: start all their misses now, in re-scoring order.
+        for c in candidates.prefix(2 * k) { radb_prefetch(c.vector, d * MemoryLayout<Float>.size) }
         let epsilon = Double(L2Kernels.roundingBound(dimension: d, maxSquaredNorm: maxScannedNorm,
                                                      querySquaredNorm: queryNorms[q]))
         var best = TopKSelector(validatedK: k)

@@ -198,6 +198,8 @@ extension SearchContext {
             if heap.isFull(0) { dropBound = min(dropBound, heap.thresholds[0]) }
         }
         buffer.sort(by: Candidate.precedes)
+        // A long scan has evicted the first winners' vectors: start their cache misses together.
+        for c in buffer.prefix(2 * k) { radb_prefetch(c.vector, d * MemoryLayout<Float>.size) }
         let epsilon = Double(L2Kernels.roundingBound(dimension: d, maxSquaredNorm: maxScannedNorm,
                                                      querySquaredNorm: qn))
         selector.reset(validatedK: k)

@@ -28,8 +28,6 @@ public struct VectorBlock {
 
     /// Largest squared norm in the block (used for the engine's rounding bound).
     var maxSquaredNorm: Float {
-        var m: Float = 0
-        for v in squaredNorms where v > m { m = v }
-        return m
+        L2Kernels.maxSquaredNorm(squaredNorms)
     }
 }

@@ -214,17 +214,28 @@ func serve(_ args: Arguments) throws {
     }
 }
 
-/// Runs single queries in a loop (for `perf record`): `profile ... --nprobe P --count N --threads T`.
+/// Runs single queries in a loop (for `perf record`): `profile ... --nprobe P --count N --threads T`;
+/// with `--batch B`, the first B queries as one batch, count / B times.
 func profile(_ args: Arguments) throws {
     var fixture = try Fixture(args)
     fixture.configure(threads: try args.int("threads", 1), mode: try args.string("mode", "workers"))
     let nprobe = parseProbes(try args.string("nprobe", "1"))[0]
     let count = try args.int("count", 100_000)
     let d = fixture.queries.columns, rows = fixture.queries.rows
+    let batch = try args.int("batch", 0)
     let clock = ContinuousClock()
     var checksum: UInt64 = 0
     let time = try clock.measure {
         try fixture.queries.values.withUnsafeBufferPointer { all in
+            if batch > 0 {  // `count` queries in batches of `batch`
+                let b = min(batch, rows)
+                for _ in 0..<max(1, count / b) {
+                    let result = try fixture.index.search(batch: UnsafeBufferPointer(rebasing: all[0 ..< b * d]),
+                                                          k: fixture.k, nprobe: nprobe)
+                    checksum &+= result.hits.first?.first?.id ?? 0
+                }
+                return
+            }
             for i in 0..<count {
                 let q = i % rows
                 let hits = try fixture.index.search(UnsafeBufferPointer(rebasing: all[q * d ..< (q + 1) * d]),

@@ -51,6 +51,21 @@ size_t radb_scores_below(const float *minus_two_dots, const float *norms, float 
 /// O(n log limit): a bounded max-heap, then heap sort of the kept items.
 size_t radb_select_smallest(const float *scores, size_t n, size_t limit, int32_t *out, float *scratch);
 
+/// Exact squared L2 distance: sum of (a[i] - b[i])^2 in double, rounded once to float. The summation
+/// order is part of the definition (`L2Kernels.exactSquaredDistance` documents it): lane l = i mod 8
+/// accumulates its dimensions in increasing i (difference, square, add: never fused), then
+/// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). Every path returns the same bits.
+float radb_exact_squared_l2(const float *a, const float *b, size_t d);
+float radb_exact_squared_l2_portable(const float *a, const float *b, size_t d);
+
+/// The largest of `n` finite floats (0 when n == 0 or all are below 0).
+float radb_max_nonnegative(const float *x, size_t n);
+
+/// Asks for `bytes` starting at `p` to be brought into the cache (a hint; no effect on results).
+/// Used before re-scoring candidates whose vectors were scanned long ago and are likely evicted,
+/// so their cache misses overlap instead of arriving one after another.
+void radb_prefetch(const void *p, size_t bytes);
+
 /// 1 when `radb_minus_two_dot_products` runs the AVX2/FMA kernel on this CPU, else 0.
 int radb_kernels_use_avx2_fma(void);
 
