@@ -315,6 +315,53 @@ size_t radb_scan_below(const float *q, float qn, const float *rows, const float 
     return radb_scan_below_portable(q, qn, rows, norms, ids, n, d, threshold, out_rows, out_scores);
 }
 
+// MARK: - Candidate heap
+
+// (sa, ia) ranks before (sb, ib).
+static inline int radb_precedes(float sa, uint64_t ia, float sb, uint64_t ib) {
+    return sa < sb || (sa == sb && ia < ib);
+}
+
+void radb_heap_offer_rows(float *hs, uint64_t *hi, const float **hv, int64_t *count, int64_t capacity,
+                          float *threshold, const uint32_t *rows, const float *scores, size_t found,
+                          const uint64_t *ids, const float *vectors, size_t d) {
+    int64_t n = *count;
+    for (size_t f = 0; f < found; f++) {
+        float s = scores[f];
+        if (s > *threshold) continue;
+        size_t j = rows[f];
+        uint64_t id = ids[j];
+        const float *v = vectors + j * d;
+        if (n < capacity) {  // append and sift up
+            int64_t child = n;
+            while (child > 0) {
+                int64_t parent = (child - 1) >> 1;
+                if (!radb_precedes(hs[parent], hi[parent], s, id)) break;
+                hs[child] = hs[parent]; hi[child] = hi[parent]; hv[child] = hv[parent];
+                child = parent;
+            }
+            hs[child] = s; hi[child] = id; hv[child] = v;
+            n++;
+            if (n == capacity) *threshold = hs[0];
+            continue;
+        }
+        if (!radb_precedes(s, id, hs[0], hi[0])) continue;
+        int64_t parent = 0;  // replace the root and sift down
+        for (;;) {
+            int64_t left = 2 * parent + 1;
+            if (left >= n) break;
+            int64_t larger = left;
+            if (left + 1 < n && radb_precedes(hs[left], hi[left], hs[left + 1], hi[left + 1])) larger = left + 1;
+            if (!radb_precedes(s, id, hs[larger], hi[larger])) break;
+            hs[parent] = hs[larger]; hi[parent] = hi[larger]; hv[parent] = hv[larger];
+            parent = larger;
+        }
+        hs[parent] = s; hi[parent] = id; hv[parent] = v;
+        *threshold = hs[0];
+    }
+    *count = n;
+}
+
 // MARK: - Selection
 
 // Max-heap on (score, index): the root is the worst of the kept items.

@@ -1,3 +1,5 @@
+import CKernels
+
 /// One bounded max-heap of scored candidates per query, in flat buffers, owned by one worker.
 ///
 /// It exists because the scan loop offers millions of scores per query and must reject almost all
@@ -99,6 +101,19 @@ final class CandidateHeaps {
         }
         s[parent] = score; i[parent] = id; v[parent] = vector
         thresholds[q] = s[0]
+    }
+
+    /// Offers the `found` rows a scan kernel returned (`rows` index `ids` and the row-major
+    /// `vectors`) to heap `q` — the same as calling `offer` for each, in C, for unfiltered scans.
+    @inline(__always)
+    func offerRows(_ q: Int, rows: UnsafePointer<UInt32>, scores rowScores: UnsafePointer<Float>, found: Int,
+                   ids rowIDs: UnsafePointer<UInt64>, vectors rowVectors: UnsafePointer<Float>, dimension: Int) {
+        let base = q * capacity
+        let heapVectors = UnsafeMutableRawPointer(vectors + base).assumingMemoryBound(to: UnsafePointer<Float>?.self)
+        (counts + q).withMemoryRebound(to: Int64.self, capacity: 1) { count in
+            radb_heap_offer_rows(scores + base, ids + base, heapVectors, count, Int64(capacity), thresholds + q,
+                                 rows, rowScores, found, rowIDs, rowVectors, dimension)
+        }
     }
 
     /// (a, idA) ranks before (b, idB).

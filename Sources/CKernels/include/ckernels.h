@@ -58,6 +58,15 @@ size_t radb_select_smallest(const float *scores, size_t n, size_t limit, int32_t
 float radb_exact_squared_l2(const float *a, const float *b, size_t d);
 float radb_exact_squared_l2_portable(const float *a, const float *b, size_t d);
 
+/// Offers `found` scanned rows (row indices `rows`, scores `scores`, as `radb_scan_below` returns
+/// them) to one bounded max-heap keyed by (score, id), whose root is the worst kept entry: the C
+/// twin of `CandidateHeaps.offer`, for unfiltered scans. Row j's id is ids[j] and its vector
+/// starts at vectors + j * d. `*count` and `*threshold` (the root's score once the heap is full,
+/// else +inf) are updated; equal scores keep the smaller id.
+void radb_heap_offer_rows(float *heap_scores, uint64_t *heap_ids, const float **heap_vectors, int64_t *count,
+                          int64_t capacity, float *threshold, const uint32_t *rows, const float *scores,
+                          size_t found, const uint64_t *ids, const float *vectors, size_t d);
+
 /// The largest of `n` finite floats (0 when n == 0 or all are below 0).
 float radb_max_nonnegative(const float *x, size_t n);
 
