@@ -99,6 +99,14 @@ public enum L2Kernels {
         return radb_max_nonnegative(base, norms.count)
     }
 
+    /// `out[j]` = ‖rows j‖² (given in `norms`) − 2 q·rows j: the anchor kernel of the single-query
+    /// routing step (`AnchorRouter.anchorScores`), four rows per step; exposed for tests.
+    package static func normsMinusTwoDot(query q: UnsafePointer<Float>, rows: UnsafePointer<Float>,
+                                         norms: UnsafePointer<Float>, n: Int, dimension d: Int,
+                                         into out: UnsafeMutablePointer<Float>) {
+        radb_norms_minus_two_dot(q, rows, norms, n, d, out)
+    }
+
     /// The portable (non-AVX2) path of `minusTwoDotProducts(query:…)`, for tests comparing both paths.
     package static func minusTwoDotProductsPortable(query q: UnsafePointer<Float>, rows: UnsafePointer<Float>,
                                                     n: Int, dimension d: Int,

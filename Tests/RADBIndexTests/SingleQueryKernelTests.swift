@@ -10,6 +10,11 @@ final class SingleQueryKernelTests: XCTestCase {
     private let kernels: [(name: String, run: Kernel)] = [
         ("dispatched", { L2Kernels.minusTwoDotProducts(query: $0, rows: $1, n: $2, dimension: $3, into: $4) }),
         ("portable", { L2Kernels.minusTwoDotProductsPortable(query: $0, rows: $1, n: $2, dimension: $3, into: $4) }),
+        // The anchor kernel (four rows per step, then a one-row tail) with zero norms: the same −2 q·x.
+        ("anchors", { q, rows, n, d, out in
+            let zeros = [Float](repeating: 0, count: n)
+            L2Kernels.normsMinusTwoDot(query: q, rows: rows, norms: zeros, n: n, dimension: d, into: out)
+        }),
     ]
 
     /// γ_d = d·u / (1 − d·u), u = 2⁻²⁴.
