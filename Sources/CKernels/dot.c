@@ -71,10 +71,9 @@ static inline float radb_hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// One row's dot product with the query, the row read strictly in order (a purely sequential stream
-// lets the hardware prefetcher run ahead; interleaving four rows, or software prefetch on top of the
-// sequential stream, measured slower on 1M x 128). Four 8-wide accumulators: FMA latency is 4 cycles,
-// two issue per cycle.
+// One row's dot product with the query, the row read in order (interleaving four adjacent rows,
+// or software prefetch, measured slower on cold 1M x 128 data; four distant streams are faster,
+// see radb_scan_below_avx2). Four 8-wide accumulators: FMA latency is 4 cycles, two issue per cycle.
 __attribute__((target("avx2,fma")))
 static inline float radb_dot_avx2(const float *q, const float *row, size_t d) {
     const size_t wide = d & ~(size_t)31, narrow = d & ~(size_t)7;
@@ -135,23 +134,40 @@ static void radb_norms_minus_two_dot_avx2(const float *q, const float *rows, con
     for (; j < n; j++) out[j] = -2.0f * radb_dot_avx2(q, rows + j * d, d) + norms[j];
 }
 
+// Scores row j and records it when it is under the threshold.
+#define RADB_SCAN_ROW(j)                                                                  \
+    do {                                                                                  \
+        size_t row_ = (j);                                                                \
+        float s_ = (-2.0f * radb_dot_avx2(q, rows + row_ * d, d) + norms[row_]) + qn;     \
+        if (s_ <= threshold) {                                                            \
+            out_rows[found] = (uint32_t)row_;                                             \
+            out_scores[found] = s_;                                                       \
+            /* The caller reads this row's id next (often not cached): fetch it now. */   \
+            if (ids) _mm_prefetch((const char *)(ids + row_), _MM_HINT_T0);               \
+            found++;                                                                      \
+        }                                                                                 \
+    } while (0)
+
+// The run is read as four sequential streams, one per quarter, a row of each in turn: on a cold
+// run the hardware prefetcher then keeps four streams in flight instead of one (measured ~15 %
+// faster than one stream on 512-4096 rows of 128-d from DRAM; eight streams lost it again).
+// Rows come back in that interleaved order; callers do not depend on the order.
 __attribute__((target("avx2,fma")))
 static size_t radb_scan_below_avx2(const float *q, float qn, const float *rows, const float *norms,
                                    const uint64_t *ids, size_t n, size_t d, float threshold, uint32_t *out_rows,
                                    float *out_scores) {
     size_t found = 0;
-    for (size_t j = 0; j < n; j++) {
-        float s = (-2.0f * radb_dot_avx2(q, rows + j * d, d) + norms[j]) + qn;
-        if (s <= threshold) {
-            out_rows[found] = (uint32_t)j;
-            out_scores[found] = s;
-            // The caller reads this row's id next (a separate array, often not cached): fetch it now.
-            if (ids) _mm_prefetch((const char *)(ids + j), _MM_HINT_T0);
-            found++;
-        }
+    const size_t quarter = n >= 64 ? n / 4 : 0;
+    for (size_t j = 0; j < quarter; j++) {
+        RADB_SCAN_ROW(j);
+        RADB_SCAN_ROW(quarter + j);
+        RADB_SCAN_ROW(2 * quarter + j);
+        RADB_SCAN_ROW(3 * quarter + j);
     }
+    for (size_t j = 4 * quarter; j < n; j++) RADB_SCAN_ROW(j);
     return found;
 }
+#undef RADB_SCAN_ROW
 #endif
 
 #ifdef RADB_HAVE_X86

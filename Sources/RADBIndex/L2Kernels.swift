@@ -115,7 +115,8 @@ public enum L2Kernels {
     }
 
     /// The single-query scan step (C `radb_scan_below`, dispatched or portable): the rows of an n × d
-    /// block whose score ((−2 q·x) + ‖x‖²) + ‖q‖² is ≤ `threshold`, in row order, with their scores.
+    /// block whose score ((−2 q·x) + ‖x‖²) + ‖q‖² is ≤ `threshold`, with their scores, in the kernel's
+    /// (unspecified) order.
     /// Exposed for tests comparing the kernel paths.
     package static func scanBelow(query: UnsafePointer<Float>, querySquaredNorm qn: Float, rows: UnsafePointer<Float>,
                                   squaredNorms: UnsafePointer<Float>, n: Int, dimension d: Int, threshold: Float,

@@ -75,9 +75,10 @@ public final class SearchContext: @unchecked Sendable {
 /// The per-piece state of a single-query scan: a bounded candidate heap and the chunk buffers the
 /// C scan kernel writes into. Pieces of a split scan run on different threads, each on its own lane.
 final class ScanLane {
-    /// Rows per call of the scan kernel once the heap is full (small enough to stay in L1, large
-    /// enough to amortise the call); the threshold is refreshed between calls.
-    static let chunk = 512
+    /// Rows per call of the scan kernel once the heap is full: long enough for the kernel's four
+    /// prefetch streams (measured 2–9 % faster than 512 at nprobe 16–64), while its output buffers
+    /// (8 bytes a row) stay in L1; the threshold is refreshed between calls.
+    static let chunk = 2048
     /// Rows per call while the heap still has room (every row passes an infinite threshold).
     static let firstChunk = 32
 

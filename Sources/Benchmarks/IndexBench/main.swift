@@ -110,7 +110,10 @@ struct Fixture {
         openblas_set_num_threads(Int32(1))
         let clock = ContinuousClock()
         let router = try AnchorRouter(anchors: centroids.values, dimension: d)
-        let lists = try MemoryInvertedLists(dimension: d, listCount: router.anchorCount)
+        // --block-capacity N hands partitions out in blocks of N vectors, as the store does (0: whole).
+        let blockCapacity = try args.int("block-capacity", 0)
+        let lists = try MemoryInvertedLists(dimension: d, listCount: router.anchorCount,
+                                            blockCapacity: blockCapacity > 0 ? blockCapacity : nil)
         let buildTime = try clock.measure {
             let assignment = try router.nearestAnchors(of: base.values, parallelism: .workers(2))
             try lists.add(vectors: base.values, ids: (0..<UInt64(base.rows)).map { $0 }, lists: assignment)

@@ -31,10 +31,11 @@ void radb_norms_minus_two_dot_portable(const float *q, const float *rows, const 
                                        size_t d, float *out);
 
 /// The scan of one run of vectors for one query: s_j = ((-2 q.x_j) + norms[j]) + qn, and every row
-/// with s_j <= threshold is appended to (out_rows, out_scores) in row order. Returns how many.
-/// out_rows and out_scores must have room for n entries. The caller keeps the k best of them.
+/// with s_j <= threshold is appended to (out_rows, out_scores). Returns how many. The order of the
+/// returned rows is unspecified: the AVX2 path reads the run as four interleaved quarter streams
+/// (more prefetch streams in flight on a cold run). out_rows and out_scores must have room for n
+/// entries. The caller keeps the k best of them, by (score, id), whatever the order.
 /// `ids` (may be NULL) is only prefetched for the rows returned, since the caller reads them next.
-/// The rows are read strictly in order, one at a time (the hardware prefetcher's best case).
 size_t radb_scan_below(const float *q, float qn, const float *rows, const float *norms, const uint64_t *ids,
                        size_t n, size_t d, float threshold, uint32_t *out_rows, float *out_scores);
 size_t radb_scan_below_portable(const float *q, float qn, const float *rows, const float *norms,
