@@ -1,6 +1,7 @@
 import CKernels
 
-/// One bounded max-heap of scored candidates per query, in flat buffers, owned by one worker.
+/// One bounded max-heap of scored candidates per query, in flat buffers, owned by one worker
+/// (entries are added by the C kernel `radb_heap_offer_rows`, which keeps the heap order).
 ///
 /// It exists because the scan loop offers millions of scores per query and must reject almost all
 /// of them with a single comparison against `thresholds[q]` (the worst kept score once the heap is
@@ -66,59 +67,29 @@ final class CandidateHeaps {
     /// Whether heap `q` is full (so it may have dropped candidates).
     func isFull(_ q: Int) -> Bool { counts[q] == capacity }
 
-    /// Offers a candidate to heap `q`. Callers pre-filter with `score <= thresholds[q]`.
-    @inline(__always)
-    func offer(_ q: Int, score: Float, id: UInt64, vector: UnsafePointer<Float>) {
-        let base = q * capacity
-        let s = scores + base, i = ids + base, v = vectors + base
-        let n = counts[q]
-        if n < capacity {
-            // Append and sift up.
-            var child = n
-            while child > 0 {
-                let parent = (child - 1) >> 1
-                guard Self.precedes(s[parent], i[parent], score, id) else { break }
-                s[child] = s[parent]; i[child] = i[parent]; v[child] = v[parent]
-                child = parent
-            }
-            s[child] = score; i[child] = id; v[child] = vector
-            counts[q] = n + 1
-            if n + 1 == capacity { thresholds[q] = s[0] }
-            return
-        }
-        guard Self.precedes(score, id, s[0], i[0]) else { return }
-        // Replace the root and sift down.
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1
-            if left >= n { break }
-            var larger = left
-            let right = left + 1
-            if right < n && Self.precedes(s[left], i[left], s[right], i[right]) { larger = right }
-            guard Self.precedes(score, id, s[larger], i[larger]) else { break }
-            s[parent] = s[larger]; i[parent] = i[larger]; v[parent] = v[larger]
-            parent = larger
-        }
-        s[parent] = score; i[parent] = id; v[parent] = vector
-        thresholds[q] = s[0]
-    }
-
     /// Offers the `found` rows a scan kernel returned (`rows` index `ids` and the row-major
-    /// `vectors`) to heap `q` — the same as calling `offer` for each, in C, for unfiltered scans.
+    /// `vectors`) to heap `q` (C `radb_heap_offer_rows`: rows over the threshold are skipped, equal
+    /// scores keep the smaller id). With a filter, rows whose id it rejects are first dropped from
+    /// `rows`/`scores` in place.
     @inline(__always)
-    func offerRows(_ q: Int, rows: UnsafePointer<UInt32>, scores rowScores: UnsafePointer<Float>, found: Int,
-                   ids rowIDs: UnsafePointer<UInt64>, vectors rowVectors: UnsafePointer<Float>, dimension: Int) {
+    func offerRows(_ q: Int, rows: UnsafeMutablePointer<UInt32>, scores rowScores: UnsafeMutablePointer<Float>,
+                   found: Int, ids rowIDs: UnsafePointer<UInt64>, vectors rowVectors: UnsafePointer<Float>,
+                   dimension: Int, filter: IDFilter?) {
+        var found = found
+        if let filter {
+            var kept = 0
+            for f in 0..<found where filter.contains(rowIDs[Int(rows[f])]) {
+                rows[kept] = rows[f]
+                rowScores[kept] = rowScores[f]
+                kept += 1
+            }
+            found = kept
+        }
         let base = q * capacity
         let heapVectors = UnsafeMutableRawPointer(vectors + base).assumingMemoryBound(to: UnsafePointer<Float>?.self)
         (counts + q).withMemoryRebound(to: Int64.self, capacity: 1) { count in
             radb_heap_offer_rows(scores + base, ids + base, heapVectors, count, Int64(capacity), thresholds + q,
                                  rows, rowScores, found, rowIDs, rowVectors, dimension)
         }
-    }
-
-    /// (a, idA) ranks before (b, idB).
-    @inline(__always)
-    static func precedes(_ a: Float, _ idA: UInt64, _ b: Float, _ idB: UInt64) -> Bool {
-        a < b || (a == b && idA < idB)
     }
 }

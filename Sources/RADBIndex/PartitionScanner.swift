@@ -206,19 +206,8 @@ final class PartitionScanner {
             let len = min(block.count - start, heap.isFull(q) ? ScanLane.chunk : ScanLane.firstChunk)
             let found = radb_scan_below(query, qn, vectors + start * d, norms + start, ids + start, len, d,
                                         heap.thresholds[q], rows, scores)
-            if filter == nil {
-                heap.offerRows(q, rows: rows, scores: scores, found: found, ids: ids + start,
-                               vectors: vectors + start * d, dimension: d)
-                start += len
-                continue
-            }
-            for f in 0..<found {
-                let s = scores[f]
-                guard s <= heap.thresholds[q] else { continue }
-                let j = start + Int(rows[f])
-                if let filter, !filter.contains(ids[j]) { continue }
-                heap.offer(q, score: s, id: ids[j], vector: vectors + j * d)
-            }
+            heap.offerRows(q, rows: rows, scores: scores, found: found, ids: ids + start,
+                           vectors: vectors + start * d, dimension: d, filter: filter)
             start += len
         }
     }
@@ -244,19 +233,8 @@ final class PartitionScanner {
                     let len = min(ScanLane.chunk, n - sub)
                     let found = radb_scores_below(row + sub, norms + sub, qn, len, heap.thresholds[q], candidateRows,
                                                   candidateScores)
-                    if filter == nil {
-                        heap.offerRows(q, rows: candidateRows, scores: candidateScores, found: found, ids: ids + sub,
-                                       vectors: rows + sub * d, dimension: d)
-                        sub += len
-                        continue
-                    }
-                    for f in 0..<found {
-                        let s = candidateScores[f]
-                        guard s <= heap.thresholds[q] else { continue }
-                        let j = sub + Int(candidateRows[f])
-                        if let filter, !filter.contains(ids[j]) { continue }
-                        heap.offer(q, score: s, id: ids[j], vector: rows + j * d)
-                    }
+                    heap.offerRows(q, rows: candidateRows, scores: candidateScores, found: found, ids: ids + sub,
+                                   vectors: rows + sub * d, dimension: d, filter: filter)
                     sub += len
                 }
             }

@@ -268,20 +268,8 @@ extension ScanLane {
             let len = min(range.upperBound - start, heap.isFull(0) ? Self.chunk : Self.firstChunk)
             let found = radb_scan_below(query, qn, vectors + start * d, norms + start, ids + start, len, d, heap.thresholds[0],
                                         rows, scores)
-            if filter == nil {
-                heap.offerRows(0, rows: rows, scores: scores, found: found, ids: ids + start, vectors: vectors + start * d,
-                               dimension: d)
-                distanceComputations += len
-                start += len
-                continue
-            }
-            for f in 0..<found {
-                let s = scores[f]
-                guard s <= heap.thresholds[0] else { continue }
-                let j = start + Int(rows[f])
-                if let filter, !filter.contains(ids[j]) { continue }
-                heap.offer(0, score: s, id: ids[j], vector: vectors + j * d)
-            }
+            heap.offerRows(0, rows: rows, scores: scores, found: found, ids: ids + start, vectors: vectors + start * d,
+                           dimension: d, filter: filter)
             distanceComputations += len
             start += len
         }
