@@ -95,7 +95,7 @@ public struct StoreSnapshot {
     // MARK: - Vectors by id
 
     private func view(of id: UInt64) throws -> (BlockView, Int)? {
-        guard let loc = try txn.value(txn.environment.idsDB, id, as: ItemLocation.self) else { return nil }
+        guard let loc = try txn.location(of: id, layout: layout) else { return nil }
         guard let raw = try txn.get(txn.environment.blocksDB, blockKey(loc.anchor, loc.block)) else {
             throw StoreError.corruptVectorStore(path: path, reason: "id \(id) points at a missing block")
         }
@@ -115,7 +115,7 @@ public struct StoreSnapshot {
 
     /// Anchor (partition) of `id`, or nil if unknown.
     public func anchor(of id: UInt64) throws -> Int32? {
-        try txn.value(txn.environment.idsDB, id, as: ItemLocation.self)?.anchor
+        try txn.storedPosition(of: id)?.anchor
     }
 
     /// Copies the vectors of `ids` into `vectors` (row i = ids[i], `ids.count × dimension`) and,

@@ -6,20 +6,53 @@ import GRDB
 
 extension VectorStore {
     /// Rewrites this database into the layout radb wrote before the content-hash index moved
-    /// to LMDB — vector format 1 (no `contents` database) and catalog schema 1 (the
-    /// `items_by_content_key` index of Schema/0001, `user_version` 1) — so that the tests can
-    /// open a real format-1 database. Takes the writer lock; the store must not be used after.
+    /// to LMDB — vector format 1 (no `contents` database, id map of block/slot entries) and
+    /// catalog schema 1 (the `items_by_content_key` index of Schema/0001, `user_version` 1) —
+    /// so that the tests can open a real format-1 database. The store must have been created
+    /// with `mergeFactor` 4 (the only one formats 1–2 know). Takes the writer lock; the store
+    /// must not be used after.
     package func rewriteAsVersion1ForTesting() throws {
+        try rewriteAsOlderFormatForTesting(1)
+    }
+
+    /// Rewrites this database into vector format 2 (content index in LMDB, id map of
+    /// block/slot entries, no large-block counts, no `mergeFactor` meta), as the previous radb
+    /// wrote it. Same conditions as `rewriteAsVersion1ForTesting`.
+    package func rewriteAsVersion2ForTesting() throws {
+        try rewriteAsOlderFormatForTesting(2)
+    }
+
+    private func rewriteAsOlderFormatForTesting(_ format: UInt64) throws {
+        guard layout.mergeFactor == VectorBlockLayout.legacyMergeFactor else {
+            throw StoreError.invalidArgument(path: path, reason: "only a store created with mergeFactor 4 has the layout of vector formats 1–2")
+        }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
         try lmdbCall {
             try lmdb.write { txn in
-                if let handles = try lmdb.contentsDB() {
+                let env = txn.environment
+                if format < 2, let handles = try lmdb.contentsDB() {
                     for dbi in handles.both { try LMDBError.check(mdb_drop(txn.handle, dbi, 1), "mdb_drop(contents)") }
                 }
-                try txn.putMeta("format", 1)
+                var ids: [UInt64] = []
+                try txn.scan(env.idsDB) { key, _ in ids.append(key.loadUnaligned(as: UInt64.self)); return true }
+                let locations = try ids.map { try txn.location(of: $0, layout: layout)! }
+                for (id, loc) in zip(ids, locations) { try txn.put(env.idsDB, id, value: loc) }
+                var records: [(UInt32, PartitionRecord)] = []
+                try txn.scan(env.partitionsDB) { key, value in
+                    records.append((key.loadUnaligned(as: UInt32.self), value.loadUnaligned(as: PartitionRecord.self)))
+                    return true
+                }
+                for (key, var record) in records {
+                    record.largeBlocks = 0
+                    try txn.put(env.partitionsDB, key, value: record)
+                }
+                var name = "mergeFactor"
+                try name.withUTF8 { _ = try txn.delete(env.metaDB, key: UnsafeRawBufferPointer($0)) }
+                try txn.putMeta("format", format)
             }
         }
+        guard format < 2 else { return }
         try catalog.wrap {
             try catalog.pool.writeWithoutTransaction { db in
                 try db.execute(sql: "CREATE INDEX IF NOT EXISTS items_by_content_key ON items(content_key)")

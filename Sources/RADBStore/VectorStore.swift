@@ -84,7 +84,7 @@ public final class VectorStore: @unchecked Sendable {
     public let modelIdentity: String
     /// Vectors per full small block (where new vectors go).
     public var blockCapacity: Int { layout.smallCapacity }
-    /// Vectors per large block (merged from full small blocks; most of a big partition).
+    /// Vectors per large block (`mergeFactor` full small blocks merged; most of a big partition).
     public var largeBlockCapacity: Int { layout.largeCapacity }
 
     let options: StoreOptions
@@ -103,8 +103,10 @@ public final class VectorStore: @unchecked Sendable {
     static let catalogFileName = "catalog.sqlite"
     static let writerLockFileName = "writer.lock"
     /// Format of the LMDB half (meta `format`): 1 = blocks, ids, partitions; 2 = also
-    /// `contents` (the content-hash index). Older radb builds refuse a format they do not know.
-    static let vectorFormatVersion: UInt64 = 2
+    /// `contents` (the content-hash index); 3 = the id map holds positions (`ItemPosition`),
+    /// partition records count their large blocks, and meta `mergeFactor` is recorded. Older
+    /// radb builds refuse a format they do not know.
+    static let vectorFormatVersion: UInt64 = 3
 
     private init(directory: URL, dimension: Int, modelIdentity: String, options: StoreOptions,
                  lmdb: LMDBEnvironment, catalog: Catalog, writerLock: WriterLock, layout: VectorBlockLayout) {
@@ -133,6 +135,9 @@ public final class VectorStore: @unchecked Sendable {
         guard (1...65_536).contains(dimension) else {
             throw StoreError.invalidArgument(path: path, reason: "dimension \(dimension) is outside 1…65536")
         }
+        guard (2...64).contains(options.mergeFactor) else {
+            throw StoreError.invalidArgument(path: path, reason: "mergeFactor \(options.mergeFactor) is outside 2…64")
+        }
         guard !modelIdentity.isEmpty else {
             throw StoreError.invalidArgument(path: path, reason: "the model identity is empty; pass the model's content hash")
         }
@@ -156,12 +161,14 @@ public final class VectorStore: @unchecked Sendable {
                                                           initialMapSize: options.initialMapSize)
             let capacity = VectorBlockLayout.capacity(dimension: dimension, pageSize: env.pageSize,
                                                       minimumVectors: max(1, options.minimumBlockVectors))
-            layout = VectorBlockLayout(dimension: dimension, smallCapacity: capacity, pageSize: env.pageSize)
+            layout = VectorBlockLayout(dimension: dimension, smallCapacity: capacity, pageSize: env.pageSize,
+                                       mergeFactor: options.mergeFactor)
             try env.write { txn in
                 try txn.putMeta("format", vectorFormatVersion)
                 try txn.putMeta("dimension", UInt64(dimension))
                 try txn.putMeta("model", modelIdentity)
                 try txn.putMeta("blockCapacity", UInt64(capacity))
+                try txn.putMeta("mergeFactor", UInt64(options.mergeFactor))
                 try txn.putMeta("seq", 0)
                 try txn.putMeta("nextId", 1)
             }
@@ -228,14 +235,16 @@ public final class VectorStore: @unchecked Sendable {
         } catch let e as StoreError { throw e } catch {
             throw StoreError.corruptVectorStore(path: dataPath, reason: "\(error)")
         }
-        let meta: (format: UInt64, dimension: Int, model: String, capacity: Int)
+        let meta: (format: UInt64, dimension: Int, model: String, capacity: Int, mergeFactor: Int)
         do {
             meta = try env.read { txn in
                 guard let format = try txn.metaUInt64("format"), let dim = try txn.metaUInt64("dimension"),
                       let model = try txn.metaString("model"), let cap = try txn.metaUInt64("blockCapacity") else {
                     throw StoreError.corruptVectorStore(path: dataPath, reason: "the meta records are missing")
                 }
-                return (format, Int(dim), model, Int(cap))
+                // Formats ≤ 2 do not record it: they merged 4 small blocks.
+                let k = try txn.metaUInt64("mergeFactor") ?? UInt64(VectorBlockLayout.legacyMergeFactor)
+                return (format, Int(dim), model, Int(cap), Int(k))
             }
         } catch let e as StoreError { throw e } catch {
             throw StoreError.corruptVectorStore(path: dataPath, reason: "\(error)")
@@ -244,10 +253,11 @@ public final class VectorStore: @unchecked Sendable {
             throw StoreError.corruptVectorStore(path: dataPath,
                 reason: "vector format \(meta.format) is newer than this radb (\(vectorFormatVersion)); upgrade radb")
         }
-        guard meta.dimension >= 1, meta.capacity >= 1 else {
+        guard meta.dimension >= 1, meta.capacity >= 1, (2...64).contains(meta.mergeFactor) else {
             throw StoreError.corruptVectorStore(path: dataPath, reason: "meta records hold impossible values")
         }
-        let layout = VectorBlockLayout(dimension: meta.dimension, smallCapacity: meta.capacity, pageSize: env.pageSize)
+        let layout = VectorBlockLayout(dimension: meta.dimension, smallCapacity: meta.capacity, pageSize: env.pageSize,
+                                       mergeFactor: meta.mergeFactor)
 
         // Catalog half: refuse a newer schema before touching it.
         let catalog = try Catalog(path: catalogPath, create: false, durable: options.durable)
@@ -340,9 +350,12 @@ public final class VectorStore: @unchecked Sendable {
             try lmdbCall {
                 try lmdb.writeCreatingContents { txn, handles in
                     try ContentIndex.build(entries, txn: txn, handles: handles)
-                    try txn.putMeta("format", Self.vectorFormatVersion)
+                    try txn.putMeta("format", 2)
                 }
             }
+        }
+        if format < 3 {
+            try lmdbCall { try lmdb.write { try IDMapUpgrade.run(txn: $0, layout: layout) } }
         }
         try catalog.migrate()
     }
@@ -562,7 +575,7 @@ public final class VectorStore: @unchecked Sendable {
             contentEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: unique) } }
             return { .delete(unique) }
         }, vectorHalf: { writer, _ in
-            let unknown = try unique.filter { try writer.location(of: $0) == nil }
+            let unknown = try unique.filter { try !writer.contains($0) }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             for id in unique { try writer.remove(id: id) }
             try ContentIndex.remove(contentEntries, txn: writer.txn, handles: writer.contents)
@@ -584,7 +597,7 @@ public final class VectorStore: @unchecked Sendable {
             let op = PendingOperation.updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
             return { op }
         }, vectorHalf: { writer, _ in
-            let unknown = try updates.map(\.id).filter { try writer.location(of: $0) == nil }
+            let unknown = try updates.map(\.id).filter { try !writer.contains($0) }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             try ContentIndex.remove(oldEntries, txn: writer.txn, handles: writer.contents)
             let newEntries = finalHash.map { ContentIndex.Entry(key: ContentIndex.key($0.value), id: $0.key) }.sorted()
@@ -609,11 +622,11 @@ public final class VectorStore: @unchecked Sendable {
             let op = PendingOperation.move(ordered.map { .init(id: $0, anchor: target[$0]!) })
             return { op }
         }, vectorHalf: { writer, _ in
-            let unknown = try ordered.filter { try writer.location(of: $0) == nil }
+            let unknown = try ordered.filter { try !writer.contains($0) }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             for id in ordered {
                 let anchor = target[id]!
-                guard let loc = try writer.location(of: id), loc.anchor != anchor else { continue }
+                guard let p = try writer.position(of: id), p.anchor != anchor else { continue }
                 let entry = try writer.remove(id: id)
                 try entry.vector.withUnsafeBufferPointer {
                     try writer.append(id: id, anchor: anchor, norm: entry.norm, vector: $0)

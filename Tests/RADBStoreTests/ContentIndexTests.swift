@@ -118,7 +118,9 @@ final class ContentIndexTests: StoreTestCase {
         let items = itemsWithDuplicates(300, seed: 42)
         let ids: [UInt64]
         do {
-            let store = try makeStore(dimension: 6, name: name)
+            var options = fastOptions
+            options.mergeFactor = 4 // the only layout formats 1–2 know
+            let store = try makeStore(dimension: 6, name: name, options: options)
             ids = try store.insert(Array(items[..<150])) + store.insert(Array(items[150...]))
             try store.rewriteAsVersion1ForTesting()
         }

@@ -59,7 +59,7 @@ final class RoundTripTests: StoreTestCase {
                 for b in blocks.dropLast() {
                     XCTAssertEqual(b.count, b.capacity, "partition \(p.anchor) is dense", file: file, line: line)
                 }
-                // Four (mergeFactor) full small blocks never trail: they are merged into a large one.
+                // `mergeFactor` full small blocks never trail: they are merged into a large one.
                 let trailingSmall = blocks.dropLast().reversed().prefix { $0.capacity == store.blockCapacity }.count
                 XCTAssertLessThan(trailingSmall, store.largeBlockCapacity / store.blockCapacity, file: file, line: line)
             }
@@ -67,10 +67,12 @@ final class RoundTripTests: StoreTestCase {
         }
     }
 
-    /// Options with one-page small blocks, so a few hundred vectors exercise merging.
+    /// Options with one-page small blocks merged by fours, so a few hundred vectors exercise
+    /// merging.
     private var smallBlocks: StoreOptions {
         var o = fastOptions
         o.minimumBlockVectors = 1
+        o.mergeFactor = 4
         return o
     }
 
