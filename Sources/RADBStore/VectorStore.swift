@@ -489,9 +489,22 @@ public final class VectorStore: @unchecked Sendable {
     func validate(_ m: ItemMetadata, index: Int) throws {
         if m.path.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the path is empty") }
         if m.contentHash.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the content hash is empty") }
+        func rejectNUL(_ text: String, _ name: String) throws {
+            if Self.containsNUL(text) {
+                throw StoreError.invalidMetadata(path: path, index: index, reason: "the \(name) contains a NUL character (catalog text ends at NUL)")
+            }
+        }
+        try rejectNUL(m.path, "path")
+        try rejectNUL(m.contentHash, "content hash")
+        if let label = m.label { try rejectNUL(label, "label") }
         if m.width < 0 || m.height < 0 {
             throw StoreError.invalidMetadata(path: path, index: index, reason: "negative size \(m.width)×\(m.height)")
         }
+    }
+
+    private static func containsNUL(_ s: String) -> Bool {
+        s.utf8.withContiguousStorageIfAvailable { $0.isEmpty ? false : memchr($0.baseAddress!, 0, $0.count) != nil }
+            ?? s.utf8.contains(0)
     }
 
     /// Inserts a batch atomically and returns the new ids, in batch order.
@@ -505,7 +518,10 @@ public final class VectorStore: @unchecked Sendable {
     @discardableResult
     public func insert(_ batch: [NewItem]) throws -> [UInt64] {
         guard !batch.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "insert") }
-        for (i, item) in batch.enumerated() { try validate(item.metadata, index: i) }
+        // Through a pointer: `for item in batch` copies (retains) every vector and string.
+        try batch.withUnsafeBufferPointer { items in
+            for i in items.indices { try validate(items[i].metadata, index: i) }
+        }
         let now = Date().timeIntervalSince1970
         let d = dimension
         var ids: [UInt64] = []
@@ -516,11 +532,8 @@ public final class VectorStore: @unchecked Sendable {
         var contentEntries: [ContentIndex.Entry] = []
         try performWrite("insert", prepare: { first in
             ids = (0..<batch.count).map { first + UInt64($0) }
-            return { [ids] in
-                .insert(batch.indices.map {
-                    CatalogRow(id: ids[$0], anchor: batch[$0].anchor, metadata: batch[$0].metadata, addedAt: now)
-                })
-            }
+            let op = PendingOperation.insertBatch(.init(firstId: first, items: batch, addedAt: now))
+            return { op }
         }, alongside: {
             // While the catalog thread inserts the rows: check the vectors (a bad one abandons
             // both halves), order them by partition so each tail block is written once, and

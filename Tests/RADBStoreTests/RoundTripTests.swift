@@ -6,7 +6,11 @@ import XCTest
 final class RoundTripTests: StoreTestCase {
     func testInsertReopenReadsBackBitIdenticalVectorsAndMetadata() throws {
         let d = 24
-        let items = newItems(700, dimension: d, anchors: 5, seed: 1)
+        var items = newItems(700, dimension: d, anchors: 5, seed: 1)
+        // Text the catalog binds in place: empty, non-ASCII, longer than a small string.
+        items[7].metadata.label = ""
+        items[8].metadata.path = "fotos/über/straße-🙂-" + String(repeating: "x", count: 300) + ".jpg"
+        items[9].metadata.label = "Größe ≥ 3 — ∑"
         var ids: [UInt64] = []
         do {
             let store = try makeStore(dimension: d)

@@ -3,7 +3,7 @@
 //   swift build -c release --product radb-bench-store
 //   .build/release/radb-bench-store [--n 1000000] [--dim 128] [--batch 10000] [--partitions 1000]
 //                                   [--dir /tmp/radb-bench-store] [--durable] [--export FILE]
-//                                   [--block MIN_VECTORS] [--insert-only]
+//                                   [--block MIN_VECTORS] [--merge FACTOR] [--insert-only]
 //
 // --insert-only prints one line about the insert and stops (used for profiling: with
 // RADB_BENCH_PAUSE set it waits 2 s after building the batches, so a profiler can attach).
@@ -17,7 +17,8 @@ setvbuf(stdout, nil, _IOLBF, 0)
 // MARK: - Arguments
 
 var n = 1_000_000, dim = 128, batchSize = 10_000, partitions = 1000
-var dir = "/tmp/radb-bench-store", durable = false, export: String?, blockVectors = 64, insertOnly = false
+var dir = "/tmp/radb-bench-store", durable = false, export: String?, insertOnly = false
+var blockVectors: Int?, mergeFactor: Int? // nil: the store's defaults
 var it = CommandLine.arguments.dropFirst().makeIterator()
 while let a = it.next() {
     switch a {
@@ -28,7 +29,8 @@ while let a = it.next() {
     case "--dir": dir = it.next() ?? dir
     case "--durable": durable = true
     case "--export": export = it.next()
-    case "--block": blockVectors = Int(it.next() ?? "") ?? blockVectors
+    case "--block": blockVectors = Int(it.next() ?? "")
+    case "--merge": mergeFactor = Int(it.next() ?? "")
     case "--insert-only": insertOnly = true
     default: print("unknown argument \(a)"); exit(2)
     }
@@ -77,7 +79,8 @@ if let export {
 try? FileManager.default.removeItem(atPath: dir)
 var options = StoreOptions(durable: durable)
 options.initialMapSize = 64 << 20 // start small: growth is part of what is measured
-options.minimumBlockVectors = blockVectors
+if let blockVectors { options.minimumBlockVectors = blockVectors }
+if let mergeFactor { options.mergeFactor = mergeFactor }
 let store = try VectorStore.create(at: URL(fileURLWithPath: dir), dimension: dim, modelIdentity: "bench", options: options)
 var insertSeconds = 0.0, insertCPU = 0.0
 var batches = 0
@@ -214,7 +217,7 @@ print("""
 
 | metric | value |
 |---|---|
-| vectors × dim, partitions, batch | \(n) × \(dim), \(stats.partitions), \(batchSize) (block capacity \(stats.blockCapacity)) |
+| vectors × dim, partitions, batch | \(n) × \(dim), \(stats.partitions), \(batchSize) (block capacity \(stats.blockCapacity) small, \(stats.largeBlockCapacity) large) |
 | machine load average (1 min) at start of insert | \(f(loadBefore, 1)) on \(ProcessInfo.processInfo.activeProcessorCount) cores |
 | insert (durable: \(durable)), wall clock | \(f(insertSeconds)) s → \(Int(insertRate)) vectors/s |
 | insert (durable: \(durable)), CPU time | \(f(insertCPU)) s → **\(Int(Double(n) / insertCPU)) vectors/s** |

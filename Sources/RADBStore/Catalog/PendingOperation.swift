@@ -6,12 +6,26 @@ import Foundation
 /// idempotent, so replaying an operation the catalog already has is harmless.
 enum PendingOperation: Equatable {
     case insert([CatalogRow])
+    /// An insert as the writer holds it: row `firstId + i` is `items[i]`. Encoded exactly as
+    /// `.insert` (so a journal decodes as `.insert`); it exists so that the catalog thread reads
+    /// the caller's items in place instead of copying every row (retaining its strings).
+    case insertBatch(InsertBatch)
     case delete([UInt64])
     case updateMetadata([MetadataUpdate])
     case move([AnchorMove])
     case none
 
     struct MetadataUpdate: Equatable { var id: UInt64; var metadata: ItemMetadata }
+    struct InsertBatch: Equatable {
+        var firstId: UInt64
+        var items: [NewItem]
+        /// Seconds since 1970, the same for every row.
+        var addedAt: Double
+        static func == (a: InsertBatch, b: InsertBatch) -> Bool {
+            a.firstId == b.firstId && a.addedAt == b.addedAt && a.items.count == b.items.count
+                && zip(a.items, b.items).allSatisfy { $0.anchor == $1.anchor && $0.metadata == $1.metadata }
+        }
+    }
     struct AnchorMove: Equatable { var id: UInt64; var anchor: Int32 }
 
     // MARK: - Encoding (little-endian, length-prefixed strings)
@@ -26,6 +40,12 @@ enum PendingOperation: Equatable {
         switch self {
         case .none: return 1
         case let .insert(rows): return rows.reduce(9) { $0 + 8 + 4 + metadata($1.metadata) + 8 }
+        case let .insertBatch(b):
+            return b.items.withUnsafeBufferPointer { items in
+                var n = 9
+                for i in items.indices { n += 8 + 4 + metadata(items[i].metadata) + 8 }
+                return n
+            }
         case let .delete(ids): return 9 + 8 * ids.count
         case let .updateMetadata(updates): return updates.reduce(9) { $0 + 8 + metadata($1.metadata) }
         case let .move(moves): return 9 + 12 * moves.count
@@ -42,6 +62,13 @@ enum PendingOperation: Equatable {
             w.u8(1); w.u64(UInt64(rows.count))
             for i in rows.indices {
                 w.u64(rows[i].id); w.i32(rows[i].anchor); w.metadata(rows[i].metadata); w.f64(rows[i].addedAt)
+            }
+        case let .insertBatch(b):
+            w.u8(1); w.u64(UInt64(b.items.count))
+            b.items.withUnsafeBufferPointer { items in
+                for i in items.indices {
+                    w.u64(b.firstId + UInt64(i)); w.i32(items[i].anchor); w.metadata(items[i].metadata); w.f64(b.addedAt)
+                }
             }
         case let .delete(ids):
             w.u8(2); w.u64(UInt64(ids.count))
