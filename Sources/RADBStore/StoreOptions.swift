@@ -13,12 +13,14 @@ public struct StoreOptions: Sendable {
     public var initialMapSize: Int = 1 << 30
     /// Minimum vectors per small block, fixed at creation (blocks then fill whole pages).
     /// Small blocks take new vectors; each insert rewrites a partition's partial tail block,
-    /// so smaller ones write less (the default gives 3-page blocks, 23 vectors at d = 128).
-    public var minimumBlockVectors: Int = 20
+    /// so smaller ones write less; but scans read small blocks slower than large ones. The
+    /// default gives 5-page (20 KiB) small blocks, 39 vectors at d = 128 (see BENCHMARKS.md
+    /// for the trade-off measured).
+    public var minimumBlockVectors: Int = 32
     /// Full small blocks merged into one large block (2…64), fixed at creation. Large blocks
     /// (`VectorStore.largeBlockCapacity`) are what scans mostly read: the default makes them
-    /// ~141 KiB at d = 128 with the default small blocks.
-    public var mergeFactor: Int = 12
+    /// 273 vectors, 35 pages (140 KiB) almost exactly, at d = 128 with the default small blocks.
+    public var mergeFactor: Int = 7
     /// How long a reader waits for a writer between its two commits before giving up.
     public var snapshotTimeout: TimeInterval = 10
     /// Open for reading only: writes throw `StoreError.readOnly`, and an older database is

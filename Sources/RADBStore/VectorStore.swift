@@ -414,8 +414,10 @@ public final class VectorStore: @unchecked Sendable {
                     try Catalog.apply(op, sequence: seq, db: db)
                     box.applySeconds = threadCPUSeconds() - start
                     verdict.wait()
+                    box.commitStart = threadCPUSeconds()
                     if !box.vectorsCommitted { throw CatalogWriteBox.Abandoned() }
                 }
+                box.commitSeconds = threadCPUSeconds() - box.commitStart
             } catch {
                 box.error = error
             }
@@ -427,7 +429,7 @@ public final class VectorStore: @unchecked Sendable {
             catalogFinished.wait()
         }
 
-        let vectorStart = threadCPUSeconds()
+        let vectorStart = threadCPUSeconds(), vectorStartWall = wallSeconds()
         do {
             try alongside()
             try lmdbCall {
@@ -446,9 +448,11 @@ public final class VectorStore: @unchecked Sendable {
             throw error
         }
         writeProfile.vectorHalfSeconds += threadCPUSeconds() - vectorStart
-        let commitStart = threadCPUSeconds()
+        let waitStart = wallSeconds()
+        writeProfile.vectorHalfWallSeconds += waitStart - vectorStartWall
         finishCatalog(vectorsCommitted: true)
-        writeProfile.catalogCommitSeconds += threadCPUSeconds() - commitStart
+        writeProfile.catalogWaitWallSeconds += wallSeconds() - waitStart
+        writeProfile.catalogCommitSeconds += box.commitSeconds
         writeProfile.catalogApplySeconds += box.applySeconds
         if let error = box.error {
             // The write is decided (LMDB committed); recovery completes the catalog later.
@@ -487,18 +491,23 @@ public final class VectorStore: @unchecked Sendable {
     }
 
     func validate(_ m: ItemMetadata, index: Int) throws {
-        if m.path.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the path is empty") }
-        if m.contentHash.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the content hash is empty") }
+        try withUnsafePointer(to: m) { try validate($0, index: index) }
+    }
+
+    /// Checks metadata in place (a by-value copy retains its three strings).
+    func validate(_ m: UnsafePointer<ItemMetadata>, index: Int) throws {
+        if m.pointee.path.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the path is empty") }
+        if m.pointee.contentHash.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the content hash is empty") }
         func rejectNUL(_ text: String, _ name: String) throws {
             if Self.containsNUL(text) {
                 throw StoreError.invalidMetadata(path: path, index: index, reason: "the \(name) contains a NUL character (catalog text ends at NUL)")
             }
         }
-        try rejectNUL(m.path, "path")
-        try rejectNUL(m.contentHash, "content hash")
-        if let label = m.label { try rejectNUL(label, "label") }
-        if m.width < 0 || m.height < 0 {
-            throw StoreError.invalidMetadata(path: path, index: index, reason: "negative size \(m.width)×\(m.height)")
+        try rejectNUL(m.pointee.path, "path")
+        try rejectNUL(m.pointee.contentHash, "content hash")
+        if let label = m.pointee.label { try rejectNUL(label, "label") }
+        if m.pointee.width < 0 || m.pointee.height < 0 {
+            throw StoreError.invalidMetadata(path: path, index: index, reason: "negative size \(m.pointee.width)×\(m.pointee.height)")
         }
     }
 
@@ -520,7 +529,7 @@ public final class VectorStore: @unchecked Sendable {
         guard !batch.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "insert") }
         // Through a pointer: `for item in batch` copies (retains) every vector and string.
         try batch.withUnsafeBufferPointer { items in
-            for i in items.indices { try validate(items[i].metadata, index: i) }
+            for i in items.indices { try validate((items.baseAddress! + i).metadata, index: i) }
         }
         let now = Date().timeIntervalSince1970
         let d = dimension
@@ -555,7 +564,7 @@ public final class VectorStore: @unchecked Sendable {
                     count = items.count * d
                 }
                 contentEntries = (0..<items.count).map {
-                    ContentIndex.Entry(key: ContentIndex.key(item[$0].metadata.contentHash), id: ids[$0])
+                    ContentIndex.Entry(key: ContentIndex.key((item + $0).metadata.pointee.contentHash), id: ids[$0])
                 }
             }
             contentEntries.sort()
@@ -751,15 +760,28 @@ private final class CatalogWriteBox: @unchecked Sendable {
     /// Set before the finished semaphore is signalled.
     var error: Error?
     var applySeconds = 0.0
+    var commitStart = 0.0
+    var commitSeconds = 0.0
 }
 
-/// Where write time goes: thread CPU seconds of the LMDB half (calling thread), of filling
-/// the catalog transaction (its own thread, concurrently) and of the wait for its commit.
+/// Where write time goes (summed over writes, for the benchmark).
 package struct WriteProfile: Sendable {
+    /// Thread CPU of the calling thread from the start of `alongside` to the LMDB commit.
     package var vectorHalfSeconds = 0.0
+    /// Wall time of the same span.
+    package var vectorHalfWallSeconds = 0.0
+    /// Catalog thread CPU building the rows, the journal, and filling the SQLite transaction
+    /// (concurrent with the vector half).
     package var catalogApplySeconds = 0.0
+    /// Catalog thread CPU of the SQLite commit (WAL writes, checkpoints), after the LMDB commit.
     package var catalogCommitSeconds = 0.0
+    /// Wall time the calling thread waited after its LMDB commit: for the catalog thread to
+    /// finish filling its transaction, then for its commit.
+    package var catalogWaitWallSeconds = 0.0
 }
+
+/// Monotonic wall-clock seconds.
+func wallSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 /// CPU time of the calling thread.
 func threadCPUSeconds() -> Double {

@@ -107,7 +107,7 @@ if !durable { let t = now(), c = cpuNow(); try store.sync(); insertSeconds += no
 let insertRate = Double(n) / insertSeconds
 let insertBytesWritten = bytesWritten() - wcharBefore
 if insertOnly {
-    print("insert: \(String(format: "%.2f", insertSeconds)) s wall → \(Int(insertRate)) vectors/s; CPU \(String(format: "%.2f", insertCPU)) s → \(Int(Double(n) / insertCPU)) vectors/s; LMDB half \(String(format: "%.2f", store.writeProfile.vectorHalfSeconds)) s, SQLite rows \(String(format: "%.2f", store.writeProfile.catalogApplySeconds)) s; written \(insertBytesWritten / n) bytes/vector; load \(String(format: "%.1f", loadBefore))")
+    print("insert: \(String(format: "%.2f", insertSeconds)) s wall → \(Int(insertRate)) vectors/s; CPU \(String(format: "%.2f", insertCPU)) s → \(Int(Double(n) / insertCPU)) vectors/s; LMDB half \(String(format: "%.2f", store.writeProfile.vectorHalfSeconds)) s CPU / \(String(format: "%.2f", store.writeProfile.vectorHalfWallSeconds)) s wall, SQLite rows \(String(format: "%.2f", store.writeProfile.catalogApplySeconds)) s + commit \(String(format: "%.2f", store.writeProfile.catalogCommitSeconds)) s CPU, wait for catalog \(String(format: "%.2f", store.writeProfile.catalogWaitWallSeconds)) s wall; written \(insertBytesWritten / n) bytes/vector; load \(String(format: "%.1f", loadBefore))")
     exit(0)
 }
 
@@ -222,7 +222,10 @@ print("""
 | insert (durable: \(durable)), wall clock | \(f(insertSeconds)) s → \(Int(insertRate)) vectors/s |
 | insert (durable: \(durable)), CPU time | \(f(insertCPU)) s → **\(Int(Double(n) / insertCPU)) vectors/s** |
 | … of which LMDB half (thread CPU) | \(f(store.writeProfile.vectorHalfSeconds)) s → \(Int(Double(n) / store.writeProfile.vectorHalfSeconds)) vectors/s |
+| … LMDB half, wall clock (checks, sorting, LMDB transaction and commit) | \(f(store.writeProfile.vectorHalfWallSeconds)) s |
 | … of which SQLite rows (thread CPU, concurrent with LMDB) | \(f(store.writeProfile.catalogApplySeconds)) s → \(Int(Double(n) / store.writeProfile.catalogApplySeconds)) vectors/s |
+| … SQLite commit after the LMDB commit (catalog thread CPU) | \(f(store.writeProfile.catalogCommitSeconds)) s |
+| … calling thread waiting for the catalog after its LMDB commit (wall) | \(f(store.writeProfile.catalogWaitWallSeconds)) s |
 | bytes passed to write(2) during insert (LMDB commits, SQLite WAL + checkpoints) | \(insertBytesWritten / n) per vector |
 | scan store (best of 5 CPU time, warm) | \(f(storeScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / storeScan.seconds / 1e9)) GB/s |
 | scan contiguous array (best of 5 CPU time) | \(f(arrayScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / arrayScan.seconds / 1e9)) GB/s |

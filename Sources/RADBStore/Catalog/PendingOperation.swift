@@ -43,7 +43,12 @@ enum PendingOperation: Equatable {
         case let .insertBatch(b):
             return b.items.withUnsafeBufferPointer { items in
                 var n = 9
-                for i in items.indices { n += 8 + 4 + metadata(items[i].metadata) + 8 }
+                for i in items.indices {
+                    let m = (items.baseAddress! + i).metadata
+                    // id, anchor, added-at; path and hash with their lengths; label flag; width, height
+                    n += 8 + 4 + 8 + (8 + m.pointee.path.utf8.count) + (8 + m.pointee.contentHash.utf8.count) + 1 + 16
+                    if let l = m.pointee.label { n += 8 + l.utf8.count }
+                }
                 return n
             }
         case let .delete(ids): return 9 + 8 * ids.count
@@ -67,7 +72,8 @@ enum PendingOperation: Equatable {
             w.u8(1); w.u64(UInt64(b.items.count))
             b.items.withUnsafeBufferPointer { items in
                 for i in items.indices {
-                    w.u64(b.firstId + UInt64(i)); w.i32(items[i].anchor); w.metadata(items[i].metadata); w.f64(b.addedAt)
+                    let item = items.baseAddress! + i
+                    w.u64(b.firstId + UInt64(i)); w.i32(item.pointee.anchor); w.metadata(item.metadata); w.f64(b.addedAt)
                 }
             }
         case let .delete(ids):
@@ -143,15 +149,22 @@ struct RawByteWriter {
         let count = s.utf8.count
         u64(UInt64(count))
         let target = out.baseAddress! + offset
-        if s.utf8.withContiguousStorageIfAvailable({ target.copyMemory(from: $0.baseAddress!, byteCount: count) }) == nil {
+        let copied: Void? = s.utf8.withContiguousStorageIfAvailable { bytes -> Void in
+            if count > 0 { target.copyMemory(from: bytes.baseAddress!, byteCount: count) }
+        }
+        if copied == nil {
             for (i, b) in s.utf8.enumerated() { target.storeBytes(of: b, toByteOffset: i, as: UInt8.self) }
         }
         offset += count
     }
     mutating func metadata(_ m: ItemMetadata) {
-        string(m.path); string(m.contentHash)
-        if let l = m.label { u8(1); string(l) } else { u8(0) }
-        u64(UInt64(bitPattern: Int64(m.width))); u64(UInt64(bitPattern: Int64(m.height)))
+        withUnsafePointer(to: m) { metadata($0) }
+    }
+    /// Reads the metadata in place (a by-value copy retains its three strings).
+    mutating func metadata(_ m: UnsafePointer<ItemMetadata>) {
+        string(m.pointee.path); string(m.pointee.contentHash)
+        if let l = m.pointee.label { u8(1); string(l) } else { u8(0) }
+        u64(UInt64(bitPattern: Int64(m.pointee.width))); u64(UInt64(bitPattern: Int64(m.pointee.height)))
     }
 }
 

@@ -4,10 +4,10 @@
 /// Every block but the last is full; inserts append to the last block, deletes swap the
 /// partition's last vector into the hole, so partitions stay dense and a scan never skips.
 ///
-/// Blocks come in two sizes. New vectors go into *small* blocks (`smallCapacity`, 12 KiB by
+/// Blocks come in two sizes. New vectors go into *small* blocks (`smallCapacity`, 20 KiB by
 /// default), so extending the tail block — a copy-on-write rewrite in LMDB — stays cheap. As soon
 /// as `mergeFactor` full small blocks trail a partition they are merged into one *large* block
-/// (`largeCapacity` = `mergeFactor` × `smallCapacity`, ~141 KiB by default at d = 128), so that
+/// (`largeCapacity` = `mergeFactor` × `smallCapacity`, 140 KiB by default at d = 128), so that
 /// scans read long contiguous runs of the map (measured: ~60 % of array speed with only small
 /// blocks, ~80–95 % with large ones). So a partition is `largeBlocks` large blocks followed by
 /// small ones, every block but the last full — and a vector's *position* in its partition
