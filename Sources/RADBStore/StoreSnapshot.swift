@@ -220,8 +220,9 @@ extension VectorStore {
                             let l = try txn.metaUInt64("seq") ?? 0
                             guard l == s else { return .outOfStep(vectors: l, catalog: s) }
                             var contents: ContentIndex.Handles?
-                            if try txn.metaUInt64("format") ?? 1 >= 2 {
-                                guard let handle = contentsHandle else { return .contentsAppeared }
+                            let format = try txn.metaUInt64("format") ?? 1
+                            if format >= 2 {
+                                guard let handle = contentsHandle, format < 3 || handle.runs != nil else { return .contentsAppeared }
                                 contents = handle
                             }
                             ReadScope.enter()
@@ -238,7 +239,7 @@ extension VectorStore {
             case .contentsAppeared:
                 if Date() > deadline {
                     throw StoreError.corruptVectorStore(path: lmdb.directory,
-                        reason: "vector format 2 without its content-hash index (LMDB database `contents`)")
+                        reason: "vector format ≥ 2 without its content-hash index (LMDB databases `contents`, `contentRuns`)")
                 }
                 continue
             case let .outOfStep(l, s):

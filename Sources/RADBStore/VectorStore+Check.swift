@@ -154,7 +154,7 @@ extension VectorStore {
                     if indexedKey.updateValue(k, forKey: id) != nil {
                         report(.contentIndex, "id \(id) is indexed more than once")
                     }
-                }, malformed: { report(.contentIndex, "a content-index entry has the wrong size") })
+                }, malformed: { report(.contentIndex, $0) })
             }
             var unindexed: [UInt64] = [], misindexed: [UInt64] = []
 

@@ -31,8 +31,14 @@ extension VectorStore {
         try lmdbCall {
             try lmdb.write { txn in
                 let env = txn.environment
-                if format < 2, let handles = try lmdb.contentsDB() {
-                    for dbi in handles.both { try LMDBError.check(mdb_drop(txn.handle, dbi, 1), "mdb_drop(contents)") }
+                if let handles = try lmdb.contentsDB() {
+                    if format < 2 {
+                        for dbi in handles.trees { try LMDBError.check(mdb_drop(txn.handle, dbi, 1), "mdb_drop(contents)") }
+                    } else if let runs = handles.runs {
+                        // Format 2 kept new entries in `contentsRecent`.
+                        try ContentIndex.put(try ContentIndex.allRunEntries(txn, runs), txn: txn, dbi: handles.recent)
+                    }
+                    if let runs = handles.runs { try LMDBError.check(mdb_drop(txn.handle, runs, 1), "mdb_drop(contentRuns)") }
                 }
                 var ids: [UInt64] = []
                 try txn.scan(env.idsDB) { key, _ in ids.append(key.loadUnaligned(as: UInt64.self)); return true }
@@ -79,9 +85,18 @@ extension VectorStore {
         }
     }
 
-    /// Entries in the (main, recent) parts of the content-hash index, to test merging.
-    package func contentIndexSizesForTesting() throws -> (main: Int, recent: Int) {
+    /// Entries in the main B-tree and in the runs (not yet merged) of the content-hash index,
+    /// and the number of runs, to test merging.
+    package func contentIndexSizesForTesting() throws -> (main: Int, recent: Int, runs: Int) {
         let handles = try contentsForWriting()
-        return try lmdbCall { try lmdb.read { (try $0.entryCount(handles.main), try $0.entryCount(handles.recent)) } }
+        return try lmdbCall {
+            try lmdb.read { txn in
+                var entries = try txn.entryCount(handles.recent), runs = 0
+                if let r = handles.runs {
+                    try txn.scan(r) { _, value in entries += value.count / 16; runs += 1; return true }
+                }
+                return (try txn.entryCount(handles.main), entries, runs)
+            }
+        }
     }
 }

@@ -73,6 +73,15 @@ import GRDB
 /// its content-key index — so a reader in another process, whichever moment it sees, can always
 /// look items up by content hash. A `readOnly` open never upgrades: lookups by content hash then
 /// use the catalog's own index.
+///
+/// Vector format 3 (no catalog change) makes inserts cheaper: the id map stores positions in a
+/// partition instead of block and slot, so merging blocks leaves it alone; partition records
+/// count their large blocks; the merge factor is recorded; and new content-index entries are
+/// appended as sorted runs (`contentRuns`). The upgrade from 2 is one LMDB transaction (create
+/// `contentRuns`, fold `contentsRecent` into `contents`, rewrite the id map, fill in the records)
+/// under the writer lock. Readers decode id-map entries by their length, and a reader that finds
+/// format 3 before it has opened `contentRuns` retries its snapshot after opening it, so readers
+/// in other processes keep working across the upgrade. Older radb builds refuse format 3.
 public final class VectorStore: @unchecked Sendable {
     // MARK: - Identity
 
@@ -104,7 +113,8 @@ public final class VectorStore: @unchecked Sendable {
     static let writerLockFileName = "writer.lock"
     /// Format of the LMDB half (meta `format`): 1 = blocks, ids, partitions; 2 = also
     /// `contents` (the content-hash index); 3 = the id map holds positions (`ItemPosition`),
-    /// partition records count their large blocks, and meta `mergeFactor` is recorded. Older
+    /// partition records count their large blocks, meta `mergeFactor` is recorded, and new
+    /// content-index entries go to sorted runs (`contentRuns`, see ContentIndex). Older
     /// radb builds refuse a format they do not know.
     static let vectorFormatVersion: UInt64 = 3
 
@@ -355,14 +365,20 @@ public final class VectorStore: @unchecked Sendable {
             }
         }
         if format < 3 {
-            try lmdbCall { try lmdb.write { try IDMapUpgrade.run(txn: $0, layout: layout) } }
+            // Creates `contentRuns`; format 2's `contentsRecent` is merged into `contents`.
+            try lmdbCall {
+                try lmdb.writeCreatingContents { txn, handles in
+                    try ContentIndex.mergeRunsIntoMain(txn: txn, handles: handles)
+                    try IDMapUpgrade.run(txn: txn, layout: layout)
+                }
+            }
         }
         try catalog.migrate()
     }
 
     /// The content-index handles every write needs (present in every database a writer opened).
     func contentsForWriting() throws -> ContentIndex.Handles {
-        guard let dbi = try lmdbCall({ try lmdb.contentsDB() }) else {
+        guard let dbi = try lmdbCall({ try lmdb.contentsDB() }), dbi.runs != nil else {
             throw StoreError.corruptVectorStore(path: lmdb.directory,
                 reason: "the content-hash index (LMDB database `contents`) is missing; reopen the database for writing to rebuild it")
         }

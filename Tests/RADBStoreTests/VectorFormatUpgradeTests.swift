@@ -44,6 +44,7 @@ final class VectorFormatUpgradeTests: StoreTestCase {
             for (id, item) in expected {
                 assertBitIdentical(try snap.vector(id: id), item.vector, file: file, line: line)
                 XCTAssertEqual(try snap.anchor(of: id), item.anchor, file: file, line: line)
+                XCTAssertEqual(try snap.items(contentHash: item.metadata.contentHash).map(\.id), [id], file: file, line: line)
             }
         }
     }
@@ -54,6 +55,9 @@ final class VectorFormatUpgradeTests: StoreTestCase {
         XCTAssertEqual(store.largeBlockCapacity, 4 * store.blockCapacity, "an upgraded database keeps its merge factor")
         try assertClean(store) // format 3 now: positions and large-block counts are verified
         try assertVectors(store, expected)
+        let sizes = try store.contentIndexSizesForTesting()
+        XCTAssertEqual(sizes.main, expected.count, "format 2's recent entries were folded into the main index")
+        XCTAssertEqual(sizes.recent, 0)
 
         // Writes after the upgrade: more merges, deletes and moves keep every vector in place.
         var all = expected
