@@ -28,7 +28,7 @@ public struct StoreOptions: Sendable {
     /// can still open it). Recovery of an interrupted write still runs (see `VectorStore`).
     public var readOnly: Bool = false
     /// The recent part of the content-hash index is merged into the main part once it holds
-    /// this many entries or main/8, whichever is more (see ContentIndex). Tests lower it.
+    /// this many entries or main/4, whichever is more (see ContentIndex). Tests lower it.
     package var contentIndexMergeMinimum: Int = 65_536
 
     public init(durable: Bool = true, writeLockTimeout: TimeInterval = 10) {

@@ -81,7 +81,7 @@ final class ContentIndexTests: StoreTestCase {
             for (hash, more) in expectedLookups(items, ids) { expected[hash, default: []] += more }
             let sizes = try store.contentIndexSizesForTesting()
             XCTAssertEqual(sizes.main + sizes.recent, all.count)
-            // 60, 120 → merged, 60, 120 → merged, 60 (threshold max(100, main/8))
+            // 60, 120 → merged, 60, 120 → merged, 60 (threshold max(100, main/4))
             XCTAssertEqual(sizes.recent, [60, 0, 60, 0, 60][round], "round \(round)")
             try assertLookups(store, expected)
         }

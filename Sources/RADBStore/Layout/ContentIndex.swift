@@ -16,7 +16,7 @@ import CLMDB
 ///   holding the sorted (key, id) pairs (16 bytes each) under an increasing run number — written
 ///   once, densely, with no B-tree search per entry. When there are more than `maxRuns` runs
 ///   they are combined into one (a merge of sorted arrays).
-/// - `contents`: the main B-tree. Once the runs hold more than `mergeThreshold(main:)` entries
+/// - `contents`: the main B-tree. Once the runs hold more than `mergeThreshold(main:minimum:)` entries
 ///   they are merged into it in one sorted pass and dropped — each page of `contents` is then
 ///   rewritten once per merge instead of once per batch.
 /// - `contentsRecent`: format 2's small B-tree in front of `contents`; empty from format 3 on
@@ -69,10 +69,10 @@ enum ContentIndex {
         static func < (a: Entry, b: Entry) -> Bool { (a.key, a.id) < (b.key, b.id) }
     }
 
-    /// The runs are merged into `main` once they hold this many entries: about main/8 (so a
-    /// merge, which rewrites all of main's pages, happens every ~main/80k rows at 10k-row
-    /// batches), and never fewer than `minimum`.
-    static func mergeThreshold(main: Int, minimum: Int) -> Int { max(minimum, main / 8) }
+    /// The runs are merged into `main` once they hold this many entries: main/4 (a merge
+    /// rewrites nearly all of main's pages, so it should be rare; runs are dense, 16 bytes an
+    /// entry, so holding many in them costs no space), and never fewer than `minimum`.
+    static func mergeThreshold(main: Int, minimum: Int) -> Int { max(minimum, main / 4) }
 
     // MARK: - Writing
 
