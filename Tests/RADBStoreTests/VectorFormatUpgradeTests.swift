@@ -120,3 +120,68 @@ final class VectorFormatUpgradeTests: StoreTestCase {
         }
     }
 }
+
+/// Positions under the edits that change a partition's shape: a large tail emptied by
+/// deletes, a partial large tail refilled, small blocks after it, merges of several groups.
+final class PartitionPositionTests: StoreTestCase {
+    func testPositionsFollowDeletesIntoLargeBlocksAndRefills() throws {
+        let d = 16
+        var options = fastOptions
+        options.minimumBlockVectors = 1 // 53-vector small blocks at d = 16
+        options.mergeFactor = 3         // 159-vector large blocks
+        let store = try makeStore(dimension: d, options: options)
+        let (small, large) = (store.blockCapacity, store.largeBlockCapacity)
+        var live: [UInt64: NewItem] = [:]
+        var serial: UInt64 = 0
+        func insert(_ n: Int) throws {
+            serial += 1
+            let items = newItems(n, dimension: d, anchors: 1, seed: 900 + serial, prefix: "p\(serial)")
+            for (id, item) in zip(try store.insert(items), items) { live[id] = item }
+        }
+        func delete(_ ids: [UInt64]) throws {
+            try store.delete(ids: ids)
+            for id in ids { live[id] = nil }
+        }
+        func verify(_ step: String, file: StaticString = #filePath, line: UInt = #line) throws {
+            XCTAssertEqual(try store.check(), [], step, file: file, line: line)
+            try store.read { snap in
+                XCTAssertEqual(try snap.count(partition: 0), live.count, step, file: file, line: line)
+                for (id, item) in live { assertBitIdentical(try snap.vector(id: id), item.vector, file: file, line: line) }
+            }
+        }
+        func shape() throws -> [Int] { // capacities of partition 0's blocks
+            try store.read { snap in
+                var caps: [Int] = []
+                try snap.forEachBlock(partition: 0) { caps.append($0.capacity) }
+                return caps
+            }
+        }
+
+        try insert(2 * large + small + 5) // two merges in one batch, one full small block, a tail
+        XCTAssertEqual(try shape(), [large, large, small, small])
+        try verify("after two merges in one write")
+        // Delete everything after the first large block, then 10 vectors inside it: the tail is
+        // now a partial large block (the emptied large block is forgotten, not left counted).
+        let ordered = live.keys.sorted()
+        try delete(Array(ordered[large...]))
+        XCTAssertEqual(try shape(), [large])
+        try delete(Array(ordered[3..<13]))
+        XCTAssertEqual(try shape(), [large])
+        try verify("after deletes into the large tail")
+        try insert(10 + small + 4) // refills the large tail, then small blocks follow it
+        XCTAssertEqual(try shape(), [large, small, small])
+        try verify("after refilling")
+        try insert(2 * small) // now 3 full small blocks trail: merged into a second large block
+        XCTAssertEqual(try shape(), [large, large, small])
+        try verify("after the next merge")
+        // Swap-removes across block kinds, and a move out of and back into the partition.
+        let sample = live.keys.sorted().enumerated().filter { $0.offset % 9 == 0 }.map(\.element)
+        try delete(Array(sample.prefix(20)))
+        let moved = Array(sample.dropFirst(20).prefix(5))
+        try store.moveToAnchor(ids: moved, anchor: 1)
+        try store.moveToAnchor(ids: moved, anchor: 0)
+        try verify("after deletes and moves")
+        let reopened = try VectorStore.open(at: databaseURL(), options: fastOptions)
+        XCTAssertEqual(try reopened.check(), [])
+    }
+}
