@@ -401,9 +401,11 @@ public final class VectorStore: @unchecked Sendable {
     ///
     /// `prepare` returns a builder of the catalog half, run on the catalog thread: building the
     /// rows and their journal (~1 MB per 10k-row insert) then overlaps the vector half too.
+    /// For an insert the catalog thread also keys the content hashes (it needs them for its
+    /// rows); `vectorHalf` gets them from its `contentKeys` argument instead of hashing again.
     func performWrite(_ operation: String, prepare: (_ nextId: UInt64) throws -> @Sendable () -> PendingOperation,
                       alongside: () throws -> Void = {},
-                      vectorHalf: (PartitionWriter, _ nextId: UInt64) throws -> Void) throws {
+                      vectorHalf: (PartitionWriter, _ nextId: UInt64, _ contentKeys: () -> [UInt64]) throws -> Void) throws {
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: operation) }
         guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: operation) }
         try writerLock.acquire(timeout: options.writeLockTimeout)
@@ -424,10 +426,11 @@ public final class VectorStore: @unchecked Sendable {
         DispatchQueue.global(qos: .userInitiated).async {
             let start = threadCPUSeconds()
             let op = buildOperation()
-            box.publishJournal(op.encoded()) // before any SQLite call, so it is always published
+            let keys = op.insertedContentKeys()
+            box.publishJournal(op.encoded(), contentKeys: keys) // before any SQLite call, so it is always published
             do {
                 try catalog.pool.write { db in
-                    try Catalog.apply(op, sequence: seq, db: db)
+                    try Catalog.apply(op, sequence: seq, db: db, contentKeys: keys)
                     box.applySeconds = threadCPUSeconds() - start
                     verdict.wait()
                     box.commitStart = threadCPUSeconds()
@@ -452,7 +455,7 @@ public final class VectorStore: @unchecked Sendable {
                 try lmdb.write { txn in
                     let writer = PartitionWriter(txn: txn, layout: layout, contents: contents,
                                                  contentMergeMinimum: options.contentIndexMergeMinimum)
-                    try vectorHalf(writer, nextId)
+                    try vectorHalf(writer, nextId, { box.contentKeys() })
                     try writer.flush()
                     try txn.putMeta("seq", seq)
                     try box.journal().withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
@@ -561,15 +564,16 @@ public final class VectorStore: @unchecked Sendable {
             return { op }
         }, alongside: {
             // While the catalog thread inserts the rows: check the vectors (a bad one abandons
-            // both halves), order them by partition so each tail block is written once, and
-            // key the content index.
+            // both halves) and order them by partition so each tail block is written once.
             norms = try validated(batch)
             // Fields are read through a pointer: `batch[i].anchor` in a closure copies the whole
             // item (retaining its vector and strings), which showed in profiles.
             try batch.withUnsafeBufferPointer { items in
                 let item = items.baseAddress!
                 anchorOf = (0..<items.count).map { item[$0].anchor }
-                order = items.indices.sorted { (anchorOf[$0], $0) < (anchorOf[$1], $1) }
+                // (partition key, index) packed into one UInt64 sorts as (anchor, index).
+                order = (0..<items.count).map { UInt64(partitionKey(anchorOf[$0])) << 32 | UInt64($0) }
+                    .sorted().map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
                 sorted = try [Float](unsafeUninitializedCapacity: items.count * d) { buffer, count in
                     for (row, i) in order.enumerated() {
                         try item[i].vector.withUnsafeBufferPointer {
@@ -579,12 +583,8 @@ public final class VectorStore: @unchecked Sendable {
                     }
                     count = items.count * d
                 }
-                contentEntries = (0..<items.count).map {
-                    ContentIndex.Entry(key: ContentIndex.key((item + $0).metadata.pointee.contentHash), id: ids[$0])
-                }
             }
-            contentEntries.sort()
-        }, vectorHalf: { writer, first in
+        }, vectorHalf: { writer, first, contentKeys in
             var runStart = 0
             while runStart < order.count {
                 let anchor = anchorOf[order[runStart]]
@@ -596,6 +596,10 @@ public final class VectorStore: @unchecked Sendable {
                                          vectors: UnsafeBufferPointer(rebasing: all[runStart * d ..< runEnd * d]))
                 }
                 runStart = runEnd
+            }
+            if contentEntries.isEmpty { // once: the vector half may run again after map growth
+                contentEntries = zip(contentKeys(), ids).map { ContentIndex.Entry(key: $0, id: $1) }
+                contentEntries.sort()
             }
             try ContentIndex.insert(contentEntries, txn: writer.txn, handles: writer.contents, mergeMinimum: writer.contentMergeMinimum)
             try writer.txn.putMeta("nextId", first + UInt64(batch.count))
@@ -612,7 +616,7 @@ public final class VectorStore: @unchecked Sendable {
         try performWrite("delete", prepare: { _ in
             contentEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: unique) } }
             return { .delete(unique) }
-        }, vectorHalf: { writer, _ in
+        }, vectorHalf: { writer, _, _ in
             let unknown = try unique.filter { try !writer.contains($0) }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             for id in unique { try writer.remove(id: id) }
@@ -634,7 +638,7 @@ public final class VectorStore: @unchecked Sendable {
             oldEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: finalHash.keys.sorted()) } }
             let op = PendingOperation.updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
             return { op }
-        }, vectorHalf: { writer, _ in
+        }, vectorHalf: { writer, _, _ in
             let unknown = try updates.map(\.id).filter { try !writer.contains($0) }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             try ContentIndex.remove(oldEntries, txn: writer.txn, handles: writer.contents)
@@ -659,7 +663,7 @@ public final class VectorStore: @unchecked Sendable {
         try performWrite("reanchor", prepare: { _ in
             let op = PendingOperation.move(ordered.map { .init(id: $0, anchor: target[$0]!) })
             return { op }
-        }, vectorHalf: { writer, _ in
+        }, vectorHalf: { writer, _, _ in
             let unknown = try ordered.filter { try !writer.contains($0) }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             for id in ordered {
@@ -751,12 +755,24 @@ private final class CatalogWriteBox: @unchecked Sendable {
     private var journalBytes: [UInt8]?
     private let lock = NSLock()
 
+    private var keys: [UInt64] = []
+
     /// Called once by the catalog thread.
-    func publishJournal(_ bytes: [UInt8]) {
+    func publishJournal(_ bytes: [UInt8], contentKeys: [UInt64]) {
         lock.lock()
         journalBytes = bytes
+        keys = contentKeys
         lock.unlock()
         journalReady.signal()
+    }
+
+    /// The content keys of an insert's rows (empty for other operations), waiting for the
+    /// catalog thread like `journal()`.
+    func contentKeys() -> [UInt64] {
+        _ = journal()
+        lock.lock()
+        defer { lock.unlock() }
+        return keys
     }
 
     /// The journal of the operation, waiting for the catalog thread the first time (the vector

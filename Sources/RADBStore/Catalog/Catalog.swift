@@ -96,7 +96,8 @@ final class Catalog: @unchecked Sendable {
     }
 
     /// Applies the catalog half of an operation. Idempotent (see `PendingOperation`).
-    static func apply(_ op: PendingOperation, sequence: UInt64, db: Database) throws {
+    /// `contentKeys`, if given, are the keys of an insert's rows (`insertedContentKeys()`).
+    static func apply(_ op: PendingOperation, sequence: UInt64, db: Database, contentKeys: [UInt64]? = nil) throws {
         switch op {
         case .none:
             break
@@ -104,14 +105,15 @@ final class Catalog: @unchecked Sendable {
             try rows.withUnsafeBufferPointer { rows in
                 try insertRows(db, count: rows.count) { i, insert in
                     let row = rows.baseAddress! + i
-                    try insert(row.pointee.id, row.pointee.anchor, row.metadata, row.pointee.addedAt)
+                    try insert(row.pointee.id, row.pointee.anchor, row.metadata, row.pointee.addedAt, nil)
                 }
             }
         case let .insertBatch(b):
+            let keys = contentKeys ?? b.contentKeys()
             try b.items.withUnsafeBufferPointer { items in
                 try insertRows(db, count: items.count) { i, insert in
                     let item = items.baseAddress! + i
-                    try insert(b.firstId + UInt64(i), item.pointee.anchor, item.metadata, b.addedAt)
+                    try insert(b.firstId + UInt64(i), item.pointee.anchor, item.metadata, b.addedAt, keys[i])
                 }
             }
         case let .delete(ids):
@@ -138,14 +140,14 @@ final class Catalog: @unchecked Sendable {
     }
 
     /// Inserts `count` rows into `items` with one prepared statement; `row(i, insert)` calls
-    /// `insert` with the fields of row i.
+    /// `insert` with the fields of row i (and its content key if already computed).
     ///
     /// Bound through the C API: GRDB's per-execute bookkeeping costs more than SQLite's own
     /// insert at 10k-row batches. Text is bound without a copy (SQLITE_STATIC) from the
     /// strings' own UTF-8 storage, inside the closures that keep that storage valid, and the
     /// statement runs before they return.
     private static func insertRows(_ db: Database, count: Int,
-                                   _ row: (Int, _ insert: (UInt64, Int32, UnsafePointer<ItemMetadata>, Double) throws -> Void) throws -> Void) throws {
+                                   _ row: (Int, _ insert: (UInt64, Int32, UnsafePointer<ItemMetadata>, Double, UInt64?) throws -> Void) throws -> Void) throws {
         let stmt = try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO items (id, path, content_hash, content_key, label, width, height, anchor, added_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -160,7 +162,7 @@ final class Catalog: @unchecked Sendable {
         }
         // The metadata is read through a pointer: passing it by value copies it (retaining
         // three strings per row), which showed in profiles.
-        func insert(_ id: UInt64, _ anchor: Int32, _ m: UnsafePointer<ItemMetadata>, _ addedAt: Double) throws {
+        func insert(_ id: UInt64, _ anchor: Int32, _ m: UnsafePointer<ItemMetadata>, _ addedAt: Double, _ key: UInt64?) throws {
             sqlite3_reset(h)
             sqlite3_bind_int64(h, 1, Int64(id))
             sqlite3_bind_int64(h, 6, Int64(m.pointee.width))
@@ -171,7 +173,7 @@ final class Catalog: @unchecked Sendable {
                 try withUTF8(m.pointee.contentHash) { hash in
                     bindText(h, 2, path)
                     bindText(h, 3, hash)
-                    sqlite3_bind_int64(h, 4, Int64(bitPattern: ContentIndex.key(utf8: hash)))
+                    sqlite3_bind_int64(h, 4, Int64(bitPattern: key ?? ContentIndex.key(utf8: hash)))
                     if let label = m.pointee.label {
                         try withUTF8(label) { bindText(h, 5, $0); try step() }
                     } else {

@@ -21,12 +21,24 @@ enum PendingOperation: Equatable {
         var items: [NewItem]
         /// Seconds since 1970, the same for every row.
         var addedAt: Double
+        /// `ContentIndex.key` of each item's content hash, in batch order.
+        func contentKeys() -> [UInt64] {
+            items.withUnsafeBufferPointer { items in
+                (0..<items.count).map { ContentIndex.key((items.baseAddress! + $0).metadata.pointee.contentHash) }
+            }
+        }
         static func == (a: InsertBatch, b: InsertBatch) -> Bool {
             a.firstId == b.firstId && a.addedAt == b.addedAt && a.items.count == b.items.count
                 && zip(a.items, b.items).allSatisfy { $0.anchor == $1.anchor && $0.metadata == $1.metadata }
         }
     }
     struct AnchorMove: Equatable { var id: UInt64; var anchor: Int32 }
+
+    /// The content keys of an insert batch's rows (empty for anything else).
+    func insertedContentKeys() -> [UInt64] {
+        if case let .insertBatch(b) = self { return b.contentKeys() }
+        return []
+    }
 
     // MARK: - Encoding (little-endian, length-prefixed strings)
 
