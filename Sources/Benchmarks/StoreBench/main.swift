@@ -3,10 +3,12 @@
 //   swift build -c release --product radb-bench-store
 //   .build/release/radb-bench-store [--n 1000000] [--dim 128] [--batch 10000] [--partitions 1000]
 //                                   [--dir /tmp/radb-bench-store] [--durable] [--export FILE]
-//                                   [--block MIN_VECTORS] [--merge FACTOR] [--insert-only]
+//                                   [--block MIN_VECTORS] [--merge FACTOR] [--insert-only | --scan-only]
 //
 // --insert-only prints one line about the insert and stops (used for profiling: with
 // RADB_BENCH_PAUSE set it waits 2 s after building the batches, so a profiler can attach).
+// --scan-only reopens the database a previous run left in --dir (same --n/--dim/--partitions)
+// and only repeats the scan comparison, so scans can be measured again when the machine is quiet.
 // --export writes the vectors (n × dim float32) and their partition ids (n × int64) to FILE and
 // FILE.assign, so Tools/bench_store_faiss.py can run FAISS IndexIVFFlat on the same data.
 import Foundation
@@ -19,6 +21,7 @@ setvbuf(stdout, nil, _IOLBF, 0)
 var n = 1_000_000, dim = 128, batchSize = 10_000, partitions = 1000
 var dir = "/tmp/radb-bench-store", durable = false, export: String?, insertOnly = false
 var blockVectors: Int?, mergeFactor: Int? // nil: the store's defaults
+var scanOnly = false
 var it = CommandLine.arguments.dropFirst().makeIterator()
 while let a = it.next() {
     switch a {
@@ -32,6 +35,7 @@ while let a = it.next() {
     case "--block": blockVectors = Int(it.next() ?? "")
     case "--merge": mergeFactor = Int(it.next() ?? "")
     case "--insert-only": insertOnly = true
+    case "--scan-only": scanOnly = true
     default: print("unknown argument \(a)"); exit(2)
     }
 }
@@ -76,16 +80,17 @@ if let export {
 
 // MARK: - Insert
 
-try? FileManager.default.removeItem(atPath: dir)
 var options = StoreOptions(durable: durable)
 options.initialMapSize = 64 << 20 // start small: growth is part of what is measured
 if let blockVectors { options.minimumBlockVectors = blockVectors }
 if let mergeFactor { options.mergeFactor = mergeFactor }
-let store = try VectorStore.create(at: URL(fileURLWithPath: dir), dimension: dim, modelIdentity: "bench", options: options)
+if !scanOnly { try? FileManager.default.removeItem(atPath: dir) }
+let store = scanOnly ? try VectorStore.open(at: URL(fileURLWithPath: dir), dimension: dim, options: options)
+    : try VectorStore.create(at: URL(fileURLWithPath: dir), dimension: dim, modelIdentity: "bench", options: options)
 var insertSeconds = 0.0, insertCPU = 0.0
 var batches = 0
 // Every batch is built before the clock starts, so only `insert` is measured (and profiled).
-let allBatches: [[NewItem]] = stride(from: 0, to: n, by: batchSize).map { start in
+let allBatches: [[NewItem]] = scanOnly ? [] : stride(from: 0, to: n, by: batchSize).map { start in
     (start..<min(n, start + batchSize)).map { i in
         NewItem(vector: Array(data[i * dim ..< (i + 1) * dim]), anchor: assignment[i],
                 metadata: ItemMetadata(path: "bench/\(i).jpg", contentHash: (0..<4).map { _ in String(format: "%016llx", next()) }.joined(),
@@ -103,7 +108,7 @@ for batch in allBatches {
     insertCPU += cpuNow() - c
     batches += 1
 }
-if !durable { let t = now(), c = cpuNow(); try store.sync(); insertSeconds += now() - t; insertCPU += cpuNow() - c }
+if !durable, !scanOnly { let t = now(), c = cpuNow(); try store.sync(); insertSeconds += now() - t; insertCPU += cpuNow() - c }
 let insertRate = Double(n) / insertSeconds
 let insertBytesWritten = bytesWritten() - wcharBefore
 if insertOnly {
@@ -193,6 +198,12 @@ let smallPageScan = best(5, scanSmallPages)
 guard storeScan.count == n, abs(storeScan.sum - arrayScan.sum) <= 1e-6 * max(1, abs(arrayScan.sum)) else {
     print("scan mismatch: store \(storeScan.count) vectors sum \(storeScan.sum), array sum \(arrayScan.sum)")
     exit(1)
+}
+if scanOnly {
+    print(String(format: "scan: store %.1f ms, array %.1f ms → %.1f %%; array on 4 KiB pages %.1f ms; block walk %.1f ms; load %.2f",
+                 storeScan.seconds * 1000, arrayScan.seconds * 1000, 100 * arrayScan.seconds / storeScan.seconds,
+                 smallPageScan.seconds * 1000, walk.seconds * 1000, loadAverage()))
+    exit(0)
 }
 
 // MARK: - Bytes on disk after compaction
