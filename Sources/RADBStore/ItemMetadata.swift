@@ -36,6 +36,20 @@ public struct NewItem: Sendable {
     }
 }
 
+extension UnsafePointer where Pointee == NewItem {
+    /// The item's metadata, in place.
+    var metadata: UnsafePointer<ItemMetadata> {
+        (UnsafeRawPointer(self) + MemoryLayout<NewItem>.offset(of: \NewItem.metadata)!).assumingMemoryBound(to: ItemMetadata.self)
+    }
+}
+
+extension UnsafePointer where Pointee == CatalogRow {
+    /// The row's metadata, in place.
+    var metadata: UnsafePointer<ItemMetadata> {
+        (UnsafeRawPointer(self) + MemoryLayout<CatalogRow>.offset(of: \CatalogRow.metadata)!).assumingMemoryBound(to: ItemMetadata.self)
+    }
+}
+
 /// A stored item as the catalog knows it.
 public struct StoredItem: Sendable, Equatable {
     /// Stable id assigned at insert; never reused.

@@ -95,7 +95,7 @@ public struct StoreSnapshot {
     // MARK: - Vectors by id
 
     private func view(of id: UInt64) throws -> (BlockView, Int)? {
-        guard let loc = try txn.value(txn.environment.idsDB, id, as: ItemLocation.self) else { return nil }
+        guard let loc = try txn.location(of: id, layout: layout) else { return nil }
         guard let raw = try txn.get(txn.environment.blocksDB, blockKey(loc.anchor, loc.block)) else {
             throw StoreError.corruptVectorStore(path: path, reason: "id \(id) points at a missing block")
         }
@@ -115,7 +115,7 @@ public struct StoreSnapshot {
 
     /// Anchor (partition) of `id`, or nil if unknown.
     public func anchor(of id: UInt64) throws -> Int32? {
-        try txn.value(txn.environment.idsDB, id, as: ItemLocation.self)?.anchor
+        try txn.storedPosition(of: id)?.anchor
     }
 
     /// Copies the vectors of `ids` into `vectors` (row i = ids[i], `ids.count × dimension`) and,
@@ -220,8 +220,9 @@ extension VectorStore {
                             let l = try txn.metaUInt64("seq") ?? 0
                             guard l == s else { return .outOfStep(vectors: l, catalog: s) }
                             var contents: ContentIndex.Handles?
-                            if try txn.metaUInt64("format") ?? 1 >= 2 {
-                                guard let handle = contentsHandle else { return .contentsAppeared }
+                            let format = try txn.metaUInt64("format") ?? 1
+                            if format >= 2 {
+                                guard let handle = contentsHandle, format < 3 || handle.runs != nil else { return .contentsAppeared }
                                 contents = handle
                             }
                             ReadScope.enter()
@@ -238,7 +239,7 @@ extension VectorStore {
             case .contentsAppeared:
                 if Date() > deadline {
                     throw StoreError.corruptVectorStore(path: lmdb.directory,
-                        reason: "vector format 2 without its content-hash index (LMDB database `contents`)")
+                        reason: "vector format ≥ 2 without its content-hash index (LMDB databases `contents`, `contentRuns`)")
                 }
                 continue
             case let .outOfStep(l, s):

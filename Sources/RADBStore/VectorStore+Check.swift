@@ -9,7 +9,7 @@ extension VectorStore {
     /// (empty = healthy). Reads everything once: O(items).
     ///
     /// Checked: block headers and layout; partitions dense (blocks 0…n−1, all but the last
-    /// full) and their records; squared norms match the vectors; vectors finite; ids unique,
+    /// full, large blocks before small ones) and their records (with the large-block count); squared norms match the vectors; vectors finite; ids unique,
     /// below the next id, and the id map pointing at each exactly; catalog rows ↔ vectors
     /// one to one with the same anchor; the content-hash index (`contents`) holds exactly one
     /// entry (key of the row's hash, id) per catalog row and nothing else; model records agree;
@@ -29,6 +29,7 @@ extension VectorStore {
 
             // Meta.
             let nextId = try txn.metaUInt64("nextId") ?? 0
+            let format = try txn.metaUInt64("format") ?? 1
             if try txn.metaUInt64("dimension") != UInt64(d) { report(.model, "vector store dimension record is missing or changed") }
             if let raw = try txn.metaBytes("pending"), (try? PendingOperation(decoding: raw)) == nil {
                 report(.vectorStore, "the pending catalog record is malformed")
@@ -37,8 +38,9 @@ extension VectorStore {
             // Blocks, in key order = partition by partition, block by block.
             let totalBlocks = progress == nil ? 0 : try txn.entryCount(env.blocksDB)
             var blocksDone = 0
-            var seen: [UInt64: ItemLocation] = [:]
-            var blocksPerPartition: [Int32: (blocks: UInt32, count: UInt64, lastFull: Bool)] = [:]
+            /// Where each stored id was found: block and slot, and position in its partition.
+            var seen: [UInt64: (location: ItemLocation, position: UInt32)] = [:]
+            var blocksPerPartition: [Int32: (blocks: UInt32, count: UInt64, lastFull: Bool, large: UInt32, smallSeen: Bool)] = [:]
             try txn.scan(env.blocksDB) { key, value in
                 if let progress, blocksDone % 64 == 0 { progress(CheckProgress(phase: .vectors, done: blocksDone, total: totalBlocks)) }
                 blocksDone += 1
@@ -46,7 +48,7 @@ extension VectorStore {
                 let k = key.loadUnaligned(as: UInt64.self)
                 let a = anchor(fromPartitionKey: UInt32(truncatingIfNeeded: k >> 32))
                 let number = UInt32(truncatingIfNeeded: k)
-                var state = blocksPerPartition[a] ?? (0, 0, true)
+                var state = blocksPerPartition[a] ?? (0, 0, true, 0, false)
                 if number != state.blocks {
                     report(.blockLayout, "partition \(a): block \(number) found where block \(state.blocks) was expected")
                 }
@@ -57,6 +59,12 @@ extension VectorStore {
                     state.blocks = number + 1
                     blocksPerPartition[a] = state
                     return true
+                }
+                if view.capacity == layout.largeCapacity {
+                    if state.smallSeen { report(.blockLayout, "partition \(a): large block \(number) follows a small block") }
+                    state.large += 1
+                } else {
+                    state.smallSeen = true
                 }
                 let expectedLength = layout.valueLength(count: view.count, capacity: view.capacity)
                 if value.count != expectedLength {
@@ -72,8 +80,8 @@ extension VectorStore {
                     }
                     if id == 0 || id >= nextId { report(.vectorStore, "id \(id) is outside 1..<\(nextId)") }
                     let here = ItemLocation(anchor: a, block: number, slot: UInt32(i))
-                    if let other = seen.updateValue(here, forKey: id) {
-                        report(.vectorStore, "id \(id) is stored twice (partition \(other.anchor) and \(a))")
+                    if let other = seen.updateValue((here, UInt32(state.count) + UInt32(i)), forKey: id) {
+                        report(.vectorStore, "id \(id) is stored twice (partition \(other.location.anchor) and \(a))")
                     }
                 }
                 state.blocks = number + 1
@@ -92,9 +100,14 @@ extension VectorStore {
                 let a = anchor(fromPartitionKey: key.loadUnaligned(as: UInt32.self))
                 let r = value.loadUnaligned(as: PartitionRecord.self)
                 recorded.insert(a)
-                let actual = blocksPerPartition[a] ?? (0, 0, true)
+                let actual = blocksPerPartition[a] ?? (0, 0, true, 0, false)
                 if r.count != actual.count || r.blockCount != actual.blocks {
                     report(.vectorStore, "partition \(a): record says \(r.count) vectors in \(r.blockCount) blocks, found \(actual.count) in \(actual.blocks)")
+                }
+                // Format ≤ 2 records do not count large blocks (the field was reserved, 0).
+                let expectedLarge = format >= 3 ? actual.large : 0
+                if r.largeBlocks != expectedLarge {
+                    report(.vectorStore, "partition \(a): record says \(r.largeBlocks) large blocks, found \(expectedLarge)")
                 }
                 if r.count == 0 { report(.vectorStore, "partition \(a): empty partition record") }
                 return true
@@ -107,14 +120,23 @@ extension VectorStore {
             var mapped = 0
             try txn.scan(env.idsDB) { key, value in
                 mapped += 1
-                guard key.count == 8, value.count == MemoryLayout<ItemLocation>.size else {
-                    report(.vectorStore, "an id map entry has the wrong size"); return true
+                // Format 3 stores positions (8 bytes), formats 1–2 block and slot (12 bytes).
+                let entrySize = format >= 3 ? MemoryLayout<ItemPosition>.size : MemoryLayout<ItemLocation>.size
+                guard key.count == 8, value.count == entrySize else {
+                    report(.vectorStore, "an id map entry has \(value.count) bytes, expected \(entrySize) in vector format \(format)"); return true
                 }
                 let id = key.loadUnaligned(as: UInt64.self)
-                let loc = value.loadUnaligned(as: ItemLocation.self)
                 if let actual = seen[id] {
-                    if actual != loc {
-                        report(.vectorStore, "id map sends \(id) to partition \(loc.anchor) block \(loc.block) slot \(loc.slot), but it is at partition \(actual.anchor) block \(actual.block) slot \(actual.slot)")
+                    if format >= 3 {
+                        let p = value.loadUnaligned(as: ItemPosition.self)
+                        if p.anchor != actual.location.anchor || p.position != actual.position {
+                            report(.vectorStore, "id map sends \(id) to partition \(p.anchor) position \(p.position), but it is at partition \(actual.location.anchor) position \(actual.position)")
+                        }
+                    } else {
+                        let loc = value.loadUnaligned(as: ItemLocation.self), at = actual.location
+                        if at != loc {
+                            report(.vectorStore, "id map sends \(id) to partition \(loc.anchor) block \(loc.block) slot \(loc.slot), but it is at partition \(at.anchor) block \(at.block) slot \(at.slot)")
+                        }
                     }
                 } else {
                     report(.vectorStore, "id map has \(id) but no block holds it")
@@ -132,7 +154,7 @@ extension VectorStore {
                     if indexedKey.updateValue(k, forKey: id) != nil {
                         report(.contentIndex, "id \(id) is indexed more than once")
                     }
-                }, malformed: { report(.contentIndex, "a content-index entry has the wrong size") })
+                }, malformed: { report(.contentIndex, $0) })
             }
             var unindexed: [UInt64] = [], misindexed: [UInt64] = []
 
@@ -160,7 +182,7 @@ extension VectorStore {
                         default: break
                         }
                     }
-                    if let loc = seen[id] {
+                    if let loc = seen[id]?.location {
                         if loc.anchor != a { report(.anchorMismatch, "id \(id): catalog says anchor \(a), vectors are in partition \(loc.anchor)") }
                         seen[id] = nil
                     } else {
@@ -210,7 +232,7 @@ extension VectorStore {
         let vectorBytes = fileBytes(directory.appendingPathComponent(Self.vectorsDirectoryName).path + "/data.mdb")
         let catalogBytes = ["", "-wal", "-shm"].reduce(0) { $0 + fileBytes(catalog.path + $1) }
         return StoreStats(dimension: dimension, modelIdentity: modelIdentity, items: items, partitions: partitions,
-                          blockCapacity: layout.smallCapacity, bytesOnDisk: directoryBytes(directory.path),
+                          blockCapacity: layout.smallCapacity, largeBlockCapacity: layout.largeCapacity, bytesOnDisk: directoryBytes(directory.path),
                           vectorBytes: vectorBytes, catalogBytes: catalogBytes, sequence: seq)
     }
 }

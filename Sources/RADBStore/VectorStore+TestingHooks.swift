@@ -6,20 +6,59 @@ import GRDB
 
 extension VectorStore {
     /// Rewrites this database into the layout radb wrote before the content-hash index moved
-    /// to LMDB — vector format 1 (no `contents` database) and catalog schema 1 (the
-    /// `items_by_content_key` index of Schema/0001, `user_version` 1) — so that the tests can
-    /// open a real format-1 database. Takes the writer lock; the store must not be used after.
+    /// to LMDB — vector format 1 (no `contents` database, id map of block/slot entries) and
+    /// catalog schema 1 (the `items_by_content_key` index of Schema/0001, `user_version` 1) —
+    /// so that the tests can open a real format-1 database. The store must have been created
+    /// with `mergeFactor` 4 (the only one formats 1–2 know). Takes the writer lock; the store
+    /// must not be used after.
     package func rewriteAsVersion1ForTesting() throws {
+        try rewriteAsOlderFormatForTesting(1)
+    }
+
+    /// Rewrites this database into vector format 2 (content index in LMDB, id map of
+    /// block/slot entries, no large-block counts, no `mergeFactor` meta), as the previous radb
+    /// wrote it. Same conditions as `rewriteAsVersion1ForTesting`.
+    package func rewriteAsVersion2ForTesting() throws {
+        try rewriteAsOlderFormatForTesting(2)
+    }
+
+    private func rewriteAsOlderFormatForTesting(_ format: UInt64) throws {
+        guard layout.mergeFactor == VectorBlockLayout.legacyMergeFactor else {
+            throw StoreError.invalidArgument(path: path, reason: "only a store created with mergeFactor 4 has the layout of vector formats 1–2")
+        }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
         try lmdbCall {
             try lmdb.write { txn in
+                let env = txn.environment
                 if let handles = try lmdb.contentsDB() {
-                    for dbi in handles.both { try LMDBError.check(mdb_drop(txn.handle, dbi, 1), "mdb_drop(contents)") }
+                    if format < 2 {
+                        for dbi in handles.trees { try LMDBError.check(mdb_drop(txn.handle, dbi, 1), "mdb_drop(contents)") }
+                    } else if let runs = handles.runs {
+                        // Format 2 kept new entries in `contentsRecent`.
+                        try ContentIndex.put(try ContentIndex.allRunEntries(txn, runs), txn: txn, dbi: handles.recent)
+                    }
+                    if let runs = handles.runs { try LMDBError.check(mdb_drop(txn.handle, runs, 1), "mdb_drop(contentRuns)") }
                 }
-                try txn.putMeta("format", 1)
+                var ids: [UInt64] = []
+                try txn.scan(env.idsDB) { key, _ in ids.append(key.loadUnaligned(as: UInt64.self)); return true }
+                let locations = try ids.map { try txn.location(of: $0, layout: layout)! }
+                for (id, loc) in zip(ids, locations) { try txn.put(env.idsDB, id, value: loc) }
+                var records: [(UInt32, PartitionRecord)] = []
+                try txn.scan(env.partitionsDB) { key, value in
+                    records.append((key.loadUnaligned(as: UInt32.self), value.loadUnaligned(as: PartitionRecord.self)))
+                    return true
+                }
+                for (key, var record) in records {
+                    record.largeBlocks = 0
+                    try txn.put(env.partitionsDB, key, value: record)
+                }
+                var name = "mergeFactor"
+                try name.withUTF8 { _ = try txn.delete(env.metaDB, key: UnsafeRawBufferPointer($0)) }
+                try txn.putMeta("format", format)
             }
         }
+        guard format < 2 else { return }
         try catalog.wrap {
             try catalog.pool.writeWithoutTransaction { db in
                 try db.execute(sql: "CREATE INDEX IF NOT EXISTS items_by_content_key ON items(content_key)")
@@ -46,9 +85,18 @@ extension VectorStore {
         }
     }
 
-    /// Entries in the (main, recent) parts of the content-hash index, to test merging.
-    package func contentIndexSizesForTesting() throws -> (main: Int, recent: Int) {
+    /// Entries in the main B-tree and in the runs (not yet merged) of the content-hash index,
+    /// and the number of runs, to test merging.
+    package func contentIndexSizesForTesting() throws -> (main: Int, recent: Int, runs: Int) {
         let handles = try contentsForWriting()
-        return try lmdbCall { try lmdb.read { (try $0.entryCount(handles.main), try $0.entryCount(handles.recent)) } }
+        return try lmdbCall {
+            try lmdb.read { txn in
+                var entries = try txn.entryCount(handles.recent), runs = 0
+                if let r = handles.runs {
+                    try txn.scan(r) { _, value in entries += value.count / 16; runs += 1; return true }
+                }
+                return (try txn.entryCount(handles.main), entries, runs)
+            }
+        }
     }
 }

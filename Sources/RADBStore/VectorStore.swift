@@ -10,8 +10,9 @@ import GRDB
 /// A database is a directory:
 ///
 /// ```
-/// vectors/data.mdb, vectors/lock.mdb   LMDB: meta, blocks, ids, partitions (see VectorBlockLayout),
-///                                      contents (content hash → ids, see ContentIndex)
+/// vectors/data.mdb, vectors/lock.mdb   LMDB: meta, blocks, ids (id → partition and position),
+///                                      partitions (see VectorBlockLayout); contents, contentRuns
+///                                      (content hash → ids, see ContentIndex)
 /// catalog.sqlite (+ -wal, -shm)        items, model, anchors, commit_state (Schema/*.sql)
 /// writer.lock                          flock'd by the one writer; holds its PID
 /// ```
@@ -73,6 +74,15 @@ import GRDB
 /// its content-key index — so a reader in another process, whichever moment it sees, can always
 /// look items up by content hash. A `readOnly` open never upgrades: lookups by content hash then
 /// use the catalog's own index.
+///
+/// Vector format 3 (no catalog change) makes inserts cheaper: the id map stores positions in a
+/// partition instead of block and slot, so merging blocks leaves it alone; partition records
+/// count their large blocks; the merge factor is recorded; and new content-index entries are
+/// appended as sorted runs (`contentRuns`). The upgrade from 2 is one LMDB transaction (create
+/// `contentRuns`, fold `contentsRecent` into `contents`, rewrite the id map, fill in the records)
+/// under the writer lock. Readers decode id-map entries by their length, and a reader that finds
+/// format 3 before it has opened `contentRuns` retries its snapshot after opening it, so readers
+/// in other processes keep working across the upgrade. Older radb builds refuse format 3.
 public final class VectorStore: @unchecked Sendable {
     // MARK: - Identity
 
@@ -84,7 +94,7 @@ public final class VectorStore: @unchecked Sendable {
     public let modelIdentity: String
     /// Vectors per full small block (where new vectors go).
     public var blockCapacity: Int { layout.smallCapacity }
-    /// Vectors per large block (merged from full small blocks; most of a big partition).
+    /// Vectors per large block (`mergeFactor` full small blocks merged; most of a big partition).
     public var largeBlockCapacity: Int { layout.largeCapacity }
 
     let options: StoreOptions
@@ -103,8 +113,11 @@ public final class VectorStore: @unchecked Sendable {
     static let catalogFileName = "catalog.sqlite"
     static let writerLockFileName = "writer.lock"
     /// Format of the LMDB half (meta `format`): 1 = blocks, ids, partitions; 2 = also
-    /// `contents` (the content-hash index). Older radb builds refuse a format they do not know.
-    static let vectorFormatVersion: UInt64 = 2
+    /// `contents` (the content-hash index); 3 = the id map holds positions (`ItemPosition`),
+    /// partition records count their large blocks, meta `mergeFactor` is recorded, and new
+    /// content-index entries go to sorted runs (`contentRuns`, see ContentIndex). Older
+    /// radb builds refuse a format they do not know.
+    static let vectorFormatVersion: UInt64 = 3
 
     private init(directory: URL, dimension: Int, modelIdentity: String, options: StoreOptions,
                  lmdb: LMDBEnvironment, catalog: Catalog, writerLock: WriterLock, layout: VectorBlockLayout) {
@@ -133,6 +146,9 @@ public final class VectorStore: @unchecked Sendable {
         guard (1...65_536).contains(dimension) else {
             throw StoreError.invalidArgument(path: path, reason: "dimension \(dimension) is outside 1…65536")
         }
+        guard (2...64).contains(options.mergeFactor) else {
+            throw StoreError.invalidArgument(path: path, reason: "mergeFactor \(options.mergeFactor) is outside 2…64")
+        }
         guard !modelIdentity.isEmpty else {
             throw StoreError.invalidArgument(path: path, reason: "the model identity is empty; pass the model's content hash")
         }
@@ -156,12 +172,14 @@ public final class VectorStore: @unchecked Sendable {
                                                           initialMapSize: options.initialMapSize)
             let capacity = VectorBlockLayout.capacity(dimension: dimension, pageSize: env.pageSize,
                                                       minimumVectors: max(1, options.minimumBlockVectors))
-            layout = VectorBlockLayout(dimension: dimension, smallCapacity: capacity, pageSize: env.pageSize)
+            layout = VectorBlockLayout(dimension: dimension, smallCapacity: capacity, pageSize: env.pageSize,
+                                       mergeFactor: options.mergeFactor)
             try env.write { txn in
                 try txn.putMeta("format", vectorFormatVersion)
                 try txn.putMeta("dimension", UInt64(dimension))
                 try txn.putMeta("model", modelIdentity)
                 try txn.putMeta("blockCapacity", UInt64(capacity))
+                try txn.putMeta("mergeFactor", UInt64(options.mergeFactor))
                 try txn.putMeta("seq", 0)
                 try txn.putMeta("nextId", 1)
             }
@@ -228,14 +246,16 @@ public final class VectorStore: @unchecked Sendable {
         } catch let e as StoreError { throw e } catch {
             throw StoreError.corruptVectorStore(path: dataPath, reason: "\(error)")
         }
-        let meta: (format: UInt64, dimension: Int, model: String, capacity: Int)
+        let meta: (format: UInt64, dimension: Int, model: String, capacity: Int, mergeFactor: Int)
         do {
             meta = try env.read { txn in
                 guard let format = try txn.metaUInt64("format"), let dim = try txn.metaUInt64("dimension"),
                       let model = try txn.metaString("model"), let cap = try txn.metaUInt64("blockCapacity") else {
                     throw StoreError.corruptVectorStore(path: dataPath, reason: "the meta records are missing")
                 }
-                return (format, Int(dim), model, Int(cap))
+                // Formats ≤ 2 do not record it: they merged 4 small blocks.
+                let k = try txn.metaUInt64("mergeFactor") ?? UInt64(VectorBlockLayout.legacyMergeFactor)
+                return (format, Int(dim), model, Int(cap), Int(k))
             }
         } catch let e as StoreError { throw e } catch {
             throw StoreError.corruptVectorStore(path: dataPath, reason: "\(error)")
@@ -244,10 +264,11 @@ public final class VectorStore: @unchecked Sendable {
             throw StoreError.corruptVectorStore(path: dataPath,
                 reason: "vector format \(meta.format) is newer than this radb (\(vectorFormatVersion)); upgrade radb")
         }
-        guard meta.dimension >= 1, meta.capacity >= 1 else {
+        guard meta.dimension >= 1, meta.capacity >= 1, (2...64).contains(meta.mergeFactor) else {
             throw StoreError.corruptVectorStore(path: dataPath, reason: "meta records hold impossible values")
         }
-        let layout = VectorBlockLayout(dimension: meta.dimension, smallCapacity: meta.capacity, pageSize: env.pageSize)
+        let layout = VectorBlockLayout(dimension: meta.dimension, smallCapacity: meta.capacity, pageSize: env.pageSize,
+                                       mergeFactor: meta.mergeFactor)
 
         // Catalog half: refuse a newer schema before touching it.
         let catalog = try Catalog(path: catalogPath, create: false, durable: options.durable)
@@ -340,7 +361,16 @@ public final class VectorStore: @unchecked Sendable {
             try lmdbCall {
                 try lmdb.writeCreatingContents { txn, handles in
                     try ContentIndex.build(entries, txn: txn, handles: handles)
-                    try txn.putMeta("format", Self.vectorFormatVersion)
+                    try txn.putMeta("format", 2)
+                }
+            }
+        }
+        if format < 3 {
+            // Creates `contentRuns`; format 2's `contentsRecent` is merged into `contents`.
+            try lmdbCall {
+                try lmdb.writeCreatingContents { txn, handles in
+                    try ContentIndex.mergeRunsIntoMain(txn: txn, handles: handles)
+                    try IDMapUpgrade.run(txn: txn, layout: layout)
                 }
             }
         }
@@ -349,100 +379,14 @@ public final class VectorStore: @unchecked Sendable {
 
     /// The content-index handles every write needs (present in every database a writer opened).
     func contentsForWriting() throws -> ContentIndex.Handles {
-        guard let dbi = try lmdbCall({ try lmdb.contentsDB() }) else {
+        guard let dbi = try lmdbCall({ try lmdb.contentsDB() }), dbi.runs != nil else {
             throw StoreError.corruptVectorStore(path: lmdb.directory,
                 reason: "the content-hash index (LMDB database `contents`) is missing; reopen the database for writing to rebuild it")
         }
         return dbi
     }
 
-    // MARK: - Writing
-
-    /// Runs one numbered write following the commit protocol above.
-    ///
-    /// `prepare` computes the catalog half from the committed state (the writer lock is held,
-    /// so that state cannot move); `vectorHalf` edits partitions and may run more than once
-    /// (map growth). The catalog transaction is filled on another core while LMDB works, but
-    /// it commits only after LMDB's commit returned — step 4 still follows step 3 — and rolls
-    /// back if the LMDB half fails.
-    ///
-    /// `alongside` runs on the calling thread once the catalog thread has started, before the
-    /// LMDB transaction: work the vector half needs that can overlap the catalog inserts. If it
-    /// throws, both halves are abandoned and nothing is written.
-    ///
-    /// `prepare` returns a builder of the catalog half, run on the catalog thread: building the
-    /// rows and their journal (~1 MB per 10k-row insert) then overlaps the vector half too.
-    func performWrite(_ operation: String, prepare: (_ nextId: UInt64) throws -> @Sendable () -> PendingOperation,
-                      alongside: () throws -> Void = {},
-                      vectorHalf: (PartitionWriter, _ nextId: UInt64) throws -> Void) throws {
-        guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: operation) }
-        guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: operation) }
-        try writerLock.acquire(timeout: options.writeLockTimeout)
-        defer { writerLock.release() }
-        try recoverLocked()
-        let contents = try contentsForWriting()
-        let (seq, nextId) = try lmdbCall {
-            try lmdb.read { txn in ((try txn.metaUInt64("seq") ?? 0) + 1, try txn.metaUInt64("nextId") ?? 1) }
-        }
-        let buildOperation = try prepare(nextId)
-
-        // Catalog half, concurrently: build the operation and its journal (handed to the vector
-        // half, which records it in its transaction), apply it, then wait for the verdict on
-        // the vector half.
-        let verdict = DispatchSemaphore(value: 0), catalogFinished = DispatchSemaphore(value: 0)
-        let box = CatalogWriteBox()
-        let catalog = self.catalog
-        DispatchQueue.global(qos: .userInitiated).async {
-            let start = threadCPUSeconds()
-            let op = buildOperation()
-            box.publishJournal(op.encoded()) // before any SQLite call, so it is always published
-            do {
-                try catalog.pool.write { db in
-                    try Catalog.apply(op, sequence: seq, db: db)
-                    box.applySeconds = threadCPUSeconds() - start
-                    verdict.wait()
-                    if !box.vectorsCommitted { throw CatalogWriteBox.Abandoned() }
-                }
-            } catch {
-                box.error = error
-            }
-            catalogFinished.signal()
-        }
-        func finishCatalog(vectorsCommitted: Bool) {
-            box.vectorsCommitted = vectorsCommitted
-            verdict.signal()
-            catalogFinished.wait()
-        }
-
-        let vectorStart = threadCPUSeconds()
-        do {
-            try alongside()
-            try lmdbCall {
-                try lmdb.write { txn in
-                    let writer = PartitionWriter(txn: txn, layout: layout, contents: contents,
-                                                 contentMergeMinimum: options.contentIndexMergeMinimum)
-                    try vectorHalf(writer, nextId)
-                    try writer.flush()
-                    try txn.putMeta("seq", seq)
-                    try box.journal().withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
-                }
-            }
-            if let hook = afterVectorCommitHook { try hook() }
-        } catch {
-            finishCatalog(vectorsCommitted: false)
-            throw error
-        }
-        writeProfile.vectorHalfSeconds += threadCPUSeconds() - vectorStart
-        let commitStart = threadCPUSeconds()
-        finishCatalog(vectorsCommitted: true)
-        writeProfile.catalogCommitSeconds += threadCPUSeconds() - commitStart
-        writeProfile.catalogApplySeconds += box.applySeconds
-        if let error = box.error {
-            // The write is decided (LMDB committed); recovery completes the catalog later.
-            throw (error as? StoreError) ?? StoreError.corruptCatalog(path: catalog.path,
-                reason: "the catalog half of commit \(seq) failed (\(error)); it is replayed on the next write or open")
-        }
-    }
+    // MARK: - Writing (the commit protocol itself is in VectorStore+Writing.swift)
 
     /// Runs LMDB work, turning LMDB return codes into `StoreError`s naming the environment.
     func lmdbCall<T>(_ body: () throws -> T) throws -> T {
@@ -474,11 +418,29 @@ public final class VectorStore: @unchecked Sendable {
     }
 
     func validate(_ m: ItemMetadata, index: Int) throws {
-        if m.path.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the path is empty") }
-        if m.contentHash.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the content hash is empty") }
-        if m.width < 0 || m.height < 0 {
-            throw StoreError.invalidMetadata(path: path, index: index, reason: "negative size \(m.width)×\(m.height)")
+        try withUnsafePointer(to: m) { try validate($0, index: index) }
+    }
+
+    /// Checks metadata in place (a by-value copy retains its three strings).
+    func validate(_ m: UnsafePointer<ItemMetadata>, index: Int) throws {
+        if m.pointee.path.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the path is empty") }
+        if m.pointee.contentHash.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the content hash is empty") }
+        func rejectNUL(_ text: String, _ name: String) throws {
+            if Self.containsNUL(text) {
+                throw StoreError.invalidMetadata(path: path, index: index, reason: "the \(name) contains a NUL character (catalog text ends at NUL)")
+            }
         }
+        try rejectNUL(m.pointee.path, "path")
+        try rejectNUL(m.pointee.contentHash, "content hash")
+        if let label = m.pointee.label { try rejectNUL(label, "label") }
+        if m.pointee.width < 0 || m.pointee.height < 0 {
+            throw StoreError.invalidMetadata(path: path, index: index, reason: "negative size \(m.pointee.width)×\(m.pointee.height)")
+        }
+    }
+
+    private static func containsNUL(_ s: String) -> Bool {
+        s.utf8.withContiguousStorageIfAvailable { $0.isEmpty ? false : memchr($0.baseAddress!, 0, $0.count) != nil }
+            ?? s.utf8.contains(0)
     }
 
     /// Inserts a batch atomically and returns the new ids, in batch order.
@@ -492,7 +454,10 @@ public final class VectorStore: @unchecked Sendable {
     @discardableResult
     public func insert(_ batch: [NewItem]) throws -> [UInt64] {
         guard !batch.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "insert") }
-        for (i, item) in batch.enumerated() { try validate(item.metadata, index: i) }
+        // Through a pointer: `for item in batch` copies (retains) every vector and string.
+        try batch.withUnsafeBufferPointer { items in
+            for i in items.indices { try validate((items.baseAddress! + i).metadata, index: i) }
+        }
         let now = Date().timeIntervalSince1970
         let d = dimension
         var ids: [UInt64] = []
@@ -503,22 +468,20 @@ public final class VectorStore: @unchecked Sendable {
         var contentEntries: [ContentIndex.Entry] = []
         try performWrite("insert", prepare: { first in
             ids = (0..<batch.count).map { first + UInt64($0) }
-            return { [ids] in
-                .insert(batch.indices.map {
-                    CatalogRow(id: ids[$0], anchor: batch[$0].anchor, metadata: batch[$0].metadata, addedAt: now)
-                })
-            }
+            let op = PendingOperation.insertBatch(.init(firstId: first, items: batch, addedAt: now))
+            return { op }
         }, alongside: {
             // While the catalog thread inserts the rows: check the vectors (a bad one abandons
-            // both halves), order them by partition so each tail block is written once, and
-            // key the content index.
+            // both halves) and order them by partition so each tail block is written once.
             norms = try validated(batch)
             // Fields are read through a pointer: `batch[i].anchor` in a closure copies the whole
             // item (retaining its vector and strings), which showed in profiles.
             try batch.withUnsafeBufferPointer { items in
                 let item = items.baseAddress!
                 anchorOf = (0..<items.count).map { item[$0].anchor }
-                order = items.indices.sorted { (anchorOf[$0], $0) < (anchorOf[$1], $1) }
+                // (partition key, index) packed into one UInt64 sorts as (anchor, index).
+                order = (0..<items.count).map { UInt64(partitionKey(anchorOf[$0])) << 32 | UInt64($0) }
+                    .sorted().map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
                 sorted = try [Float](unsafeUninitializedCapacity: items.count * d) { buffer, count in
                     for (row, i) in order.enumerated() {
                         try item[i].vector.withUnsafeBufferPointer {
@@ -528,12 +491,8 @@ public final class VectorStore: @unchecked Sendable {
                     }
                     count = items.count * d
                 }
-                contentEntries = (0..<items.count).map {
-                    ContentIndex.Entry(key: ContentIndex.key(item[$0].metadata.contentHash), id: ids[$0])
-                }
             }
-            contentEntries.sort()
-        }, vectorHalf: { writer, first in
+        }, vectorHalf: { writer, first, contentKeys in
             var runStart = 0
             while runStart < order.count {
                 let anchor = anchorOf[order[runStart]]
@@ -545,6 +504,10 @@ public final class VectorStore: @unchecked Sendable {
                                          vectors: UnsafeBufferPointer(rebasing: all[runStart * d ..< runEnd * d]))
                 }
                 runStart = runEnd
+            }
+            if contentEntries.isEmpty { // once: the vector half may run again after map growth
+                contentEntries = zip(contentKeys(), ids).map { ContentIndex.Entry(key: $0, id: $1) }
+                contentEntries.sort()
             }
             try ContentIndex.insert(contentEntries, txn: writer.txn, handles: writer.contents, mergeMinimum: writer.contentMergeMinimum)
             try writer.txn.putMeta("nextId", first + UInt64(batch.count))
@@ -561,8 +524,8 @@ public final class VectorStore: @unchecked Sendable {
         try performWrite("delete", prepare: { _ in
             contentEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: unique) } }
             return { .delete(unique) }
-        }, vectorHalf: { writer, _ in
-            let unknown = try unique.filter { try writer.location(of: $0) == nil }
+        }, vectorHalf: { writer, _, _ in
+            let unknown = try unique.filter { try !writer.contains($0) }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             for id in unique { try writer.remove(id: id) }
             try ContentIndex.remove(contentEntries, txn: writer.txn, handles: writer.contents)
@@ -583,8 +546,8 @@ public final class VectorStore: @unchecked Sendable {
             oldEntries = try catalog.wrap { try catalog.pool.read { try Catalog.contentEntries($0, ids: finalHash.keys.sorted()) } }
             let op = PendingOperation.updateMetadata(updates.map { .init(id: $0.id, metadata: $0.metadata) })
             return { op }
-        }, vectorHalf: { writer, _ in
-            let unknown = try updates.map(\.id).filter { try writer.location(of: $0) == nil }
+        }, vectorHalf: { writer, _, _ in
+            let unknown = try updates.map(\.id).filter { try !writer.contains($0) }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             try ContentIndex.remove(oldEntries, txn: writer.txn, handles: writer.contents)
             let newEntries = finalHash.map { ContentIndex.Entry(key: ContentIndex.key($0.value), id: $0.key) }.sorted()
@@ -608,12 +571,12 @@ public final class VectorStore: @unchecked Sendable {
         try performWrite("reanchor", prepare: { _ in
             let op = PendingOperation.move(ordered.map { .init(id: $0, anchor: target[$0]!) })
             return { op }
-        }, vectorHalf: { writer, _ in
-            let unknown = try ordered.filter { try writer.location(of: $0) == nil }
+        }, vectorHalf: { writer, _, _ in
+            let unknown = try ordered.filter { try !writer.contains($0) }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
             for id in ordered {
                 let anchor = target[id]!
-                guard let loc = try writer.location(of: id), loc.anchor != anchor else { continue }
+                guard let p = try writer.position(of: id), p.anchor != anchor else { continue }
                 let entry = try writer.remove(id: id)
                 try entry.vector.withUnsafeBufferPointer {
                     try writer.append(id: id, anchor: anchor, norm: entry.norm, vector: $0)
@@ -690,73 +653,5 @@ public final class VectorStore: @unchecked Sendable {
                 try? h.close()
             }
         }
-    }
-}
-
-/// State shared between a write and its concurrent catalog transaction.
-private final class CatalogWriteBox: @unchecked Sendable {
-    struct Abandoned: Error {}
-    private let journalReady = DispatchSemaphore(value: 0)
-    private var journalBytes: [UInt8]?
-    private let lock = NSLock()
-
-    /// Called once by the catalog thread.
-    func publishJournal(_ bytes: [UInt8]) {
-        lock.lock()
-        journalBytes = bytes
-        lock.unlock()
-        journalReady.signal()
-    }
-
-    /// The journal of the operation, waiting for the catalog thread the first time (the vector
-    /// half may run more than once, after map growth).
-    func journal() -> [UInt8] {
-        lock.lock()
-        if let bytes = journalBytes { lock.unlock(); return bytes }
-        lock.unlock()
-        journalReady.wait()
-        lock.lock()
-        defer { lock.unlock() }
-        return journalBytes!
-    }
-
-    /// Set before the verdict semaphore is signalled; read after waiting on it.
-    var vectorsCommitted = false
-    /// Set before the finished semaphore is signalled.
-    var error: Error?
-    var applySeconds = 0.0
-}
-
-/// Where write time goes: thread CPU seconds of the LMDB half (calling thread), of filling
-/// the catalog transaction (its own thread, concurrently) and of the wait for its commit.
-package struct WriteProfile: Sendable {
-    package var vectorHalfSeconds = 0.0
-    package var catalogApplySeconds = 0.0
-    package var catalogCommitSeconds = 0.0
-}
-
-/// CPU time of the calling thread.
-func threadCPUSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-// MARK: - Write sessions
-
-extension VectorStore {
-    /// Holds the cross-process writer lock for the whole of `body`, so a sequence of writes
-    /// (an ingest run) is not interleaved with another process's writes. Store writes inside
-    /// `body` re-enter the lock; other processes' writers wait (and time out) meanwhile.
-    /// - Throws: `.writerBusy`, or what `body` throws.
-    public func withExclusiveWriteAccess<T>(_ body: () throws -> T) throws -> T {
-        guard !ReadScope.isActive else {
-            throw StoreError.calledInsideReadSnapshot(path: path, operation: "withExclusiveWriteAccess")
-        }
-        guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: "withExclusiveWriteAccess") }
-        try writerLock.acquire(timeout: options.writeLockTimeout)
-        defer { writerLock.release() }
-        try recoverLocked()
-        return try body()
     }
 }

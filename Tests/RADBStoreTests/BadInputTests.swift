@@ -50,6 +50,11 @@ final class BadInputTests: StoreTestCase {
         bad = good
         bad[2].metadata.width = -1
         assertStoreError(try store.insert(bad)) { if case .invalidMetadata(_, 2, _) = $0 { return true }; return false }
+        bad = good
+        bad[1].metadata.label = "cat\u{0}dog" // SQLite text would come back cut at the NUL
+        assertStoreError(try store.insert(bad)) {
+            if case let .invalidMetadata(_, 1, reason) = $0 { return reason.contains("NUL") }; return false
+        }
         try assertUnchanged(store, items, ids, sequence: seq)
 
         good[0].metadata.label = nil

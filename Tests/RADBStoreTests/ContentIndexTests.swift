@@ -81,7 +81,7 @@ final class ContentIndexTests: StoreTestCase {
             for (hash, more) in expectedLookups(items, ids) { expected[hash, default: []] += more }
             let sizes = try store.contentIndexSizesForTesting()
             XCTAssertEqual(sizes.main + sizes.recent, all.count)
-            // 60, 120 → merged, 60, 120 → merged, 60 (threshold max(100, main/8))
+            // 60, 120 → merged, 60, 120 → merged, 60 (threshold max(100, main/4))
             XCTAssertEqual(sizes.recent, [60, 0, 60, 0, 60][round], "round \(round)")
             try assertLookups(store, expected)
         }
@@ -97,6 +97,42 @@ final class ContentIndexTests: StoreTestCase {
         expected["hash-renamed"] = [all[10].1]
         try assertLookups(store, expected.filter { !$0.value.isEmpty })
         try assertClean(store)
+    }
+
+    /// Each insert appends one sorted run; past `maxRuns` runs they are combined into one.
+    /// Deleting or re-hashing an item rewrites the run holding it (or drops a run left empty).
+    func testRunsAreCombinedAndRewrittenOnRemoval() throws {
+        let store = try makeStore(dimension: 6) // merge threshold 65,536: everything stays in runs
+        var expected: [String: [UInt64]] = [:]
+        var all: [(NewItem, UInt64)] = []
+        for round in 0..<40 {
+            let items = itemsWithDuplicates(round % 5 == 4 ? 1 : 7, seed: 200 + UInt64(round))
+            let ids = try store.insert(items)
+            all += zip(items, ids)
+            for (hash, more) in expectedLookups(items, ids) { expected[hash, default: []] += more }
+            let sizes = try store.contentIndexSizesForTesting()
+            XCTAssertEqual(sizes.recent, all.count, "round \(round)")
+            XCTAssertLessThanOrEqual(sizes.runs, 16, "runs are combined past 16")
+        }
+        try assertLookups(store, expected)
+        try assertClean(store)
+        // A one-item insert made a one-entry run: deleting that item removes the run; deleting
+        // items of combined runs rewrites them.
+        let single = all.last!, others = [all[0], all[50], all[100]]
+        let runsBefore = try store.contentIndexSizesForTesting().runs
+        try store.delete(ids: [single.1] + others.map(\.1))
+        for (item, id) in [single] + others { expected[item.metadata.contentHash]?.removeAll { $0 == id } }
+        XCTAssertEqual(try store.contentIndexSizesForTesting().runs, runsBefore - 1)
+        XCTAssertEqual(try store.contentIndexSizesForTesting().recent, all.count - 4)
+        var renamed = all[20].0.metadata
+        renamed.contentHash = "hash-renamed-in-a-run"
+        try store.updateMetadata(id: all[20].1, renamed)
+        expected[all[20].0.metadata.contentHash]?.removeAll { $0 == all[20].1 }
+        expected["hash-renamed-in-a-run"] = [all[20].1]
+        try assertLookups(store, expected.filter { !$0.value.isEmpty })
+        try assertClean(store)
+        let reopened = try VectorStore.open(at: databaseURL(), options: fastOptions)
+        try assertLookups(reopened, expected.filter { !$0.value.isEmpty })
     }
 
     func testCheckReportsAMissingAndADanglingIndexEntry() throws {
@@ -118,7 +154,9 @@ final class ContentIndexTests: StoreTestCase {
         let items = itemsWithDuplicates(300, seed: 42)
         let ids: [UInt64]
         do {
-            let store = try makeStore(dimension: 6, name: name)
+            var options = fastOptions
+            options.mergeFactor = 4 // the only layout formats 1–2 know
+            let store = try makeStore(dimension: 6, name: name, options: options)
             ids = try store.insert(Array(items[..<150])) + store.insert(Array(items[150...]))
             try store.rewriteAsVersion1ForTesting()
         }

@@ -6,7 +6,11 @@ import XCTest
 final class RoundTripTests: StoreTestCase {
     func testInsertReopenReadsBackBitIdenticalVectorsAndMetadata() throws {
         let d = 24
-        let items = newItems(700, dimension: d, anchors: 5, seed: 1)
+        var items = newItems(700, dimension: d, anchors: 5, seed: 1)
+        // Text the catalog binds in place: empty, non-ASCII, longer than a small string.
+        items[7].metadata.label = ""
+        items[8].metadata.path = "fotos/über/straße-🙂-" + String(repeating: "x", count: 300) + ".jpg"
+        items[9].metadata.label = "Größe ≥ 3 — ∑"
         var ids: [UInt64] = []
         do {
             let store = try makeStore(dimension: d)
@@ -59,7 +63,7 @@ final class RoundTripTests: StoreTestCase {
                 for b in blocks.dropLast() {
                     XCTAssertEqual(b.count, b.capacity, "partition \(p.anchor) is dense", file: file, line: line)
                 }
-                // Four (mergeFactor) full small blocks never trail: they are merged into a large one.
+                // `mergeFactor` full small blocks never trail: they are merged into a large one.
                 let trailingSmall = blocks.dropLast().reversed().prefix { $0.capacity == store.blockCapacity }.count
                 XCTAssertLessThan(trailingSmall, store.largeBlockCapacity / store.blockCapacity, file: file, line: line)
             }
@@ -67,10 +71,12 @@ final class RoundTripTests: StoreTestCase {
         }
     }
 
-    /// Options with one-page small blocks, so a few hundred vectors exercise merging.
+    /// Options with one-page small blocks merged by fours, so a few hundred vectors exercise
+    /// merging.
     private var smallBlocks: StoreOptions {
         var o = fastOptions
         o.minimumBlockVectors = 1
+        o.mergeFactor = 4
         return o
     }
 

@@ -3,10 +3,12 @@
 //   swift build -c release --product radb-bench-store
 //   .build/release/radb-bench-store [--n 1000000] [--dim 128] [--batch 10000] [--partitions 1000]
 //                                   [--dir /tmp/radb-bench-store] [--durable] [--export FILE]
-//                                   [--block MIN_VECTORS] [--insert-only]
+//                                   [--block MIN_VECTORS] [--merge FACTOR] [--insert-only | --scan-only]
 //
 // --insert-only prints one line about the insert and stops (used for profiling: with
 // RADB_BENCH_PAUSE set it waits 2 s after building the batches, so a profiler can attach).
+// --scan-only reopens the database a previous run left in --dir (same --n/--dim/--partitions)
+// and only repeats the scan comparison, so scans can be measured again when the machine is quiet.
 // --export writes the vectors (n × dim float32) and their partition ids (n × int64) to FILE and
 // FILE.assign, so Tools/bench_store_faiss.py can run FAISS IndexIVFFlat on the same data.
 import Foundation
@@ -17,7 +19,9 @@ setvbuf(stdout, nil, _IOLBF, 0)
 // MARK: - Arguments
 
 var n = 1_000_000, dim = 128, batchSize = 10_000, partitions = 1000
-var dir = "/tmp/radb-bench-store", durable = false, export: String?, blockVectors = 64, insertOnly = false
+var dir = "/tmp/radb-bench-store", durable = false, export: String?, insertOnly = false
+var blockVectors: Int?, mergeFactor: Int? // nil: the store's defaults
+var scanOnly = false
 var it = CommandLine.arguments.dropFirst().makeIterator()
 while let a = it.next() {
     switch a {
@@ -28,8 +32,10 @@ while let a = it.next() {
     case "--dir": dir = it.next() ?? dir
     case "--durable": durable = true
     case "--export": export = it.next()
-    case "--block": blockVectors = Int(it.next() ?? "") ?? blockVectors
+    case "--block": blockVectors = Int(it.next() ?? "")
+    case "--merge": mergeFactor = Int(it.next() ?? "")
     case "--insert-only": insertOnly = true
+    case "--scan-only": scanOnly = true
     default: print("unknown argument \(a)"); exit(2)
     }
 }
@@ -74,15 +80,17 @@ if let export {
 
 // MARK: - Insert
 
-try? FileManager.default.removeItem(atPath: dir)
 var options = StoreOptions(durable: durable)
 options.initialMapSize = 64 << 20 // start small: growth is part of what is measured
-options.minimumBlockVectors = blockVectors
-let store = try VectorStore.create(at: URL(fileURLWithPath: dir), dimension: dim, modelIdentity: "bench", options: options)
+if let blockVectors { options.minimumBlockVectors = blockVectors }
+if let mergeFactor { options.mergeFactor = mergeFactor }
+if !scanOnly { try? FileManager.default.removeItem(atPath: dir) }
+let store = scanOnly ? try VectorStore.open(at: URL(fileURLWithPath: dir), dimension: dim, options: options)
+    : try VectorStore.create(at: URL(fileURLWithPath: dir), dimension: dim, modelIdentity: "bench", options: options)
 var insertSeconds = 0.0, insertCPU = 0.0
 var batches = 0
 // Every batch is built before the clock starts, so only `insert` is measured (and profiled).
-let allBatches: [[NewItem]] = stride(from: 0, to: n, by: batchSize).map { start in
+let allBatches: [[NewItem]] = scanOnly ? [] : stride(from: 0, to: n, by: batchSize).map { start in
     (start..<min(n, start + batchSize)).map { i in
         NewItem(vector: Array(data[i * dim ..< (i + 1) * dim]), anchor: assignment[i],
                 metadata: ItemMetadata(path: "bench/\(i).jpg", contentHash: (0..<4).map { _ in String(format: "%016llx", next()) }.joined(),
@@ -100,11 +108,11 @@ for batch in allBatches {
     insertCPU += cpuNow() - c
     batches += 1
 }
-if !durable { let t = now(), c = cpuNow(); try store.sync(); insertSeconds += now() - t; insertCPU += cpuNow() - c }
+if !durable, !scanOnly { let t = now(), c = cpuNow(); try store.sync(); insertSeconds += now() - t; insertCPU += cpuNow() - c }
 let insertRate = Double(n) / insertSeconds
 let insertBytesWritten = bytesWritten() - wcharBefore
 if insertOnly {
-    print("insert: \(String(format: "%.2f", insertSeconds)) s wall → \(Int(insertRate)) vectors/s; CPU \(String(format: "%.2f", insertCPU)) s → \(Int(Double(n) / insertCPU)) vectors/s; LMDB half \(String(format: "%.2f", store.writeProfile.vectorHalfSeconds)) s, SQLite rows \(String(format: "%.2f", store.writeProfile.catalogApplySeconds)) s; written \(insertBytesWritten / n) bytes/vector; load \(String(format: "%.1f", loadBefore))")
+    print("insert: \(String(format: "%.2f", insertSeconds)) s wall → \(Int(insertRate)) vectors/s; CPU \(String(format: "%.2f", insertCPU)) s → \(Int(Double(n) / insertCPU)) vectors/s; LMDB half \(String(format: "%.2f", store.writeProfile.vectorHalfSeconds)) s CPU / \(String(format: "%.2f", store.writeProfile.vectorHalfWallSeconds)) s wall, SQLite rows \(String(format: "%.2f", store.writeProfile.catalogApplySeconds)) s + commit \(String(format: "%.2f", store.writeProfile.catalogCommitSeconds)) s CPU, wait for catalog \(String(format: "%.2f", store.writeProfile.catalogWaitWallSeconds)) s wall; written \(insertBytesWritten / n) bytes/vector; load \(String(format: "%.1f", loadBefore))")
     exit(0)
 }
 
@@ -191,6 +199,12 @@ guard storeScan.count == n, abs(storeScan.sum - arrayScan.sum) <= 1e-6 * max(1, 
     print("scan mismatch: store \(storeScan.count) vectors sum \(storeScan.sum), array sum \(arrayScan.sum)")
     exit(1)
 }
+if scanOnly {
+    print(String(format: "scan: store %.1f ms, array %.1f ms → %.1f %%; array on 4 KiB pages %.1f ms; block walk %.1f ms; load %.2f",
+                 storeScan.seconds * 1000, arrayScan.seconds * 1000, 100 * arrayScan.seconds / storeScan.seconds,
+                 smallPageScan.seconds * 1000, walk.seconds * 1000, loadAverage()))
+    exit(0)
+}
 
 // MARK: - Bytes on disk after compaction
 
@@ -214,12 +228,15 @@ print("""
 
 | metric | value |
 |---|---|
-| vectors × dim, partitions, batch | \(n) × \(dim), \(stats.partitions), \(batchSize) (block capacity \(stats.blockCapacity)) |
+| vectors × dim, partitions, batch | \(n) × \(dim), \(stats.partitions), \(batchSize) (block capacity \(stats.blockCapacity) small, \(stats.largeBlockCapacity) large) |
 | machine load average (1 min) at start of insert | \(f(loadBefore, 1)) on \(ProcessInfo.processInfo.activeProcessorCount) cores |
 | insert (durable: \(durable)), wall clock | \(f(insertSeconds)) s → \(Int(insertRate)) vectors/s |
 | insert (durable: \(durable)), CPU time | \(f(insertCPU)) s → **\(Int(Double(n) / insertCPU)) vectors/s** |
 | … of which LMDB half (thread CPU) | \(f(store.writeProfile.vectorHalfSeconds)) s → \(Int(Double(n) / store.writeProfile.vectorHalfSeconds)) vectors/s |
+| … LMDB half, wall clock (checks, sorting, LMDB transaction and commit) | \(f(store.writeProfile.vectorHalfWallSeconds)) s |
 | … of which SQLite rows (thread CPU, concurrent with LMDB) | \(f(store.writeProfile.catalogApplySeconds)) s → \(Int(Double(n) / store.writeProfile.catalogApplySeconds)) vectors/s |
+| … SQLite commit after the LMDB commit (catalog thread CPU) | \(f(store.writeProfile.catalogCommitSeconds)) s |
+| … calling thread waiting for the catalog after its LMDB commit (wall) | \(f(store.writeProfile.catalogWaitWallSeconds)) s |
 | bytes passed to write(2) during insert (LMDB commits, SQLite WAL + checkpoints) | \(insertBytesWritten / n) per vector |
 | scan store (best of 5 CPU time, warm) | \(f(storeScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / storeScan.seconds / 1e9)) GB/s |
 | scan contiguous array (best of 5 CPU time) | \(f(arrayScan.seconds * 1000, 1)) ms = \(f(Double(n * dim * 4) / arrayScan.seconds / 1e9)) GB/s |

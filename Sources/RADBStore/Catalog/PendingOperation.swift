@@ -6,13 +6,39 @@ import Foundation
 /// idempotent, so replaying an operation the catalog already has is harmless.
 enum PendingOperation: Equatable {
     case insert([CatalogRow])
+    /// An insert as the writer holds it: row `firstId + i` is `items[i]`. Encoded exactly as
+    /// `.insert` (so a journal decodes as `.insert`); it exists so that the catalog thread reads
+    /// the caller's items in place instead of copying every row (retaining its strings).
+    case insertBatch(InsertBatch)
     case delete([UInt64])
     case updateMetadata([MetadataUpdate])
     case move([AnchorMove])
     case none
 
     struct MetadataUpdate: Equatable { var id: UInt64; var metadata: ItemMetadata }
+    struct InsertBatch: Equatable {
+        var firstId: UInt64
+        var items: [NewItem]
+        /// Seconds since 1970, the same for every row.
+        var addedAt: Double
+        /// `ContentIndex.key` of each item's content hash, in batch order.
+        func contentKeys() -> [UInt64] {
+            items.withUnsafeBufferPointer { items in
+                (0..<items.count).map { ContentIndex.key((items.baseAddress! + $0).metadata.pointee.contentHash) }
+            }
+        }
+        static func == (a: InsertBatch, b: InsertBatch) -> Bool {
+            a.firstId == b.firstId && a.addedAt == b.addedAt && a.items.count == b.items.count
+                && zip(a.items, b.items).allSatisfy { $0.anchor == $1.anchor && $0.metadata == $1.metadata }
+        }
+    }
     struct AnchorMove: Equatable { var id: UInt64; var anchor: Int32 }
+
+    /// The content keys of an insert batch's rows (empty for anything else).
+    func insertedContentKeys() -> [UInt64] {
+        if case let .insertBatch(b) = self { return b.contentKeys() }
+        return []
+    }
 
     // MARK: - Encoding (little-endian, length-prefixed strings)
 
@@ -26,6 +52,17 @@ enum PendingOperation: Equatable {
         switch self {
         case .none: return 1
         case let .insert(rows): return rows.reduce(9) { $0 + 8 + 4 + metadata($1.metadata) + 8 }
+        case let .insertBatch(b):
+            return b.items.withUnsafeBufferPointer { items in
+                var n = 9
+                for i in items.indices {
+                    let m = (items.baseAddress! + i).metadata
+                    // id, anchor, added-at; path and hash with their lengths; label flag; width, height
+                    n += 8 + 4 + 8 + (8 + m.pointee.path.utf8.count) + (8 + m.pointee.contentHash.utf8.count) + 1 + 16
+                    if let l = m.pointee.label { n += 8 + l.utf8.count }
+                }
+                return n
+            }
         case let .delete(ids): return 9 + 8 * ids.count
         case let .updateMetadata(updates): return updates.reduce(9) { $0 + 8 + metadata($1.metadata) }
         case let .move(moves): return 9 + 12 * moves.count
@@ -42,6 +79,14 @@ enum PendingOperation: Equatable {
             w.u8(1); w.u64(UInt64(rows.count))
             for i in rows.indices {
                 w.u64(rows[i].id); w.i32(rows[i].anchor); w.metadata(rows[i].metadata); w.f64(rows[i].addedAt)
+            }
+        case let .insertBatch(b):
+            w.u8(1); w.u64(UInt64(b.items.count))
+            b.items.withUnsafeBufferPointer { items in
+                for i in items.indices {
+                    let item = items.baseAddress! + i
+                    w.u64(b.firstId + UInt64(i)); w.i32(item.pointee.anchor); w.metadata(item.metadata); w.f64(b.addedAt)
+                }
             }
         case let .delete(ids):
             w.u8(2); w.u64(UInt64(ids.count))
@@ -116,15 +161,22 @@ struct RawByteWriter {
         let count = s.utf8.count
         u64(UInt64(count))
         let target = out.baseAddress! + offset
-        if s.utf8.withContiguousStorageIfAvailable({ target.copyMemory(from: $0.baseAddress!, byteCount: count) }) == nil {
+        let copied: Void? = s.utf8.withContiguousStorageIfAvailable { bytes -> Void in
+            if count > 0 { target.copyMemory(from: bytes.baseAddress!, byteCount: count) }
+        }
+        if copied == nil {
             for (i, b) in s.utf8.enumerated() { target.storeBytes(of: b, toByteOffset: i, as: UInt8.self) }
         }
         offset += count
     }
     mutating func metadata(_ m: ItemMetadata) {
-        string(m.path); string(m.contentHash)
-        if let l = m.label { u8(1); string(l) } else { u8(0) }
-        u64(UInt64(bitPattern: Int64(m.width))); u64(UInt64(bitPattern: Int64(m.height)))
+        withUnsafePointer(to: m) { metadata($0) }
+    }
+    /// Reads the metadata in place (a by-value copy retains its three strings).
+    mutating func metadata(_ m: UnsafePointer<ItemMetadata>) {
+        string(m.pointee.path); string(m.pointee.contentHash)
+        if let l = m.pointee.label { u8(1); string(l) } else { u8(0) }
+        u64(UInt64(bitPattern: Int64(m.pointee.width))); u64(UInt64(bitPattern: Int64(m.pointee.height)))
     }
 }
 

@@ -31,6 +31,9 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// fixed-size duplicates. See ContentIndex for why there are two.
     static let contentsFlags = UInt32(MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP)
     static let contentsNames = ("contents", "contentsRecent")
+    /// The sorted runs of recent content-index entries (vector format ≥ 3): UInt64 run number →
+    /// sorted (key, id) pairs. See ContentIndex.
+    static let contentRunsName = "contentRuns"
     /// Handles of the content index once it exists (vector format ≥ 2); see `contentsDB()`.
     private var contentsHandle: ContentIndex.Handles?
     /// `mdb_dbi_open` must not run in two transactions of one process at once: every call of
@@ -118,23 +121,28 @@ final class LMDBEnvironment: @unchecked Sendable {
 
     // MARK: - The contents database
 
-    /// Opens both content-index databases in `txn`; nil if they do not exist (and not `create`).
+    /// Opens the content-index databases in `txn`; nil if they do not exist (and not
+    /// `create`); `runs` is nil in a format-2 environment.
     private static func openContents(_ txn: OpaquePointer, create: Bool) throws -> ContentIndex.Handles? {
-        var main: MDB_dbi = 0, recent: MDB_dbi = 0
+        var main: MDB_dbi = 0, recent: MDB_dbi = 0, runs: MDB_dbi = 0
         let flags = contentsFlags | (create ? UInt32(MDB_CREATE) : 0)
         let rc = mdb_dbi_open(txn, contentsNames.0, flags, &main)
         if rc == MDB_NOTFOUND { return nil }
         try LMDBError.check(rc, "mdb_dbi_open(\(contentsNames.0))")
         try LMDBError.check(mdb_dbi_open(txn, contentsNames.1, flags, &recent), "mdb_dbi_open(\(contentsNames.1))")
-        return ContentIndex.Handles(main: main, recent: recent)
+        let runsRC = mdb_dbi_open(txn, contentRunsName, UInt32(MDB_INTEGERKEY) | (create ? UInt32(MDB_CREATE) : 0), &runs)
+        if runsRC == MDB_NOTFOUND { return ContentIndex.Handles(main: main, recent: recent, runs: nil) }
+        try LMDBError.check(runsRC, "mdb_dbi_open(\(contentRunsName))")
+        return ContentIndex.Handles(main: main, recent: recent, runs: runs)
     }
 
-    /// The content-index handles, or nil while the environment has none (format 1). Opens them
-    /// lazily when another process (or store) created them after this environment was opened.
+    /// The content-index handles, or nil while the environment has none (format 1); `runs` is
+    /// nil while it has no runs database (format 2). Opens them lazily when another process
+    /// (or store) created them after this environment was opened.
     func contentsDB() throws -> ContentIndex.Handles? {
         dbiLock.lock()
         defer { dbiLock.unlock() }
-        if let handle = contentsHandle { return handle }
+        if let handle = contentsHandle, handle.runs != nil { return handle }
         while true {
             pthread_rwlock_rdlock(gate)
             var txn: OpaquePointer?

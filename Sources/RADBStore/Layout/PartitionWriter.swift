@@ -8,6 +8,10 @@ import CLMDB
 /// them in memory (swap-remove keeps partitions dense) and write them back in `flush()`.
 /// `flush()` then merges trailing full small blocks into large ones (see VectorBlockLayout)
 /// and writes the id map, so a batch costs one write per touched block, not per vector.
+///
+/// The id map holds positions (vector format 3): an append gets position `count`, a
+/// swap-remove gives the moved vector the hole's position, and merges change no position.
+/// Writers only ever run on format-3 databases (opening for writing upgrades older ones).
 final class PartitionWriter {
     let txn: LMDBTransaction
     let layout: VectorBlockLayout
@@ -15,15 +19,13 @@ final class PartitionWriter {
     let contents: ContentIndex.Handles
     let contentMergeMinimum: Int
     private var partitions: [Int32: PartitionState] = [:]
-    /// Ids whose location changed in this transaction (appended, moved, swapped into a hole).
-    private var newLocations: [UInt64: ItemLocation] = [:]
+    /// Ids whose position changed in this transaction (appended, moved, swapped into a hole).
+    private var newPositions: [UInt64: ItemPosition] = [:]
     /// Ids removed in this transaction.
     private var removed: Set<UInt64> = []
-    /// Locations of fresh ids appended by `appendRun` (insert only: never edited again here).
-    private var appendedDirectly: [(id: UInt64, location: ItemLocation)] = []
-    /// Locations of ids that merges moved. Merges run in `flush()` after every other edit and
-    /// after the last `location(of:)` lookup, so a list suffices and its entries win.
-    private var mergedLocations: [(id: UInt64, location: ItemLocation)] = []
+    /// Positions of fresh ids appended by `appendRun` (insert only: never edited again here),
+    /// in ascending id order.
+    private var appendedDirectly: [(id: UInt64, position: ItemPosition)] = []
     /// Partitions written in this transaction (candidates for merging).
     private var touched: Set<Int32> = []
     /// Partitions that may now end in `mergeFactor` full small blocks: those edited in memory,
@@ -75,12 +77,19 @@ final class PartitionWriter {
 
     // MARK: - Lookup
 
-    /// Current location of `id` in this transaction, or nil if unknown or removed.
-    func location(of id: UInt64) throws -> ItemLocation? {
+    /// Current position of `id` in this transaction, or nil if unknown or removed.
+    func position(of id: UInt64) throws -> ItemPosition? {
         if removed.contains(id) { return nil }
-        if let loc = newLocations[id] { return loc }
-        return try txn.value(env.idsDB, id, as: ItemLocation.self)
+        if let p = newPositions[id] { return p }
+        switch try txn.storedPosition(of: id) {
+        case nil: return nil
+        case let .position(p)?: return p
+        case .location?: throw corrupt("the id map entry of \(id) is in the format-2 layout in a format-3 database")
+        }
     }
+
+    /// Whether `id` is stored (in this transaction's state).
+    func contains(_ id: UInt64) throws -> Bool { try position(of: id) != nil }
 
     private func state(_ anchor: Int32) throws -> PartitionState {
         if let s = partitions[anchor] { return s }
@@ -126,7 +135,7 @@ final class PartitionWriter {
         tail.ids.append(id)
         tail.norms.append(norm)
         tail.vectors.append(contentsOf: vector)
-        newLocations[id] = ItemLocation(anchor: anchor, block: tailNumber, slot: UInt32(tail.ids.count - 1))
+        newPositions[id] = ItemPosition(anchor: anchor, position: UInt32(s.record.count))
         removed.remove(id)
         s.blocks[tailNumber] = tail
         s.dirty.insert(tailNumber)
@@ -136,11 +145,13 @@ final class PartitionWriter {
     /// Removes `id` by moving the partition's last vector into its slot. Returns its entry.
     @discardableResult
     func remove(id: UInt64) throws -> Entry {
-        guard let loc = try location(of: id) else {
+        guard let pos = try position(of: id) else {
             throw StoreError.unknownIDs(path: env.directory, ids: [id])
         }
-        let s = try state(loc.anchor)
-        guard s.record.blockCount > loc.block else { throw corrupt("id \(id) points past the end of partition \(loc.anchor)") }
+        let s = try state(pos.anchor)
+        guard UInt64(pos.position) < s.record.count else { throw corrupt("id \(id) points past the end of partition \(pos.anchor)") }
+        let (holeBlock, holeSlot) = layout.blockAndSlot(position: pos.position, largeBlocks: s.record.largeBlocks)
+        let loc = ItemLocation(anchor: pos.anchor, block: holeBlock, slot: holeSlot)
         let d = layout.dimension
         var hole = try block(s, loc.block)
         let slot = Int(loc.slot)
@@ -151,37 +162,44 @@ final class PartitionWriter {
         let tailNumber = s.record.blockCount - 1
         if loc.block == tailNumber {
             let last = hole.ids.count - 1
-            if slot != last { move(&hole, from: last, to: slot, anchor: loc.anchor, block: loc.block) }
+            if slot != last { move(&hole, from: last, to: slot, into: pos) }
             popLast(&hole)
             s.blocks[loc.block] = hole
             s.dirty.insert(loc.block)
-            if hole.ids.isEmpty { s.record.blockCount -= 1 }
+            if hole.ids.isEmpty { dropTail(s, capacity: hole.capacity) }
         } else {
             var tail = try block(s, tailNumber)
             let last = tail.ids.count - 1
             hole.ids[slot] = tail.ids[last]
             hole.norms[slot] = tail.norms[last]
             for c in 0..<d { hole.vectors[slot * d + c] = tail.vectors[last * d + c] }
-            newLocations[tail.ids[last]] = loc
+            newPositions[tail.ids[last]] = pos
             popLast(&tail)
             s.blocks[loc.block] = hole
             s.blocks[tailNumber] = tail
             s.dirty.insert(loc.block)
             s.dirty.insert(tailNumber)
-            if tail.ids.isEmpty { s.record.blockCount -= 1 }
+            if tail.ids.isEmpty { dropTail(s, capacity: tail.capacity) }
         }
         s.record.count -= 1
-        newLocations[id] = nil
+        newPositions[id] = nil
         removed.insert(id)
         return entry
     }
 
-    private func move(_ b: inout BlockBuffer, from: Int, to: Int, anchor: Int32, block: UInt32) {
+    /// Moves the vector in slot `from` of `b` to slot `to`, whose position is `position`.
+    private func move(_ b: inout BlockBuffer, from: Int, to: Int, into position: ItemPosition) {
         let d = layout.dimension
         b.ids[to] = b.ids[from]
         b.norms[to] = b.norms[from]
         for c in 0..<d { b.vectors[to * d + c] = b.vectors[from * d + c] }
-        newLocations[b.ids[to]] = ItemLocation(anchor: anchor, block: block, slot: UInt32(to))
+        newPositions[b.ids[to]] = position
+    }
+
+    /// Forgets the (now empty) tail block of `s`.
+    private func dropTail(_ s: PartitionState, capacity: Int) {
+        s.record.blockCount -= 1
+        if capacity == layout.largeCapacity, s.record.largeBlocks > 0 { s.record.largeBlocks -= 1 }
     }
 
     private func popLast(_ b: inout BlockBuffer) {
@@ -208,6 +226,7 @@ final class PartitionWriter {
         var record = try txn.value(env.partitionsDB, partitionKey(anchor), as: PartitionRecord.self)
             ?? PartitionRecord(count: 0, blockCount: 0)
         var next = 0 // index into the run
+        let firstPosition = UInt32(record.count) // positions of the run: firstPosition + index
 
         /// Writes block `number` of `capacity` holding `old` vectors (copied from the block
         /// value at `oldBlock`) plus `take` vectors of the run starting at `next`.
@@ -230,7 +249,7 @@ final class PartitionWriter {
                 idsOut[slot] = ids[i]
                 normsOut[slot] = norms[i]
                 (vectorsOut + slot * d).update(from: vectors.baseAddress! + i * d, count: d)
-                appendedDirectly.append((ids[i], ItemLocation(anchor: anchor, block: number, slot: UInt32(slot))))
+                appendedDirectly.append((ids[i], ItemPosition(anchor: anchor, position: firstPosition + UInt32(i))))
             }
             next += take
             // Zero the unused id and norm slots and the tail of the last page, so that equal
@@ -308,61 +327,64 @@ final class PartitionWriter {
         for anchor in mergeCandidates { try mergeTrailingSmallBlocks(anchor) }
 
         for id in removed { try txn.delete(env.idsDB, id) }
-        // One list of (id, location) in the order the changes happened; sorted by id with the
-        // position as tie-break, the last change of each id is the last of its run.
-        var updates = appendedDirectly
-        updates.reserveCapacity(appendedDirectly.count + newLocations.count + mergedLocations.count)
-        for (id, loc) in newLocations { updates.append((id, loc)) }
-        updates += mergedLocations
-        let order = updates.indices.sorted { (updates[$0].id, $0) < (updates[$1].id, $1) }
-        // New ids are larger than every stored id, so they go in with MDB_APPEND (dense pages).
-        let maxStored = try lastStoredID()
-        for (k, i) in order.enumerated() {
-            let id = updates[i].id
-            if k + 1 < order.count, updates[order[k + 1]].id == id { continue }
-            try txn.put(env.idsDB, id, value: updates[i].location, flags: id > maxStored ? MDB_APPEND : 0)
+        // Positions edited in memory, by id; then the fresh ids of `appendRun`, which are
+        // larger than every stored id and ascending, so they go in with MDB_APPEND (dense
+        // pages, no B-tree search). The two sets are disjoint: an id appended by `appendRun`
+        // is never edited again in the same transaction.
+        for (id, p) in newPositions.sorted(by: { $0.key < $1.key }) { try txn.put(env.idsDB, id, value: p) }
+        if !appendedDirectly.isEmpty {
+            let maxStored = try lastStoredID()
+            var cursor: OpaquePointer?
+            try LMDBError.check(mdb_cursor_open(txn.handle, env.idsDB, &cursor), "mdb_cursor_open(ids)")
+            defer { mdb_cursor_close(cursor) }
+            for var (id, p) in Self.sortedByID(appendedDirectly) {
+                let flags = id > maxStored ? UInt32(MDB_APPEND) : 0
+                let rc = withUnsafeMutableBytes(of: &id) { k in
+                    withUnsafeMutableBytes(of: &p) { v in
+                        var kv = MDB_val(mv_size: 8, mv_data: k.baseAddress), vv = MDB_val(mv_size: v.count, mv_data: v.baseAddress)
+                        return mdb_cursor_put(cursor, &kv, &vv, flags)
+                    }
+                }
+                try LMDBError.check(rc, "mdb_cursor_put(ids)")
+            }
         }
         partitions = [:]
-        newLocations = [:]
+        newPositions = [:]
         removed = []
         appendedDirectly = []
-        mergedLocations = []
         touched = []
         mergeCandidates = []
     }
 
     /// Merges each group of `mergeFactor` full small blocks that trail `anchor`'s large
     /// blocks into one large block, renumbering the blocks after them. Runs on committed-
-    /// in-txn state, after the in-memory edits were written.
+    /// in-txn state, after the in-memory edits were written. Positions do not change, so the
+    /// id map is not touched.
     private func mergeTrailingSmallBlocks(_ anchor: Int32) throws {
-        let k = VectorBlockLayout.mergeFactor
-        guard var record = try txn.value(env.partitionsDB, partitionKey(anchor), as: PartitionRecord.self),
-              record.blockCount >= UInt32(k) else { return }
-        let n = Int(record.blockCount)
-        // Find the run of full small blocks before the tail (the tail may be partial).
-        func header(_ number: Int) throws -> (count: Int, capacity: Int) {
-            guard let raw = try txn.get(env.blocksDB, blockKey(anchor, UInt32(number))) else {
-                throw corrupt("block \(number) of partition \(anchor) is missing")
-            }
-            let v = try BlockView(raw: raw, layout: layout, path: env.directory)
-            return (v.count, v.capacity)
-        }
-        let tail = try header(n - 1)
-        var runEnd = tail.count == tail.capacity ? n - 1 : n - 2
-        if runEnd < 0 { return }
-        var runStart = runEnd + 1
-        while runStart > 0, case let h = try header(runStart - 1), h.capacity == layout.smallCapacity, h.count == h.capacity {
-            runStart -= 1
-        }
-        guard runEnd - runStart + 1 >= k else { return }
-        runEnd = runStart + (runEnd - runStart + 1) / k * k - 1 // whole groups only
+        let k = layout.mergeFactor
+        guard var record = try txn.value(env.partitionsDB, partitionKey(anchor), as: PartitionRecord.self) else { return }
+        let n = Int(record.blockCount), large = Int(record.largeBlocks)
+        // Blocks large..<n are small; all but the tail are full, so the full ones are those
+        // whose vectors are all below `count` (none if the tail is a partial large block).
+        let smallVectors = Int(record.count) - large * layout.largeCapacity
+        guard n > large, smallVectors > 0 else { return }
+        let groups = smallVectors / layout.smallCapacity / k
+        guard groups > 0 else { return }
+        let runStart = large, runEnd = large + groups * k - 1
 
         // Rebuild blocks runStart..<n: groups of k small blocks become one large block each;
-        // the blocks after the groups keep their content and move down.
+        // the blocks after the groups keep their content and move down. Everything is read
+        // before anything is written (a rewritten key frees its old pages).
         var rebuilt: [BlockBuffer] = []
         var group = BlockBuffer(capacity: layout.largeCapacity)
+        group.ids.reserveCapacity(layout.largeCapacity)
+        group.norms.reserveCapacity(layout.largeCapacity)
+        group.vectors.reserveCapacity(layout.largeCapacity * layout.dimension)
         for number in runStart...runEnd {
             let b = try decode(anchor, UInt32(number))
+            guard b.capacity == layout.smallCapacity, b.isFull else {
+                throw corrupt("block \(number) of partition \(anchor) should be a full small block")
+            }
             group.ids += b.ids
             group.norms += b.norms
             group.vectors += b.vectors
@@ -375,16 +397,25 @@ final class PartitionWriter {
             for number in (runEnd + 1)..<n { rebuilt.append(try decode(anchor, UInt32(number))) }
         }
         for (offset, b) in rebuilt.enumerated() {
-            let number = UInt32(runStart + offset)
-            try write(b, anchor: anchor, number: number)
-            for (slot, id) in b.ids.enumerated() {
-                mergedLocations.append((id, ItemLocation(anchor: anchor, block: number, slot: UInt32(slot))))
-            }
+            try write(b, anchor: anchor, number: UInt32(runStart + offset))
         }
         let newCount = runStart + rebuilt.count
         for number in newCount..<n { try txn.delete(env.blocksDB, blockKey(anchor, UInt32(number))) }
         record.blockCount = UInt32(newCount)
+        record.largeBlocks += UInt32(groups)
         try txn.put(env.partitionsDB, partitionKey(anchor), value: record)
+    }
+
+    /// `entries` (distinct ids) in ascending id order. An insert's ids are one dense range,
+    /// placed by index in O(n); anything else is sorted.
+    private static func sortedByID(_ entries: [(id: UInt64, position: ItemPosition)]) -> [(id: UInt64, position: ItemPosition)] {
+        guard let low = entries.lazy.map(\.id).min(), let high = entries.lazy.map(\.id).max(),
+              high - low + 1 == UInt64(entries.count) else {
+            return entries.sorted { $0.id < $1.id }
+        }
+        var out = [(id: UInt64, position: ItemPosition)](repeating: (0, ItemPosition(anchor: 0, position: 0)), count: entries.count)
+        for e in entries { out[Int(e.id - low)] = e }
+        return out
     }
 
     private func lastStoredID() throws -> UInt64 {

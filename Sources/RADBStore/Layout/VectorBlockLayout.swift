@@ -4,11 +4,15 @@
 /// Every block but the last is full; inserts append to the last block, deletes swap the
 /// partition's last vector into the hole, so partitions stay dense and a scan never skips.
 ///
-/// Blocks come in two sizes. New vectors go into *small* blocks (`smallCapacity`, ~32 KiB),
-/// so extending the tail block — a copy-on-write rewrite in LMDB — stays cheap. As soon as
-/// `mergeFactor` full small blocks trail a partition they are merged into one *large* block
-/// (`largeCapacity`, ~145 KiB at d = 128), so that scans read long contiguous runs of the
-/// map (measured: ~60 % of array speed with only small blocks, ~80–95 % with large ones).
+/// Blocks come in two sizes. New vectors go into *small* blocks (`smallCapacity`, 20 KiB by
+/// default), so extending the tail block — a copy-on-write rewrite in LMDB — stays cheap. As soon
+/// as `mergeFactor` full small blocks trail a partition they are merged into one *large* block
+/// (`largeCapacity` = `mergeFactor` × `smallCapacity`, 140 KiB by default at d = 128), so that
+/// scans read long contiguous runs of the map (measured: ~60 % of array speed with only small
+/// blocks, ~80–95 % with large ones). So a partition is `largeBlocks` large blocks followed by
+/// small ones, every block but the last full — and a vector's *position* in its partition
+/// (0 … count−1) determines its block and slot by arithmetic (`blockAndSlot`). The id map
+/// stores positions (vector format ≥ 3), so merging blocks moves no id-map entry.
 ///
 /// ```
 /// offset 0                 magic "RVB1" (UInt32), count, capacity, dimension (UInt32 each)
@@ -27,13 +31,16 @@ struct VectorBlockLayout: Sendable, Equatable {
     static let headerSize = 16
     /// LMDB's page header in front of overflow data (PAGEHDRSZ on 64-bit builds).
     static let lmdbPageHeader = 16
-    /// Small blocks merged into one large block.
-    static let mergeFactor = 4
+    /// Small blocks merged into one large block in databases that do not record it (vector
+    /// format ≤ 2).
+    static let legacyMergeFactor = 4
 
     let dimension: Int
     let smallCapacity: Int
     let pageSize: Int
-    var largeCapacity: Int { smallCapacity * Self.mergeFactor }
+    /// Full small blocks merged into one large block (meta `mergeFactor`, fixed at creation).
+    let mergeFactor: Int
+    var largeCapacity: Int { smallCapacity * mergeFactor }
 
     func isValidCapacity(_ c: Int) -> Bool { c == smallCapacity || c == largeCapacity }
 
@@ -48,6 +55,25 @@ struct VectorBlockLayout: Sendable, Equatable {
     func valueLength(count: Int, capacity: Int) -> Int {
         let pages = max(1, (contentSize(count: count, capacity: capacity) + Self.lmdbPageHeader + pageSize - 1) / pageSize)
         return pages * pageSize - Self.lmdbPageHeader
+    }
+
+    // MARK: - Positions
+
+    /// Block number and slot of the vector at `position` of a partition that starts with
+    /// `largeBlocks` large blocks (all blocks but the last are full).
+    @inline(__always)
+    func blockAndSlot(position: UInt32, largeBlocks: UInt32) -> (block: UInt32, slot: UInt32) {
+        let p = Int(position), largeEnd = Int(largeBlocks) * largeCapacity
+        if p < largeEnd { return (UInt32(p / largeCapacity), UInt32(p % largeCapacity)) }
+        let q = p - largeEnd
+        return (largeBlocks + UInt32(q / smallCapacity), UInt32(q % smallCapacity))
+    }
+
+    /// Position in its partition of the vector in `block` at `slot` (inverse of `blockAndSlot`).
+    @inline(__always)
+    func position(block: UInt32, slot: UInt32, largeBlocks: UInt32) -> UInt32 {
+        if block < largeBlocks { return block * UInt32(largeCapacity) + slot }
+        return largeBlocks * UInt32(largeCapacity) + (block - largeBlocks) * UInt32(smallCapacity) + slot
     }
 
     /// Picks the small capacity: at least `minimumVectors` per block, then as many as fit the
@@ -70,18 +96,28 @@ struct VectorBlockLayout: Sendable, Equatable {
     UInt64(partitionKey(anchor)) << 32 | UInt64(number)
 }
 
-/// Where an id lives: value of the `ids` database.
+/// Where an id lives, resolved to a block: the value of the `ids` database up to vector
+/// format 2 (12 bytes), and what `ItemPosition` resolves to.
 struct ItemLocation: Equatable, Sendable {
     var anchor: Int32
     var block: UInt32
     var slot: UInt32
 }
 
-/// Value of the `partitions` database: the count of vectors and of blocks of one anchor.
+/// Value of the `ids` database from vector format 3 on (8 bytes): the partition and the
+/// position in it, which merges of blocks leave unchanged (see VectorBlockLayout).
+struct ItemPosition: Equatable, Sendable {
+    var anchor: Int32
+    var position: UInt32
+}
+
+/// Value of the `partitions` database: the count of vectors and of blocks of one anchor, and
+/// how many of the blocks (a prefix) are large. `largeBlocks` is 0 in format ≤ 2 records
+/// (where the field was reserved); the upgrade to format 3 fills it in.
 struct PartitionRecord: Equatable, Sendable {
     var count: UInt64
     var blockCount: UInt32
-    var reserved: UInt32 = 0
+    var largeBlocks: UInt32 = 0
 }
 
 /// Squared L2 norm as the store records it: a Float sum in component order. Search code that
