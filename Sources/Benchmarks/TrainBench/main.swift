@@ -14,6 +14,7 @@
 //          --lr X  --wd X  --margin M  --min-norm P  --classes-per-batch P  --seed S  --out FILE
 //          --backbone FILE (copied into --out)  --limit N (train rows, fmnist)  --warmup EPOCHS
 //          scratch/speed: --threads N (batch slices per layer, BLAS single-threaded)  --crop-pad P  --flip 0|1
+//          scratch: --save FILE (trained ResNetSmall + anchors as safetensors, ScratchModelFile)
 import Dispatch
 import Foundation
 import RADBNeural
@@ -144,6 +145,18 @@ if mode == "scratch" {
                                    "distance_reduction": r.twoStage!.distanceReduction, "two_stage_speedup": r.twoStage!.speedup,
                                    "wall_seconds": Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9]
         print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
+        // Saved after the result line is printed, so a write error cannot lose the figures.
+        if let path = options["save"] {
+            // The trained network + anchors, with the run's settings and figures as metadata.
+            var meta = ["loss": config.loss.rawValue, "epochs": String(config.epochs),
+                        "training": String(decoding: try JSONEncoder().encode(config), as: UTF8.self),
+                        "evaluation": String(decoding: try JSONEncoder().encode(r), as: UTF8.self)]
+            meta["losses_per_epoch"] = run.history.map { String($0.loss) }.joined(separator: ",")
+            meta["seconds_per_epoch"] = run.history.map { String($0.seconds) }.joined(separator: ",")
+            try ScratchModelFile.write(run.net, anchors: run.anchors, imageSize: size, classNames: train.classNames,
+                                       metadata: meta, to: URL(fileURLWithPath: path))
+            FileHandle.standardError.write(Data("saved \(path)\n".utf8))
+        }
     } catch { fail("\(error)") }
     exit(0)
 }
