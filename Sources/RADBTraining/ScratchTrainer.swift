@@ -4,7 +4,8 @@ import RADBNeural
 
 /// Training mode (b): a `ResNetSmall` trained end to end from raw pixels of small images
 /// (28–64 px) with CAM or a baseline loss, with random-crop-with-padding and horizontal-flip
-/// augmentation. Seeded and deterministic; unlike head mode it keeps no checkpoints yet.
+/// augmentation. Seeded and deterministic; unlike head mode it keeps no resumable checkpoints —
+/// the trained network and its anchors are written with `ScratchModelFile`.
 public struct ScratchTrainer: Sendable {
     public var configuration: TrainerConfiguration
     public var imageSize: Int
