@@ -7,12 +7,12 @@ import RADBNeural
 /// anchor-routed two-stage search with exact search.
 ///
 /// Distances are squared L2 from one SGEMM per tile of queries (‖q‖² + ‖x‖² − 2q·x). Rankings
-/// break distance ties by database index, so every figure is deterministic. The GEMM uses
-/// OpenBLAS's threads; the per-query ranking that follows uses `concurrentPerform` — the two
-/// phases never overlap.
+/// break distance ties by database index, so every figure is deterministic; each query's full
+/// ranking is a linear-time radix sort (`QueryRanker`). The GEMM uses OpenBLAS's threads; the
+/// per-query ranking that follows runs on `lanes` threads — the two phases never overlap.
 public enum RetrievalEvaluator {
     /// Queries per distance tile: 256 × 50k floats = 51 MB.
-    static let tileRows = 256
+    package static let tileRows = 256
 
     /// Evaluates `queries` against `database` (both already embedded, same dimension).
     ///
@@ -24,9 +24,11 @@ public enum RetrievalEvaluator {
     ///   - timedQueries: how many queries the single-threaded query-time measurement uses.
     ///   - anchorsAreClasses: false when the anchors were learned on other classes (a model
     ///     applied to an unseen collection): routing is still measured, anchor accuracy is not.
+    ///   - lanes: threads ranking the queries (default: every core). Figures do not depend on it.
     public static func evaluate(database: LabeledFeatures, queries: LabeledFeatures, anchors: Tensor? = nil,
                                 nprobe: Int = 1, k: Int = 100, timedQueries: Int = 500,
-                                anchorsAreClasses: Bool = true) -> EvaluationReport {
+                                anchorsAreClasses: Bool = true,
+                                lanes: Int = ProcessInfo.processInfo.activeProcessorCount) -> EvaluationReport {
         precondition(database.dimension == queries.dimension, "database and queries differ in dimension")
         let n = database.count, q = queries.count, d = database.dimension
         let db = database.features.storage, qs = queries.features.storage
@@ -34,26 +36,28 @@ public enum RetrievalEvaluator {
         let qNorms = rowSquaredNorms(qs, rows: q, d: d)
 
         // MARK: Anchor assignment of database items and the queries' anchor order
-        var itemAnchor = [Int]()
-        var partitions = [[Int]]()
-        var anchorOrder = [[Int]]()      // per query: anchor indices nearest first
+        var itemAnchor = [Int32]()
+        var anchorRanks = [[Int]]()      // per query: position of each anchor in its nearest-first order
         var anchorAccuracy: Double?
         if let anchors {
             precondition(anchors.rank == 2 && anchors.shape[1] == d, "anchors must be [t, \(d)]")
             let t = anchors.shape[0]
             let aNorms = rowSquaredNorms(anchors.storage, rows: t, d: d)
             let dbToAnchor = squaredDistances(db, dbNorms, rows: n, anchors.storage, aNorms, cols: t, d: d)
-            itemAnchor = (0..<n).map { i in argmin(dbToAnchor, row: i, cols: t) }
-            partitions = [[Int]](repeating: [], count: t)
-            for (i, a) in itemAnchor.enumerated() { partitions[a].append(i) }
+            itemAnchor = (0..<n).map { i in Int32(argmin(dbToAnchor, row: i, cols: t)) }
             let qToAnchor = squaredDistances(qs, qNorms, rows: q, anchors.storage, aNorms, cols: t, d: d)
-            anchorOrder = (0..<q).map { row in
-                (0..<t).sorted { a, b in
+            var nearestAnchor = [Int](repeating: 0, count: q)
+            anchorRanks = (0..<q).map { row in
+                let order = (0..<t).sorted { a, b in
                     let da = qToAnchor[row * t + a], dbb = qToAnchor[row * t + b]
                     return da != dbb ? da < dbb : a < b
                 }
+                nearestAnchor[row] = order[0]
+                var rank = [Int](repeating: 0, count: t)
+                for (position, a) in order.enumerated() { rank[a] = position }
+                return rank
             }
-            let hits = anchorsAreClasses ? (0..<q).filter { anchorOrder[$0][0] == queries.labels[$0] }.count : 0
+            let hits = anchorsAreClasses ? (0..<q).filter { nearestAnchor[$0] == queries.labels[$0] }.count : 0
             anchorAccuracy = anchorsAreClasses ? Double(hits) / Double(max(q, 1)) : nil
         }
 
@@ -68,20 +72,25 @@ public enum RetrievalEvaluator {
                                         rows: rows, db, dbNorms, cols: n, d: d)
             let results = UnsafeMutableBufferPointer<(Double, Double, Double, Double, Double)>.allocate(capacity: rows)
             defer { results.deallocate() }
-            DispatchQueue.concurrentPerform(iterations: rows) { r in
-                let qi = start + r
-                let label = queries.labels[qi]
-                let exact = exactRanking(tile, row: r, cols: n)
-                let m = rankingMetrics(exact, relevant: { database.labels[$0] == label })
-                var two = (0.0, 0.0)
-                if withAnchors {
-                    let ranking = twoStageRanking(tile, row: r, cols: n, anchorOrder: anchorOrder[qi], partitions: partitions)
-                    let exactTop = Set(exact.prefix(k))
-                    let hits = ranking.prefix(k).filter { exactTop.contains($0) }.count
-                    two = (rankingMetrics(ranking, relevant: { database.labels[$0] == label }).ap,
-                           Double(hits) / Double(min(k, n)))
+            let threads = max(1, min(lanes, rows))
+            let dbLabels = database.labels
+            tile.withUnsafeBufferPointer { distances in
+                // Lane `lane` ranks rows lane, lane + threads, … with its own reusable buffers.
+                DispatchQueue.concurrentPerform(iterations: threads) { lane in
+                    var ranker = QueryRanker(count: n)
+                    for r in Swift.stride(from: lane, to: rows, by: threads) {
+                        let qi = start + r
+                        let label = queries.labels[qi]
+                        ranker.rankExact(UnsafeBufferPointer(rebasing: distances[(r * n)..<((r + 1) * n)]))
+                        let m = ranker.exactMetrics(labels: dbLabels, label: label)
+                        var two = (0.0, 0.0)
+                        if withAnchors {
+                            ranker.rankTwoStage(itemAnchor: itemAnchor, anchorRank: anchorRanks[qi])
+                            two = (ranker.twoStageMetrics(labels: dbLabels, label: label).ap, ranker.recallOfExactTop(k))
+                        }
+                        results[r] = (m.ap, m.p10, m.p100, two.0, two.1)
+                    }
                 }
-                results[r] = (m.ap, m.p10, m.p100, two.0, two.1)
             }
             for r in 0..<rows {
                 (ap[start + r], p10[start + r], p100[start + r], apTwo[start + r], recall[start + r]) = results[r]
@@ -114,55 +123,6 @@ public enum RetrievalEvaluator {
         }
         for y in 0..<t where counts[y] > 0 { for j in 0..<d { sums[y * d + j] /= counts[y] } }
         return Tensor(shape: [t, d], storage: sums)
-    }
-
-    // MARK: - Rankings and metrics
-
-    /// Database indices by (distance, index). Distances are ≥ 0 after clamping, so their IEEE
-    /// bit patterns order like the values and one UInt64 key sorts both fields at once.
-    static func exactRanking(_ dist: [Float], row: Int, cols: Int) -> [Int] {
-        var keys = [UInt64](unsafeUninitializedCapacity: cols) { buf, count in
-            for j in 0..<cols { buf[j] = sortKey(dist[row * cols + j], j) }
-            count = cols
-        }
-        keys.sort()
-        return keys.map { Int($0 & 0xFFFF_FFFF) }
-    }
-
-    /// DESIGN §5: items of the probed anchor first by distance, then the rest by (anchor rank, distance).
-    /// With nprobe = 1 this is the same as ordering partitions by anchor rank.
-    static func twoStageRanking(_ dist: [Float], row: Int, cols: Int, anchorOrder: [Int], partitions: [[Int]]) -> [Int] {
-        var ranking = [Int]()
-        ranking.reserveCapacity(cols)
-        for a in anchorOrder {
-            var keys = partitions[a].map { sortKey(dist[row * cols + $0], $0) }
-            keys.sort()
-            for key in keys { ranking.append(Int(key & 0xFFFF_FFFF)) }
-        }
-        return ranking
-    }
-
-    @inline(__always) static func sortKey(_ distance: Float, _ index: Int) -> UInt64 {
-        UInt64(max(distance, 0).bitPattern) << 32 | UInt64(index)
-    }
-
-    /// Average precision over the full ranking and precision at 10 and 100.
-    /// AP = (1/R) Σ_{relevant at rank r} (relevant in top r) / r; 0 when nothing is relevant.
-    static func rankingMetrics(_ ranking: [Int], relevant: (Int) -> Bool) -> (ap: Double, p10: Double, p100: Double) {
-        var hits = 0
-        var sum = 0.0
-        var at10 = 0, at100 = 0
-        for (r, item) in ranking.enumerated() {
-            if relevant(item) {
-                hits += 1
-                sum += Double(hits) / Double(r + 1)
-            }
-            if r == 9 { at10 = hits }
-            if r == 99 { at100 = hits }
-        }
-        if ranking.count < 10 { at10 = hits }
-        if ranking.count < 100 { at100 = hits }
-        return (hits == 0 ? 0 : sum / Double(hits), Double(at10) / 10, Double(at100) / 100)
     }
 
     // MARK: - Query-time measurement
@@ -234,7 +194,7 @@ public enum RetrievalEvaluator {
         // Max-heap of the best k seen so far, keyed like the rankings.
         var heap = [UInt64](); heap.reserveCapacity(k)
         for j in 0..<count {
-            let key = sortKey(values[j], j)
+            let key = QueryRanker.key(values[j], j)
             if heap.count < k {
                 heap.append(key)
                 var c = heap.count - 1
@@ -257,7 +217,7 @@ public enum RetrievalEvaluator {
 
     // MARK: - Distance kernels
 
-    static func rowSquaredNorms(_ x: [Float], rows: Int, d: Int) -> [Float] {
+    package static func rowSquaredNorms(_ x: [Float], rows: Int, d: Int) -> [Float] {
         (0..<rows).map { i in
             var s: Float = 0
             for j in 0..<d { s += x[i * d + j] * x[i * d + j] }
@@ -266,7 +226,7 @@ public enum RetrievalEvaluator {
     }
 
     /// [rows, cols] squared distances between the rows of a and the rows of b, clamped at 0.
-    static func squaredDistances(_ a: [Float], _ aNorms: [Float], rows: Int, _ b: [Float], _ bNorms: [Float],
+    package static func squaredDistances(_ a: [Float], _ aNorms: [Float], rows: Int, _ b: [Float], _ bNorms: [Float],
                                  cols: Int, d: Int) -> [Float] {
         var out = [Float](repeating: 0, count: rows * cols)
         guard rows > 0, cols > 0 else { return out }

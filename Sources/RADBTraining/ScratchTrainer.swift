@@ -4,7 +4,8 @@ import RADBNeural
 
 /// Training mode (b): a `ResNetSmall` trained end to end from raw pixels of small images
 /// (28–64 px) with CAM or a baseline loss, with random-crop-with-padding and horizontal-flip
-/// augmentation. Seeded and deterministic; unlike head mode it keeps no checkpoints yet.
+/// augmentation. Seeded and deterministic; unlike head mode it keeps no resumable checkpoints —
+/// the trained network and its anchors are written with `ScratchModelFile`.
 public struct ScratchTrainer: Sendable {
     public var configuration: TrainerConfiguration
     public var imageSize: Int
@@ -14,7 +15,8 @@ public struct ScratchTrainer: Sendable {
     public var cropPadding = 4
     public var horizontalFlip = true
     /// Batch slices every layer of a training step is split into (concurrent when > 1; BLAS is
-    /// then set to one thread so the two kinds of parallelism never stack).
+    /// then set to one thread so the two kinds of parallelism never stack); also the threads
+    /// that rank the queries in the final evaluation.
     public var lanes = 1
 
     public init(configuration: TrainerConfiguration, imageSize: Int, channels: Int) {
@@ -85,7 +87,9 @@ public struct ScratchTrainer: Sendable {
         }
         let db = try embed(net, train)
         let anchors = (loss as? CAMLoss)?.anchors ?? RetrievalEvaluator.classMeans(of: db)
-        let report = try test.map { RetrievalEvaluator.evaluate(database: db, queries: try embed(net, $0), anchors: anchors) }
+        let report = try test.map {
+            RetrievalEvaluator.evaluate(database: db, queries: try embed(net, $0), anchors: anchors, lanes: lanes)
+        }
         return (net, anchors, history, report)
     }
 

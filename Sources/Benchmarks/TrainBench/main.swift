@@ -7,6 +7,8 @@
 //   radb-bench-train features --model FILE --root DIR --out BASE [--limit-per-class K]   cache backbone features
 //   radb-bench-train transfer --model FILE (--train BASE --test BASE | --halves BASE)  a trained head on unseen classes
 //   radb-bench-train scratch (--fmnist 1 | --root DIR) --size S [options]        ResNetSmall from scratch (mode b)
+//   radb-bench-train eval --model FILE (--fmnist 1 | --root DIR) [--threads N] [--embeddings BASE]
+//                                                                              re-evaluate a model saved by scratch --save
 //   radb-bench-train speed --root DIR [--batch B] [--steps N]                   training images/s of ResNetSmall at 32 px
 //   radb-bench-train raw    --train BASE --test BASE                           raw features, no training
 //
@@ -14,6 +16,7 @@
 //          --lr X  --wd X  --margin M  --min-norm P  --classes-per-batch P  --seed S  --out FILE
 //          --backbone FILE (copied into --out)  --limit N (train rows, fmnist)  --warmup EPOCHS
 //          scratch/speed: --threads N (batch slices per layer, BLAS single-threaded)  --crop-pad P  --flip 0|1
+//          scratch: --save FILE (trained ResNetSmall + anchors as safetensors, ScratchModelFile)
 import Dispatch
 import Foundation
 import RADBNeural
@@ -142,6 +145,58 @@ if mode == "scratch" {
                                    "two_stage_mAP": r.twoStage!.meanAveragePrecision,
                                    "two_stage_recall@100": r.twoStage!.recallOfExactTopK,
                                    "distance_reduction": r.twoStage!.distanceReduction, "two_stage_speedup": r.twoStage!.speedup,
+                                   "wall_seconds": Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
+        // Saved after the result line is printed, so a write error cannot lose the figures.
+        if let path = options["save"] {
+            // The trained network + anchors, with the run's settings and figures as metadata.
+            var meta = ["loss": config.loss.rawValue, "epochs": String(config.epochs),
+                        "training": String(decoding: try JSONEncoder().encode(config), as: UTF8.self),
+                        "evaluation": String(decoding: try JSONEncoder().encode(r), as: UTF8.self)]
+            meta["losses_per_epoch"] = run.history.map { String($0.loss) }.joined(separator: ",")
+            meta["seconds_per_epoch"] = run.history.map { String($0.seconds) }.joined(separator: ",")
+            try ScratchModelFile.write(run.net, anchors: run.anchors, imageSize: size, classNames: train.classNames,
+                                       metadata: meta, to: URL(fileURLWithPath: path))
+            FileHandle.standardError.write(Data("saved \(path)\n".utf8))
+        }
+    } catch { fail("\(error)") }
+    exit(0)
+}
+if mode == "eval" {
+    // Re-evaluates a ResNetSmall saved by `scratch --save` (same data, same evaluator), timing the
+    // evaluator on its own; --embeddings BASE also writes the database/query embeddings as
+    // feature caches (BASE-train, BASE-test) so `raw` mode can rank them with any binary.
+    do {
+        guard let model = options["model"] else { fail("eval needs --model FILE (written by scratch --save)") }
+        let saved = try ScratchModelFile.read(from: URL(fileURLWithPath: model))
+        let size = saved.imageSize, lanes = option("threads", ProcessInfo.processInfo.activeProcessorCount)
+        let train: LabeledFeatures, test: LabeledFeatures
+        if options["fmnist"] != nil {
+            (train, test) = (try FashionMNIST.load(split: "train"), try FashionMNIST.load(split: "t10k"))
+        } else {
+            guard let root = options["root"], let split = try ImageFolderDataset.trainTest(root: URL(fileURLWithPath: root)) else {
+                fail("eval needs --fmnist 1 or --root DIR with train/ and test/")
+            }
+            (train, test) = (try split.train.pixels(size: size).set, try split.test.pixels(size: size).set)
+        }
+        var cfg = TrainerConfiguration()
+        cfg.embeddingDimension = saved.anchors.shape[1]
+        let embedder = ScratchTrainer(configuration: cfg, imageSize: size, channels: saved.net.stem.inChannels)
+        let db = try embedder.embed(saved.net, train), q = try embedder.embed(saved.net, test)
+        if let base = options["embeddings"] {
+            try FeatureCache.save(db, base: base + "-train", source: "ResNetSmall \(model)")
+            try FeatureCache.save(q, base: base + "-test", source: "ResNetSmall \(model)")
+        }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let r = RetrievalEvaluator.evaluate(database: db, queries: q, anchors: saved.anchors, lanes: lanes)
+        let evalSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        FileHandle.standardError.write(Data("\(r)\n".utf8))
+        let line: [String: Any] = ["mode": "eval", "model": model, "mAP": r.meanAveragePrecision,
+                                   "P@10": r.precisionAt10, "P@100": r.precisionAt100, "anchor_accuracy": r.anchorAccuracy ?? 0,
+                                   "two_stage_mAP": r.twoStage!.meanAveragePrecision,
+                                   "two_stage_recall@100": r.twoStage!.recallOfExactTopK,
+                                   "distance_reduction": r.twoStage!.distanceReduction, "threads": lanes,
+                                   "evaluate_seconds": evalSeconds,
                                    "wall_seconds": Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9]
         print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
     } catch { fail("\(error)") }
