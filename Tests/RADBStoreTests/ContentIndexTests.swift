@@ -90,11 +90,7 @@ final class ContentIndexTests: StoreTestCase {
         try store.delete(ids: [inMain.1, inRecent.1])
         expected[inMain.0.metadata.contentHash]?.removeAll { $0 == inMain.1 }
         expected[inRecent.0.metadata.contentHash]?.removeAll { $0 == inRecent.1 }
-        var renamed = all[10].0.metadata
-        renamed.contentHash = "hash-renamed"
-        try store.updateMetadata(id: all[10].1, renamed)
-        expected[all[10].0.metadata.contentHash]?.removeAll { $0 == all[10].1 }
-        expected["hash-renamed"] = [all[10].1]
+        try rehash(store, all[10], to: "hash-renamed", expected: &expected)
         try assertLookups(store, expected.filter { !$0.value.isEmpty })
         try assertClean(store)
     }
@@ -124,11 +120,7 @@ final class ContentIndexTests: StoreTestCase {
         for (item, id) in [single] + others { expected[item.metadata.contentHash]?.removeAll { $0 == id } }
         XCTAssertEqual(try store.contentIndexSizesForTesting().runs, runsBefore - 1)
         XCTAssertEqual(try store.contentIndexSizesForTesting().recent, all.count - 4)
-        var renamed = all[20].0.metadata
-        renamed.contentHash = "hash-renamed-in-a-run"
-        try store.updateMetadata(id: all[20].1, renamed)
-        expected[all[20].0.metadata.contentHash]?.removeAll { $0 == all[20].1 }
-        expected["hash-renamed-in-a-run"] = [all[20].1]
+        try rehash(store, all[20], to: "hash-renamed-in-a-run", expected: &expected)
         try assertLookups(store, expected.filter { !$0.value.isEmpty })
         try assertClean(store)
         let reopened = try VectorStore.open(at: databaseURL(), options: fastOptions)
@@ -238,5 +230,15 @@ final class ContentIndexTests: StoreTestCase {
         XCTAssertEqual(try catalogLayout(url).indexes, ["items_by_label"])
         try assertLookups(reader, expected)
         try assertClean(reader)
+    }
+
+    /// Gives a stored item a new content hash and moves its id in `expected` accordingly.
+    private func rehash(_ store: VectorStore, _ entry: (NewItem, UInt64), to hash: String,
+                        expected: inout [String: [UInt64]]) throws {
+        var renamed = entry.0.metadata
+        renamed.contentHash = hash
+        try store.updateMetadata(id: entry.1, renamed)
+        expected[entry.0.metadata.contentHash]?.removeAll { $0 == entry.1 }
+        expected[hash] = [entry.1]
     }
 }
