@@ -22,19 +22,23 @@ if [ -z "${SKIP_INGEST:-}" ]; then
 fi
 q=$(find .data/tiny-imagenet-200-mini/val -type f -print -quit)
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# timed_searches NAME RUNS [cold]: times RUNS searches into $work/NAME.all ("seconds KB" lines),
+# dropping the page cache before each when "cold" is given.
+timed_searches() {
+  for i in $(seq "$2"); do
+    if [ "${3:-}" = cold ]; then sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "(cannot drop caches)" >&2; fi
+    /usr/bin/time -f "%e %M" -o "$work/$1.time" "$radb" search "$q" --db "$db" -k 10 > /dev/null
+    cat "$work/$1.time"
+  done > "$work/$1.all"
+}
+# report_row LABEL NAME: one table row with the median time and memory of $work/NAME.all.
+report_row() {
+  printf "| search by image, %d-item db, %s (median of %d; all: %s) | 1 | %s | | %.0f |\n" "$items" "$1" \
+    "$(wc -l < "$work/$2.all")" "$(cut -d' ' -f1 "$work/$2.all" | tr '\n' ' ' | sed 's/ $//')" \
+    "$(cut -d' ' -f1 "$work/$2.all" | median)" "$(echo "$(cut -d' ' -f2 "$work/$2.all" | median) / 1024" | bc -l)"
+}
 "$radb" search "$q" --db "$db" -k 10 > /dev/null
-for i in 1 2 3 4 5; do
-  /usr/bin/time -f "%e %M" -o "$work/warm.time" "$radb" search "$q" --db "$db" -k 10 > /dev/null
-  cat "$work/warm.time"
-done > "$work/warm.all"
-printf "| search by image, %d-item db, warm (median of 5; all: %s) | 1 | %s | | %.0f |\n" "$items" \
-  "$(cut -d' ' -f1 "$work/warm.all" | tr '\n' ' ' | sed 's/ $//')" "$(cut -d' ' -f1 "$work/warm.all" | median)" \
-  "$(echo "$(cut -d' ' -f2 "$work/warm.all" | median) / 1024" | bc -l)"
-for i in 1 2 3; do
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "(cannot drop caches)" >&2
-  /usr/bin/time -f "%e %M" -o "$work/cold.time" "$radb" search "$q" --db "$db" -k 10 > /dev/null
-  cat "$work/cold.time"
-done > "$work/cold.all"
-printf "| search by image, %d-item db, cold cache (median of 3; all: %s) | 1 | %s | | %.0f |\n" "$items" \
-  "$(cut -d' ' -f1 "$work/cold.all" | tr '\n' ' ' | sed 's/ $//')" "$(cut -d' ' -f1 "$work/cold.all" | median)" \
-  "$(echo "$(cut -d' ' -f2 "$work/cold.all" | median) / 1024" | bc -l)"
+timed_searches warm 5
+report_row warm warm
+timed_searches cold 3 cold
+report_row "cold cache" cold
