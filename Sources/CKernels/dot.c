@@ -14,22 +14,7 @@
 
 // MARK: - Portable
 
-void radb_minus_two_dot_products_portable(const float *query, const float *rows, size_t n, size_t d,
-                                          float *out) {
-    for (size_t j = 0; j < n; j++) {
-        const float *row = rows + j * d;
-        // Eight independent partial sums so the loop is not one long latency chain.
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        size_t c = 0;
-        for (; c + 8 <= d; c += 8) {
-            for (int l = 0; l < 8; l++) acc[l] += row[c + l] * query[c + l];
-        }
-        float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        for (; c < d; c++) sum += row[c] * query[c];
-        out[j] = -2.0f * sum;
-    }
-}
-
+// One dot product with eight independent partial sums, so the loop is not one long latency chain.
 static float radb_dot1_portable(const float *q, const float *row, size_t d) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t c = 0;
@@ -39,6 +24,11 @@ static float radb_dot1_portable(const float *q, const float *row, size_t d) {
     float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     for (; c < d; c++) sum += row[c] * q[c];
     return sum;
+}
+
+void radb_minus_two_dot_products_portable(const float *query, const float *rows, size_t n, size_t d,
+                                          float *out) {
+    for (size_t j = 0; j < n; j++) out[j] = -2.0f * radb_dot1_portable(query, rows + j * d, d);
 }
 
 void radb_norms_minus_two_dot_portable(const float *q, const float *rows, const float *norms, size_t n,
