@@ -60,7 +60,7 @@ public struct StoreStats: Sendable, Equatable {
 public struct StoreProblem: Sendable, Equatable, CustomStringConvertible {
     /// Which invariant is broken.
     public enum Kind: String, Sendable {
-        case vectorStore, catalog, orphanVector, orphanRow, anchorMismatch, sequence, model, blockLayout, contentIndex
+        case vectorStore, catalog, orphanVector, orphanRow, anchorMismatch, sequence, model, blockLayout, contentIndex, labelIndex
     }
     public let kind: Kind
     public let message: String

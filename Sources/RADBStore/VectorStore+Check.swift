@@ -165,9 +165,25 @@ extension VectorStore {
                         report(.model, "catalog model \(model.identity)/\(model.dimension) differs from \(modelIdentity)/\(d)")
                     }
                 } else { report(.model, "catalog has no model record") }
+                // Label runs: id → label as the runs record it (schema ≥ 3).
+                let hasRuns = try LabelRuns.isPresent(snap.db)
+                var runLabel: [UInt64: String] = [:]
+                if hasRuns {
+                    runLabel.reserveCapacity(seen.count)
+                    try LabelRuns.forEachRun(snap.db) { label, firstId, ids in
+                        switch ids {
+                        case let .failure(e): report(.labelIndex, "the label run of \"\(label)\" at id \(firstId) is malformed: \(e.reason)")
+                        case let .success(ids):
+                            for id in ids where runLabel.updateValue(label, forKey: id) != nil {
+                                report(.labelIndex, "id \(id) is in more than one label run")
+                            }
+                        }
+                    }
+                }
+                var unlisted: [UInt64] = [], mislabelled: [UInt64] = []
                 var orphanRows: [UInt64] = []
                 var rows = 0
-                let cursor = try Row.fetchCursor(snap.db, sql: "SELECT id, anchor, content_hash FROM items")
+                let cursor = try Row.fetchCursor(snap.db, sql: "SELECT id, anchor, content_hash, label FROM items")
                 let totalRows = seen.count
                 while let row = try cursor.next() {
                     if let progress, rows % 4096 == 0 { progress(CheckProgress(phase: .catalog, done: rows, total: totalRows)) }
@@ -181,6 +197,11 @@ extension VectorStore {
                         case let k? where k != key: misindexed.append(id)
                         default: break
                         }
+                    }
+                    if hasRuns {
+                        let label: String? = row[3]
+                        let listed = runLabel.removeValue(forKey: id)
+                        if listed != label { if listed == nil { unlisted.append(id) } else { mislabelled.append(id) } }
                     }
                     if let loc = seen[id]?.location {
                         if loc.anchor != a { report(.anchorMismatch, "id \(id): catalog says anchor \(a), vectors are in partition \(loc.anchor)") }
@@ -205,6 +226,16 @@ extension VectorStore {
                 if !indexedKey.isEmpty {
                     let ids = indexedKey.keys.sorted()
                     report(.contentIndex, "\(ids.count) content-index entries point at no catalog row: ids \(ids.prefix(10).map(String.init).joined(separator: ", "))")
+                }
+                if !unlisted.isEmpty {
+                    report(.labelIndex, "\(unlisted.count) labelled catalog rows are in no label run: ids \(unlisted.prefix(10).map(String.init).joined(separator: ", "))")
+                }
+                if !mislabelled.isEmpty {
+                    report(.labelIndex, "\(mislabelled.count) catalog rows are listed under another label (or have none): ids \(mislabelled.prefix(10).map(String.init).joined(separator: ", "))")
+                }
+                if !runLabel.isEmpty {
+                    let ids = runLabel.keys.sorted()
+                    report(.labelIndex, "\(ids.count) label-run entries point at no catalog row: ids \(ids.prefix(10).map(String.init).joined(separator: ", "))")
                 }
                 progress?(CheckProgress(phase: .catalogIntegrity, done: 0, total: 1))
                 let integrity = try String.fetchAll(snap.db, sql: "PRAGMA integrity_check")

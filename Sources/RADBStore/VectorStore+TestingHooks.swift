@@ -7,7 +7,8 @@ import GRDB
 extension VectorStore {
     /// Rewrites this database into the layout radb wrote before the content-hash index moved
     /// to LMDB — vector format 1 (no `contents` database, id map of block/slot entries) and
-    /// catalog schema 1 (the `items_by_content_key` index of Schema/0001, `user_version` 1) —
+    /// catalog schema 1 (the `items_by_content_key` and `items_by_label` indexes of Schema/0001,
+    /// `user_version` 1) —
     /// so that the tests can open a real format-1 database. The store must have been created
     /// with `mergeFactor` 4 (the only one formats 1–2 know). Takes the writer lock; the store
     /// must not be used after.
@@ -16,8 +17,8 @@ extension VectorStore {
     }
 
     /// Rewrites this database into vector format 2 (content index in LMDB, id map of
-    /// block/slot entries, no large-block counts, no `mergeFactor` meta), as the previous radb
-    /// wrote it. Same conditions as `rewriteAsVersion1ForTesting`.
+    /// block/slot entries, no large-block counts, no `mergeFactor` meta) and catalog schema 2
+    /// (labels in `items_by_label`), as radb wrote it before vector format 3. Same conditions as `rewriteAsVersion1ForTesting`.
     package func rewriteAsVersion2ForTesting() throws {
         try rewriteAsOlderFormatForTesting(2)
     }
@@ -58,11 +59,14 @@ extension VectorStore {
                 try txn.putMeta("format", format)
             }
         }
-        guard format < 2 else { return }
+        // The catalog schema that went with the format: both kept labels in `items_by_label`
+        // (schema 3 replaced it with `label_runs`); schema 1 also indexed content keys.
         try catalog.wrap {
             try catalog.pool.writeWithoutTransaction { db in
-                try db.execute(sql: "CREATE INDEX IF NOT EXISTS items_by_content_key ON items(content_key)")
-                try db.execute(sql: "PRAGMA user_version = 1")
+                try db.execute(sql: "DROP TABLE IF EXISTS label_runs")
+                try db.execute(sql: "CREATE INDEX IF NOT EXISTS items_by_label ON items(label)")
+                if format < 2 { try db.execute(sql: "CREATE INDEX IF NOT EXISTS items_by_content_key ON items(content_key)") }
+                try db.execute(sql: "PRAGMA user_version = \(format)")
             }
         }
     }

@@ -184,7 +184,7 @@ final class ContentIndexTests: StoreTestCase {
         let (url, expected, _) = try version1Database()
         let store = try VectorStore.open(at: url, options: fastOptions)
         XCTAssertEqual(try catalogLayout(url).version, CatalogSchema.latestVersion)
-        XCTAssertEqual(try catalogLayout(url).indexes, ["items_by_label"], "the SQLite content-key index is dropped")
+        XCTAssertEqual(try catalogLayout(url).indexes, [], "the SQLite content-key index is dropped, and the label index became label_runs (schema 3)")
         try assertClean(store) // includes: every row indexed exactly once in LMDB
         try assertLookups(store, expected)
 
@@ -227,7 +227,7 @@ final class ContentIndexTests: StoreTestCase {
         let probe = try startProbe(["check", url.path])
         let (status, stderr) = probe.wait()
         XCTAssertEqual(status, 0, "probe check failed: \(stderr) \(probe.remainingLines())")
-        XCTAssertEqual(try catalogLayout(url).indexes, ["items_by_label"])
+        XCTAssertEqual(try catalogLayout(url).indexes, [])
         try assertLookups(reader, expected)
         try assertClean(reader)
     }

@@ -86,7 +86,8 @@ class StoreTestCase: XCTestCase {
             try q.read { db in
                 dump += "version \(try Int.fetchOne(db, sql: "PRAGMA user_version") ?? -1)\n"
                 for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") {
-                    for row in try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\" ORDER BY rowid") { dump += "\(table) \(row)\n" }
+                    // Every table has ≥ 2 columns; `label_runs` has no rowid.
+                    for row in try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\" ORDER BY 1, 2") { dump += "\(table) \(row)\n" }
                 }
             }
             try q.close()

@@ -62,6 +62,7 @@ final class Catalog: @unchecked Sendable {
             try pool.write { db in
                 for m in CatalogSchema.migrations where m.version > current {
                     try db.execute(sql: String(decoding: m.sql, as: UTF8.self))
+                    try CatalogSchema.fill(after: m.version, db)
                     try db.execute(sql: "PRAGMA user_version = \(m.version)")
                 }
             }
@@ -107,6 +108,10 @@ final class Catalog: @unchecked Sendable {
                     let row = rows.baseAddress! + i
                     try insert(row.pointee.id, row.pointee.anchor, row.metadata, row.pointee.addedAt, nil)
                 }
+                // Ids are fresh and ascending (a journal replays them in the same order).
+                if try LabelRuns.isPresent(db) {
+                    try LabelRuns.appendRows(db, count: rows.count) { ((rows.baseAddress! + $0).pointee.id, (rows.baseAddress! + $0).metadata.pointee.label) }
+                }
             }
         case let .insertBatch(b):
             let keys = contentKeys ?? b.contentKeys()
@@ -115,11 +120,16 @@ final class Catalog: @unchecked Sendable {
                     let item = items.baseAddress! + i
                     try insert(b.firstId + UInt64(i), item.pointee.anchor, item.metadata, b.addedAt, keys[i])
                 }
+                if try LabelRuns.isPresent(db) {
+                    try LabelRuns.appendRows(db, count: items.count) { (b.firstId + UInt64($0), (items.baseAddress! + $0).metadata.pointee.label) }
+                }
             }
         case let .delete(ids):
+            try removeLabels(db, ids: ids)
             let stmt = try db.cachedStatement(sql: "DELETE FROM items WHERE id = ?")
             for id in ids { try stmt.execute(arguments: [Int64(id)]) }
         case let .updateMetadata(updates):
+            try relabel(db, updates)
             let stmt = try db.cachedStatement(sql: """
                 UPDATE items SET path = ?, content_hash = ?, content_key = ?, label = ?, width = ?, height = ? WHERE id = ?
                 """)
@@ -132,6 +142,40 @@ final class Catalog: @unchecked Sendable {
             for m in moves { try stmt.execute(arguments: [Int64(m.anchor), Int64(m.id)]) }
         }
         try setSequence(db, sequence)
+    }
+
+    /// The current labels of `ids` that have a row and a label, grouped by label.
+    private static func labels(_ db: Database, ids: [UInt64]) throws -> [String: [UInt64]] {
+        let stmt = try db.cachedStatement(sql: "SELECT label FROM items WHERE id = ? AND label IS NOT NULL")
+        var out: [String: [UInt64]] = [:]
+        for id in ids {
+            if let label = try String.fetchOne(stmt, arguments: [Int64(id)]) { out[label, default: []].append(id) }
+        }
+        return out
+    }
+
+    /// Takes rows about to be deleted out of the label runs.
+    private static func removeLabels(_ db: Database, ids: [UInt64]) throws {
+        guard try LabelRuns.isPresent(db) else { return }
+        for (label, ids) in try labels(db, ids: ids) { try LabelRuns.remove(db, label: label, ids: ids) }
+    }
+
+    /// Moves ids whose label an update changes to the runs of their new label (before the rows change).
+    private static func relabel(_ db: Database, _ updates: [PendingOperation.MetadataUpdate]) throws {
+        guard try LabelRuns.isPresent(db) else { return }
+        let old = try labels(db, ids: updates.map(\.id))
+        var oldLabel: [UInt64: String] = [:]
+        for (label, ids) in old { for id in ids { oldLabel[id] = label } }
+        let exists = try db.cachedStatement(sql: "SELECT 1 FROM items WHERE id = ?")
+        var removed: [String: [UInt64]] = [:], added: [String: [UInt64]] = [:]
+        for u in updates where oldLabel[u.id] != u.metadata.label {
+            // An update of an id without a row changes nothing (the UPDATE matches no row).
+            guard try Int.fetchOne(exists, arguments: [Int64(u.id)]) != nil else { continue }
+            if let was = oldLabel[u.id] { removed[was, default: []].append(u.id) }
+            if let now = u.metadata.label { added[now, default: []].append(u.id) }
+        }
+        for (label, ids) in removed { try LabelRuns.remove(db, label: label, ids: ids) }
+        for (label, ids) in added { try LabelRuns.add(db, label: label, ids: ids) }
     }
 
     /// The 64-bit stand-in for a content hash stored in `content_key` (= `ContentIndex.key`).
@@ -273,41 +317,69 @@ final class Catalog: @unchecked Sendable {
     }
 
     /// Ids of rows matching `filter`, ascending.
+    ///
+    /// Label conditions are answered from the label runs (`LabelRuns`) and explicit id sets
+    /// from the set itself; the other conditions are SQL over `items`. When some condition
+    /// yields an id list, the rest are checked id by id for short lists and by one scan of
+    /// `items` for long ones.
     static func ids(_ db: Database, matching filter: CatalogFilter) throws -> [UInt64] {
+        let runs = try LabelRuns.isPresent(db)
         var clauses: [String] = []
         var args: [any DatabaseValueConvertible] = []
-        var idSets: [Set<UInt64>] = []
-        func add(_ f: CatalogFilter) {
+        /// Sorted id lists the answer must lie in; `unverified` if one may hold ids without a row.
+        var lists: [[UInt64]] = []
+        var unverified = false
+        func add(_ f: CatalogFilter) throws {
             switch f {
-            case let .labelEquals(l): clauses.append("label = ?"); args.append(l)
+            case let .labelEquals(l):
+                if runs { lists.append(try LabelRuns.ids(db, labels: [l])) } else { clauses.append("label = ?"); args.append(l) }
             case let .labelIn(set):
-                if set.isEmpty { clauses.append("0") } else {
+                if set.isEmpty { lists.append([]) } else if runs {
+                    lists.append(try LabelRuns.ids(db, labels: set.sorted()))
+                } else {
                     clauses.append("label IN (\(Array(repeating: "?", count: set.count).joined(separator: ",")))")
                     args.append(contentsOf: set.sorted() as [any DatabaseValueConvertible])
                 }
             case let .pathGlob(g): clauses.append("path GLOB ?"); args.append(g)
             case let .addedAfter(d): clauses.append("added_at > ?"); args.append(d.timeIntervalSince1970)
             case let .addedBefore(d): clauses.append("added_at < ?"); args.append(d.timeIntervalSince1970)
-            case let .ids(s): idSets.append(s)
-            case let .all(fs): fs.forEach(add)
+            case let .ids(s): lists.append(s.sorted()); unverified = true
+            case let .all(fs): try fs.forEach(add)
             }
         }
-        add(filter)
+        try add(filter)
+        let arguments = StatementArguments(args.map { $0.databaseValue })
         let whereSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
-        if let smallest = idSets.min(by: { $0.count < $1.count }) {
-            // Look the explicit ids up one by one (bounded by the smallest set), then apply the rest.
-            let candidates = smallest.filter { id in idSets.allSatisfy { $0.contains(id) } }.sorted()
+        guard let shortest = lists.min(by: { $0.count < $1.count }) else {
+            return try Int64.fetchAll(db, sql: "SELECT id FROM items" + whereSQL + " ORDER BY id", arguments: arguments)
+                .map { UInt64($0) }
+        }
+        let candidates = lists.reduce(shortest) { intersection($0, $1) }
+        if clauses.isEmpty, !unverified { return candidates }
+        if candidates.count <= 65_536 {
+            // Few candidates: look each up (the SQL conditions apply to its row).
             let stmt = try db.cachedStatement(sql: "SELECT 1 FROM items WHERE id = ?" + (clauses.isEmpty ? "" : " AND " + clauses.joined(separator: " AND ")))
             var out: [UInt64] = []
             for id in candidates {
-                var a: [any DatabaseValueConvertible] = [Int64(id)]
+                var a: [any DatabaseValueConvertible] = [Int64(bitPattern: id)]
                 a.append(contentsOf: args)
                 if try Int.fetchOne(stmt, arguments: StatementArguments(a.map { $0.databaseValue })) != nil { out.append(id) }
             }
             return out
         }
-        return try Int64.fetchAll(db, sql: "SELECT id FROM items" + whereSQL + " ORDER BY id",
-                                  arguments: StatementArguments(args.map { $0.databaseValue })).map { UInt64($0) }
+        let matching = try Int64.fetchAll(db, sql: "SELECT id FROM items" + whereSQL + " ORDER BY id", arguments: arguments)
+            .map { UInt64(bitPattern: $0) }
+        return intersection(candidates, matching)
+    }
+
+    /// The ids in both ascending lists, ascending.
+    static func intersection(_ a: [UInt64], _ b: [UInt64]) -> [UInt64] {
+        var out: [UInt64] = []
+        var i = 0, j = 0
+        while i < a.count, j < b.count {
+            if a[i] < b[j] { i += 1 } else if b[j] < a[i] { j += 1 } else { out.append(a[i]); i += 1; j += 1 }
+        }
+        return out
     }
 
     // MARK: - Anchors
