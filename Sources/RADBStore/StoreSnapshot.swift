@@ -205,6 +205,7 @@ extension VectorStore {
     /// ```
     public func read<T>(_ body: (StoreSnapshot) throws -> T) throws -> T {
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: "read") }
+        waitForCatalogCommit() // this store's own last insert is visible in full
         let deadline = Date().addingTimeInterval(options.snapshotTimeout)
         var pause: useconds_t = 200
         while true {

@@ -19,52 +19,74 @@ extension VectorStore {
     /// rows and their journal (~1 MB per 10k-row insert) then overlaps the vector half too.
     /// For an insert the catalog thread also keys the content hashes (it needs them for its
     /// rows); `vectorHalf` gets them from its `contentKeys` argument instead of hashing again.
-    func performWrite(_ operation: String, prepare: (_ nextId: UInt64) throws -> @Sendable () -> PendingOperation,
+    ///
+    /// The write returns once its LMDB commit is done; its SQLite commit may still be running
+    /// (`CatalogCommit`). With `overlapsPreviousCommit` (inserts: `prepare` does not read the
+    /// catalog) a write starts while the previous write's SQLite commit still runs, and waits
+    /// for it only before its own LMDB commit; any other write waits for it first.
+    func performWrite(_ operation: String, overlapsPreviousCommit: Bool = false,
+                      prepare: (_ nextId: UInt64) throws -> @Sendable () -> PendingOperation,
                       alongside: () throws -> Void = {},
                       vectorHalf: (PartitionWriter, _ nextId: UInt64, _ contentKeys: () -> [UInt64]) throws -> Void) throws {
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: operation) }
         guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: operation) }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
-        try recoverLocked()
+        // The previous write's SQLite commit, if still running: the state is then known (LMDB
+        // one ahead until it commits), so recovery is not needed now — unless it already failed.
+        var previous = overlapsPreviousCommit ? pipeline.last : nil
+        if let p = previous, p.isFinished { previous = nil }
+        if previous == nil { try recoverLocked() } // waits for a running commit first
         let contents = try contentsForWriting()
         let (seq, nextId) = try lmdbCall {
             try lmdb.read { txn in ((try txn.metaUInt64("seq") ?? 0) + 1, try txn.metaUInt64("nextId") ?? 1) }
         }
         let buildOperation = try prepare(nextId)
 
-        // Catalog half, concurrently: build the operation and its journal (handed to the vector
-        // half, which records it in its transaction), apply it, then wait for the verdict on
-        // the vector half.
-        let verdict = DispatchSemaphore(value: 0), catalogFinished = DispatchSemaphore(value: 0)
+        // Catalog half, concurrently on the store's serial catalog queue (so after the previous
+        // write's commit): build the operation and its journal (handed to the vector half,
+        // which records it in its transaction), apply it, then wait for the verdict on the
+        // vector half and commit.
+        let verdict = DispatchSemaphore(value: 0)
         let box = CatalogWriteBox()
-        let catalog = self.catalog
-        DispatchQueue.global(qos: .userInitiated).async {
+        let commit = CatalogCommit(sequence: seq)
+        let catalog = self.catalog, pipeline = self.pipeline, writerLock = self.writerLock
+        let beforeCommit = beforeCatalogCommitHook
+        pipeline.queue.async {
             let start = threadCPUSeconds()
             let op = buildOperation()
             let keys = op.insertedContentKeys()
             box.publishJournal(op.encoded(), contentKeys: keys) // before any SQLite call, so it is always published
+            var applySeconds = 0.0, commitStart = 0.0, failure: Error?
             do {
                 try catalog.pool.write { db in
                     try Catalog.apply(op, sequence: seq, db: db, contentKeys: keys)
-                    box.applySeconds = threadCPUSeconds() - start
+                    applySeconds = threadCPUSeconds() - start
                     verdict.wait()
-                    box.commitStart = threadCPUSeconds()
+                    commitStart = threadCPUSeconds()
                     if !box.vectorsCommitted { throw CatalogWriteBox.Abandoned() }
+                    try beforeCommit?()
                 }
-                box.commitSeconds = threadCPUSeconds() - box.commitStart
             } catch {
-                box.error = error
+                failure = error
             }
-            catalogFinished.signal()
+            let commitSeconds = commitStart > 0 ? threadCPUSeconds() - commitStart : 0
+            pipeline.addToProfile { $0.catalogApplySeconds += applySeconds; $0.catalogCommitSeconds += commitSeconds }
+            // Read before `finish`: once finished, the writer may reuse nothing of this box, but
+            // the hold was taken (or not) before the verdict was signalled.
+            let handedOff = box.vectorsCommitted
+            commit.finish(error: failure)
+            if handedOff { writerLock.endBackgroundHold() }
         }
-        func finishCatalog(vectorsCommitted: Bool) {
-            box.vectorsCommitted = vectorsCommitted
+        /// Abandons the catalog half after the LMDB half failed, and waits for its rollback.
+        func abandonCatalog() {
+            box.vectorsCommitted = false
             verdict.signal()
-            catalogFinished.wait()
+            commit.wait()
         }
 
         let vectorStart = threadCPUSeconds(), vectorStartWall = wallSeconds()
+        var waitedWall = 0.0
         do {
             try alongside()
             try lmdbCall {
@@ -74,25 +96,34 @@ extension VectorStore {
                     try vectorHalf(writer, nextId, { box.contentKeys() })
                     try writer.flush()
                     try txn.putMeta("seq", seq)
-                    try box.journal().withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
+                    let journal = box.journal() // the catalog thread started: the previous commit finished
+                    if let previous {
+                        let waitStart = wallSeconds()
+                        if let error = previous.wait() {
+                            throw StoreError.corruptCatalog(path: catalog.path,
+                                reason: "the catalog half of commit \(previous.sequence) failed (\(error)); it is replayed on the next write or open")
+                        }
+                        waitedWall += wallSeconds() - waitStart
+                    }
+                    try journal.withUnsafeBytes { try txn.putMeta("pending", bytes: $0) }
                 }
             }
             if let hook = afterVectorCommitHook { try hook() }
         } catch {
-            finishCatalog(vectorsCommitted: false)
+            abandonCatalog()
+            if previous != nil { pipeline.setLast(nil) } // so the next write recovers first
             throw error
         }
-        writeProfile.vectorHalfSeconds += threadCPUSeconds() - vectorStart
-        let waitStart = wallSeconds()
-        writeProfile.vectorHalfWallSeconds += waitStart - vectorStartWall
-        finishCatalog(vectorsCommitted: true)
-        writeProfile.catalogWaitWallSeconds += wallSeconds() - waitStart
-        writeProfile.catalogCommitSeconds += box.commitSeconds
-        writeProfile.catalogApplySeconds += box.applySeconds
-        if let error = box.error {
-            // The write is decided (LMDB committed); recovery completes the catalog later.
-            throw (error as? StoreError) ?? StoreError.corruptCatalog(path: catalog.path,
-                reason: "the catalog half of commit \(seq) failed (\(error)); it is replayed on the next write or open")
+        // Decided. The catalog thread commits on its own; the writer lock stays held until it has.
+        writerLock.beginBackgroundHold()
+        box.vectorsCommitted = true
+        pipeline.setLast(commit)
+        verdict.signal()
+        let vectorCPU = threadCPUSeconds() - vectorStart, vectorWall = wallSeconds() - vectorStartWall
+        pipeline.addToProfile {
+            $0.vectorHalfSeconds += vectorCPU
+            $0.vectorHalfWallSeconds += vectorWall
+            $0.catalogWaitWallSeconds += waitedWall
         }
     }
 }
@@ -138,11 +169,6 @@ fileprivate final class CatalogWriteBox: @unchecked Sendable {
 
     /// Set before the verdict semaphore is signalled; read after waiting on it.
     var vectorsCommitted = false
-    /// Set before the finished semaphore is signalled.
-    var error: Error?
-    var applySeconds = 0.0
-    var commitStart = 0.0
-    var commitSeconds = 0.0
 }
 
 /// Where write time goes (summed over writes, for the benchmark).
@@ -154,10 +180,11 @@ package struct WriteProfile: Sendable {
     /// Catalog thread CPU building the rows, the journal, and filling the SQLite transaction
     /// (concurrent with the vector half).
     package var catalogApplySeconds = 0.0
-    /// Catalog thread CPU of the SQLite commit (WAL writes, checkpoints), after the LMDB commit.
+    /// Catalog thread CPU of the SQLite commit (WAL writes, checkpoints), after the LMDB commit
+    /// (it overlaps the next insert's vector half).
     package var catalogCommitSeconds = 0.0
-    /// Wall time the calling thread waited after its LMDB commit: for the catalog thread to
-    /// finish filling its transaction, then for its commit.
+    /// Wall time writers waited, before their LMDB commit, for the previous write's SQLite
+    /// commit to finish.
     package var catalogWaitWallSeconds = 0.0
 }
 

@@ -23,10 +23,11 @@ import GRDB
 ///   a scan hands `PartitionBlock`s to BLAS with no per-vector copy or allocation.
 /// - Readers never block: `read { }` works on an MVCC snapshot of both halves while a writer
 ///   (in this or another process) commits. Any number of reader processes; one writer.
-/// - Every write that returned is durable (fsync on both halves, unless `durable = false`,
-///   which keeps process-crash safety but not power-loss safety) and survives `kill -9` at
-///   any moment: after reopening, every acknowledged item is present, and there is no vector
-///   without a catalog row and no row without a vector.
+/// - Every write that returned is durable (its LMDB commit, which carries the catalog half
+///   as a journal, is fsync'd before it returns, and so is the SQLite commit that follows —
+///   unless `durable = false`, which keeps process-crash safety but not power-loss safety)
+///   and survives `kill -9` at any moment: after reopening, every acknowledged item is
+///   present, and there is no vector without a catalog row and no row without a vector.
 /// - `MDB_MAP_FULL` is never seen by callers: the transaction is aborted, the map doubled, the
 ///   write retried.
 ///
@@ -40,8 +41,12 @@ import GRDB
 ///    content-hash index `ContentIndex`); set meta `seq = N` (previous + 1); store the
 ///    catalog half of the operation as meta `pending` (a `PendingOperation`); commit.
 ///    From here on the write is decided: it will be visible after any crash.
-/// 4. SQLite transaction: apply the catalog half; set `commit_state.seq = N`; commit.
-/// 5. Release the lock and return.
+/// 4. SQLite transaction (filled on the catalog thread while step 3 ran): apply the catalog
+///    half; set `commit_state.seq = N`; commit.
+/// 5. Release the lock once step 4 is done. The write returns after step 3: its step 4 may
+///    still run (`CatalogCommit`), holding the lock. The next insert of the same store may
+///    start meanwhile, but its LMDB commit waits for that step 4; every read, recovery and
+///    other write of the store waits for it first.
 ///
 /// Invariant: LMDB `seq` (L) and catalog `seq` (S) satisfy L == S (consistent) or
 /// L == S + 1 (a writer is between steps 3 and 4, or died there).
@@ -106,8 +111,13 @@ public final class VectorStore: @unchecked Sendable {
     /// Test hook run between the LMDB and the SQLite commit; a throwing hook simulates a writer
     /// that dies there (the tests of recovery use it).
     package var afterVectorCommitHook: (() throws -> Void)?
+    /// Test hook run on the catalog thread just before the SQLite commit of a decided write
+    /// (after the write may have returned); a throwing hook simulates a failing SQLite commit.
+    package var beforeCatalogCommitHook: (@Sendable () throws -> Void)?
     /// Thread CPU seconds spent in the two halves of all writes so far (for the benchmark).
-    package var writeProfile = WriteProfile()
+    package var writeProfile: WriteProfile { pipeline.writeProfile }
+    /// The catalog thread, and the catalog commit the last insert may have left running.
+    let pipeline = CommitPipeline()
 
     static let vectorsDirectoryName = "vectors"
     static let catalogFileName = "catalog.sqlite"
@@ -129,6 +139,17 @@ public final class VectorStore: @unchecked Sendable {
         self.catalog = catalog
         self.writerLock = writerLock
         self.layout = layout
+    }
+
+    deinit {
+        // A commit left running by the last insert finishes before the store goes away.
+        pipeline.drain()
+    }
+
+    /// Waits for a catalog commit the last insert left running (see `CatalogCommit`), so that
+    /// what follows sees the catalog of every write that returned.
+    func waitForCatalogCommit() {
+        pipeline.drain()
     }
 
     // MARK: - Creating
@@ -333,6 +354,7 @@ public final class VectorStore: @unchecked Sendable {
     /// Rolls the catalog forward if the last writer died between its commits. Caller holds
     /// the writer lock.
     func recoverLocked() throws {
+        waitForCatalogCommit()
         let (l, s) = try sequences()
         if l == s { return }
         guard l == s + 1 else {
@@ -466,7 +488,7 @@ public final class VectorStore: @unchecked Sendable {
         var anchorOf: [Int32] = []
         var sorted = [Float]()
         var contentEntries: [ContentIndex.Entry] = []
-        try performWrite("insert", prepare: { first in
+        try performWrite("insert", overlapsPreviousCommit: true, prepare: { first in
             ids = (0..<batch.count).map { first + UInt64($0) }
             let op = PendingOperation.insertBatch(.init(firstId: first, items: batch, addedAt: now))
             return { op }
@@ -606,12 +628,14 @@ public final class VectorStore: @unchecked Sendable {
         guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: "setAnchors") }
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
+        waitForCatalogCommit()
         try catalog.wrap { try catalog.pool.write { try Catalog.setAnchors($0, vectors: vectors, count: count, dimension: dimension) } }
     }
 
     /// The stored anchors, `count × dimension` floats (empty if none were set).
     public func anchors() throws -> [Float] {
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: "anchors") }
+        waitForCatalogCommit()
         return try catalog.wrap { try catalog.pool.read { try Catalog.anchors($0, dimension: dimension) } }
     }
 
@@ -646,6 +670,7 @@ public final class VectorStore: @unchecked Sendable {
 
     /// Flushes both halves to disk; call at the end of a bulk load made with `durable = false`.
     public func sync() throws {
+        waitForCatalogCommit()
         try lmdbCall { try lmdb.sync() }
         for suffix in ["", "-wal"] {
             if let h = FileHandle(forUpdatingAtPath: catalog.path + suffix) {

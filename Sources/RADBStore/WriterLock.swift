@@ -12,8 +12,15 @@ import Glibc
 final class WriterLock: @unchecked Sendable {
     let path: String
     private let fd: Int32
-    private var depth = 0
     private let mutex = NSRecursiveLock() // serialises writers of this VectorStore within the process
+    /// Guards `depth`, `backgroundHolds` and `flockHeld`, which the catalog thread reads too.
+    private let state = NSLock()
+    /// Nesting of the acquiring thread's `acquire` calls (that thread holds `mutex`).
+    private var depth = 0
+    /// Catalog commits still running after their write returned (`CatalogCommit`); the flock
+    /// stays held until they end, whichever thread ends them.
+    private var backgroundHolds = 0
+    private var flockHeld = false
 
     init(path: String) throws {
         self.path = path
@@ -28,7 +35,9 @@ final class WriterLock: @unchecked Sendable {
     /// Takes the lock, polling until `timeout`; re-entrant within one thread of this store.
     func acquire(timeout: TimeInterval) throws {
         mutex.lock()
-        if depth > 0 { depth += 1; return }
+        state.lock()
+        if depth > 0 || flockHeld { depth += 1; state.unlock(); return }
+        state.unlock()
         let start = Date()
         var delay: useconds_t = 1000
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -48,22 +57,53 @@ final class WriterLock: @unchecked Sendable {
         var pid = "\(getpid())\n"
         _ = ftruncate(fd, 0)
         _ = pid.withUTF8 { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        state.lock()
+        flockHeld = true
         depth = 1
+        state.unlock()
     }
 
     func release() {
+        state.lock()
         depth -= 1
-        if depth == 0 { _ = flock(fd, LOCK_UN) }
+        unlockIfUnused()
+        state.unlock()
         mutex.unlock()
     }
 
     /// Takes the lock if no one holds it; false if held elsewhere.
     func tryAcquire() -> Bool {
         guard mutex.try() else { return false }
-        if depth > 0 { depth += 1; return true }
+        state.lock()
+        defer { state.unlock() }
+        if depth > 0 || flockHeld { depth += 1; return true }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 { mutex.unlock(); return false }
+        flockHeld = true
         depth = 1
         return true
+    }
+
+    /// Keeps the flock past the current holder's `release`, until `endBackgroundHold` (called
+    /// from any thread). The caller holds the lock.
+    func beginBackgroundHold() {
+        state.lock()
+        backgroundHolds += 1
+        state.unlock()
+    }
+
+    func endBackgroundHold() {
+        state.lock()
+        backgroundHolds -= 1
+        unlockIfUnused()
+        state.unlock()
+    }
+
+    /// With `state` held: gives the flock back once no writer and no background hold needs it.
+    private func unlockIfUnused() {
+        if depth == 0, backgroundHolds == 0, flockHeld {
+            _ = flock(fd, LOCK_UN)
+            flockHeld = false
+        }
     }
 
     /// PID last written by a holder (may be stale if nobody holds the lock now).

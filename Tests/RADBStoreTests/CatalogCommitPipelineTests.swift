@@ -1,0 +1,83 @@
+import Foundation
+import RADBStore
+import XCTest
+
+/// An insert returns after its LMDB commit while its SQLite commit may still run
+/// (`CatalogCommit`): this store's reads still see every insert that returned, another writer
+/// stays locked out until the commit ends, and a failed commit is reported by the next write
+/// and then repaired by recovery — nothing acknowledged is lost.
+final class CatalogCommitPipelineTests: StoreTestCase {
+    func testReadsRightAfterInsertsSeeEveryRow() throws {
+        let store = try makeStore(dimension: 4)
+        var expected = 0
+        for seed in 0..<40 as Range<UInt64> {
+            let items = newItems(50, dimension: 4, anchors: 3, seed: seed)
+            let ids = try store.insert(items)
+            expected += items.count
+            // Straight after the return, with no pause: the catalog already has the rows.
+            XCTAssertEqual(try store.item(id: ids.last!)?.metadata, items.last!.metadata)
+            XCTAssertEqual(try store.ids(matching: .pathGlob("img/\(seed)/*")), ids)
+            XCTAssertEqual(try store.stats().items, expected)
+        }
+        try assertClean(store)
+    }
+
+    func testAnotherWriterWaitsForTheRunningCommit() throws {
+        let store = try makeStore(dimension: 4)
+        try store.insert(newItems(20, dimension: 4, anchors: 2, seed: 1))
+        store.beforeCatalogCommitHook = { usleep(600_000) }
+        let started = Date()
+        let ids = try store.insert(newItems(20, dimension: 4, anchors: 2, seed: 2))
+        XCTAssertLessThan(Date().timeIntervalSince(started), 0.5, "the insert returned before its SQLite commit")
+        // A second store on the same directory is another writer: locked out until the commit ends.
+        var impatient = fastOptions
+        impatient.writeLockTimeout = 0.1
+        let other = try VectorStore.open(at: databaseURL(), options: impatient)
+        assertStoreError(try other.insert(newItems(1, dimension: 4, anchors: 2, seed: 3))) {
+            if case .writerBusy = $0 { return true }; return false
+        }
+        // This store's reader waits for the commit and sees the rows.
+        XCTAssertEqual(try store.ids(matching: .pathGlob("img/2/*")), ids)
+        store.beforeCatalogCommitHook = nil
+        var patient = fastOptions
+        patient.writeLockTimeout = 5
+        let later = try VectorStore.open(at: databaseURL(), options: patient)
+        XCTAssertEqual(try later.insert(newItems(1, dimension: 4, anchors: 2, seed: 3)).count, 1)
+        try assertClean(later)
+    }
+
+    func testAFailedCommitIsReportedByTheNextWriteAndRepairedByTheOneAfter() throws {
+        struct DiskFull: Error {}
+        let store = try makeStore(dimension: 4)
+        let first = newItems(30, dimension: 4, anchors: 3, seed: 1)
+        store.beforeCatalogCommitHook = { throw DiskFull() }
+        // Decided by its LMDB commit, so it returns its ids; its catalog half failed behind it.
+        let firstIds = try store.insert(first)
+        store.beforeCatalogCommitHook = nil
+        let e = assertStoreError(try store.insert(newItems(30, dimension: 4, anchors: 3, seed: 2))) {
+            if case .corruptCatalog = $0 { return true }; return false
+        }
+        XCTAssertTrue(e?.description.contains("replayed on the next write or open") ?? false, "\(String(describing: e))")
+        // The next write recovers (replays the journal) first; nothing acknowledged is lost.
+        let third = newItems(30, dimension: 4, anchors: 3, seed: 3)
+        let thirdIds = try store.insert(third)
+        for (id, item) in zip(firstIds + thirdIds, first + third) {
+            XCTAssertEqual(try store.item(id: id)?.metadata, item.metadata)
+            assertBitIdentical(try store.vector(id: id), item.vector)
+        }
+        XCTAssertEqual(try store.stats().items, 60, "the refused second insert left nothing")
+        try assertClean(store)
+    }
+
+    func testAFailedCommitIsRepairedByAReader() throws {
+        struct DiskFull: Error {}
+        let store = try makeStore(dimension: 4)
+        let items = newItems(25, dimension: 4, anchors: 2, seed: 4)
+        store.beforeCatalogCommitHook = { throw DiskFull() }
+        let ids = try store.insert(items)
+        store.beforeCatalogCommitHook = nil
+        // The reader finds the catalog one commit behind and no live writer: it rolls forward.
+        XCTAssertEqual(try store.item(id: ids[7])?.metadata, items[7].metadata)
+        try assertClean(store)
+    }
+}
