@@ -108,11 +108,12 @@ for batch in allBatches {
     insertCPU += cpuNow() - c
     batches += 1
 }
-if !durable, !scanOnly { let t = now(), c = cpuNow(); try store.sync(); insertSeconds += now() - t; insertCPU += cpuNow() - c }
+var syncSeconds = 0.0
+if !durable, !scanOnly { let t = now(), c = cpuNow(); try store.sync(); syncSeconds = now() - t; insertSeconds += syncSeconds; insertCPU += cpuNow() - c }
 let insertRate = Double(n) / insertSeconds
 let insertBytesWritten = bytesWritten() - wcharBefore
 if insertOnly {
-    print("insert: \(String(format: "%.2f", insertSeconds)) s wall → \(Int(insertRate)) vectors/s; CPU \(String(format: "%.2f", insertCPU)) s → \(Int(Double(n) / insertCPU)) vectors/s; LMDB half \(String(format: "%.2f", store.writeProfile.vectorHalfSeconds)) s CPU / \(String(format: "%.2f", store.writeProfile.vectorHalfWallSeconds)) s wall, SQLite rows \(String(format: "%.2f", store.writeProfile.catalogApplySeconds)) s + commit \(String(format: "%.2f", store.writeProfile.catalogCommitSeconds)) s CPU, wait for catalog \(String(format: "%.2f", store.writeProfile.catalogWaitWallSeconds)) s wall; written \(insertBytesWritten / n) bytes/vector; load \(String(format: "%.1f", loadBefore))")
+    print("insert: \(String(format: "%.2f", insertSeconds)) s wall → \(Int(insertRate)) vectors/s; CPU \(String(format: "%.2f", insertCPU)) s → \(Int(Double(n) / insertCPU)) vectors/s; LMDB half \(String(format: "%.2f", store.writeProfile.vectorHalfSeconds)) s CPU / \(String(format: "%.2f", store.writeProfile.vectorHalfWallSeconds)) s wall, SQLite rows \(String(format: "%.2f", store.writeProfile.catalogApplySeconds)) s + commit \(String(format: "%.2f", store.writeProfile.catalogCommitSeconds)) s CPU, wait for catalog \(String(format: "%.2f", store.writeProfile.catalogWaitWallSeconds)) s wall; final sync \(String(format: "%.2f", syncSeconds)) s wall; written \(insertBytesWritten / n) bytes/vector; load \(String(format: "%.1f", loadBefore))")
     exit(0)
 }
 
