@@ -18,7 +18,8 @@ extension VectorStore {
     /// `prepare` returns a builder of the catalog half, run on the catalog thread: building the
     /// rows and their journal (~1 MB per 10k-row insert) then overlaps the vector half too.
     /// For an insert the catalog thread also keys the content hashes (it needs them for its
-    /// rows); `vectorHalf` gets them from its `contentKeys` argument instead of hashing again.
+    /// rows) and sorts the content-index entries; `vectorHalf` gets those from its
+    /// `contentEntries` argument, so the calling thread neither hashes nor sorts.
     ///
     /// The write returns once its LMDB commit is done; its SQLite commit may still be running
     /// (`CatalogCommit`). With `overlapsPreviousCommit` (inserts: `prepare` does not read the
@@ -27,7 +28,7 @@ extension VectorStore {
     func performWrite(_ operation: String, overlapsPreviousCommit: Bool = false,
                       prepare: (_ nextId: UInt64) throws -> @Sendable () -> PendingOperation,
                       alongside: () throws -> Void = {},
-                      vectorHalf: (PartitionWriter, _ nextId: UInt64, _ contentKeys: () -> [UInt64]) throws -> Void) throws {
+                      vectorHalf: (PartitionWriter, _ nextId: UInt64, _ contentEntries: () -> [ContentIndex.Entry]) throws -> Void) throws {
         guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: operation) }
         guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: operation) }
         try writerLock.acquire(timeout: options.writeLockTimeout)
@@ -56,7 +57,7 @@ extension VectorStore {
             let start = threadCPUSeconds()
             let op = buildOperation()
             let keys = op.insertedContentKeys()
-            box.publishJournal(op.encoded(), contentKeys: keys) // before any SQLite call, so it is always published
+            box.publishJournal(op.encoded(), contentEntries: op.insertedContentEntries(keys: keys)) // before any SQLite call, so it is always published
             var applySeconds = 0.0, commitStart = 0.0, failure: Error?
             do {
                 try catalog.pool.write { db in
@@ -93,7 +94,7 @@ extension VectorStore {
                 try lmdb.write { txn in
                     let writer = PartitionWriter(txn: txn, layout: layout, contents: contents,
                                                  contentMergeMinimum: options.contentIndexMergeMinimum)
-                    try vectorHalf(writer, nextId, { box.contentKeys() })
+                    try vectorHalf(writer, nextId, { box.contentEntries() })
                     try writer.flush()
                     try txn.putMeta("seq", seq)
                     let journal = box.journal() // the catalog thread started: the previous commit finished
@@ -135,24 +136,24 @@ fileprivate final class CatalogWriteBox: @unchecked Sendable {
     private var journalBytes: [UInt8]?
     private let lock = NSLock()
 
-    private var keys: [UInt64] = []
+    private var entries: [ContentIndex.Entry] = []
 
     /// Called once by the catalog thread.
-    func publishJournal(_ bytes: [UInt8], contentKeys: [UInt64]) {
+    func publishJournal(_ bytes: [UInt8], contentEntries: [ContentIndex.Entry]) {
         lock.lock()
         journalBytes = bytes
-        keys = contentKeys
+        entries = contentEntries
         lock.unlock()
         journalReady.signal()
     }
 
-    /// The content keys of an insert's rows (empty for other operations), waiting for the
-    /// catalog thread like `journal()`.
-    func contentKeys() -> [UInt64] {
+    /// The content-index entries of an insert's rows, sorted (empty for other operations),
+    /// waiting for the catalog thread like `journal()`.
+    func contentEntries() -> [ContentIndex.Entry] {
         _ = journal()
         lock.lock()
         defer { lock.unlock() }
-        return keys
+        return entries
     }
 
     /// The journal of the operation, waiting for the catalog thread the first time (the vector

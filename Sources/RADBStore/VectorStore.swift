@@ -420,21 +420,18 @@ public final class VectorStore: @unchecked Sendable {
     /// Rejects vectors of the wrong size or with NaN/Inf; returns their squared norms. One pass
     /// per vector: a NaN or infinite component makes the norm non-finite, so components are
     /// searched only when the norm is.
-    func validated(_ batch: [NewItem]) throws -> [Float] {
-        var norms = [Float](repeating: 0, count: batch.count)
-        try batch.withUnsafeBufferPointer { items in
-            for i in items.indices {
-                norms[i] = try items.baseAddress![i].vector.withUnsafeBufferPointer { v -> Float in
-                    guard v.count == dimension else {
-                        throw StoreError.wrongDimension(path: path, index: i, got: v.count, expected: dimension)
-                    }
-                    let norm = squaredNorm(v)
-                    guard norm.isFinite else { // NaN/Inf, or e.g. 1e30² overflowing
-                        throw StoreError.nonFiniteVector(path: path, index: i, component: v.firstIndex(where: { !$0.isFinite }) ?? -1)
-                    }
-                    return norm
-                }
-            }
+    /// The squared norms of `rows` (row r is the batch's item `order[r]`), or the error for the
+    /// first item (in batch order) with a NaN or infinite component or norm.
+    func validatedNorms(_ rows: [Float], order: [Int]) throws -> [Float] {
+        let d = dimension, count = order.count
+        let norms = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            rows.withUnsafeBufferPointer { squaredNorms(rows: $0.baseAddress!, count: count, dimension: d, into: out.baseAddress!) }
+            initialized = count
+        }
+        // A non-finite component makes the norm NaN or infinite, and so does an overflow (1e30²).
+        if let bad = (0..<count).filter({ !norms[$0].isFinite }).min(by: { order[$0] < order[$1] }) {
+            let row = rows[bad * d ..< (bad + 1) * d]
+            throw StoreError.nonFiniteVector(path: path, index: order[bad], component: (row.firstIndex(where: { !$0.isFinite }) ?? bad * d - 1) - bad * d)
         }
         return norms
     }
@@ -487,34 +484,35 @@ public final class VectorStore: @unchecked Sendable {
         var order: [Int] = []
         var anchorOf: [Int32] = []
         var sorted = [Float]()
-        var contentEntries: [ContentIndex.Entry] = []
         try performWrite("insert", overlapsPreviousCommit: true, prepare: { first in
             ids = (0..<batch.count).map { first + UInt64($0) }
             let op = PendingOperation.insertBatch(.init(firstId: first, items: batch, addedAt: now))
             return { op }
         }, alongside: {
-            // While the catalog thread inserts the rows: check the vectors (a bad one abandons
-            // both halves) and order them by partition so each tail block is written once.
-            norms = try validated(batch)
+            // While the catalog thread inserts the rows: order the vectors by partition so each
+            // tail block is written once, then check them (a bad one abandons both halves).
             // Fields are read through a pointer: `batch[i].anchor` in a closure copies the whole
             // item (retaining its vector and strings), which showed in profiles.
             try batch.withUnsafeBufferPointer { items in
                 let item = items.baseAddress!
+                for i in 0..<items.count where item[i].vector.count != d { // the first in batch order
+                    throw StoreError.wrongDimension(path: path, index: i, got: item[i].vector.count, expected: d)
+                }
                 anchorOf = (0..<items.count).map { item[$0].anchor }
                 // (partition key, index) packed into one UInt64 sorts as (anchor, index).
                 order = (0..<items.count).map { UInt64(partitionKey(anchorOf[$0])) << 32 | UInt64($0) }
                     .sorted().map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
                 sorted = try [Float](unsafeUninitializedCapacity: items.count * d) { buffer, count in
                     for (row, i) in order.enumerated() {
-                        try item[i].vector.withUnsafeBufferPointer {
-                            guard $0.count == d else { throw StoreError.wrongDimension(path: path, index: i, got: $0.count, expected: d) }
+                        item[i].vector.withUnsafeBufferPointer { // length checked above
                             (buffer.baseAddress! + row * d).initialize(from: $0.baseAddress!, count: d)
                         }
                     }
                     count = items.count * d
                 }
             }
-        }, vectorHalf: { writer, first, contentKeys in
+            norms = try validatedNorms(sorted, order: order)
+        }, vectorHalf: { writer, first, sortedContentEntries in
             var runStart = 0
             while runStart < order.count {
                 let anchor = anchorOf[order[runStart]]
@@ -522,16 +520,12 @@ public final class VectorStore: @unchecked Sendable {
                 while runEnd < order.count, anchorOf[order[runEnd]] == anchor { runEnd += 1 }
                 let run = order[runStart..<runEnd]
                 try sorted.withUnsafeBufferPointer { all in
-                    try writer.appendRun(anchor: anchor, ids: run.map { ids[$0] }, norms: run.map { norms[$0] },
+                    try writer.appendRun(anchor: anchor, ids: run.map { ids[$0] }, norms: Array(norms[runStart..<runEnd]),
                                          vectors: UnsafeBufferPointer(rebasing: all[runStart * d ..< runEnd * d]))
                 }
                 runStart = runEnd
             }
-            if contentEntries.isEmpty { // once: the vector half may run again after map growth
-                contentEntries = zip(contentKeys(), ids).map { ContentIndex.Entry(key: $0, id: $1) }
-                contentEntries.sort()
-            }
-            try ContentIndex.insert(contentEntries, txn: writer.txn, handles: writer.contents, mergeMinimum: writer.contentMergeMinimum)
+            try ContentIndex.insert(sortedContentEntries(), txn: writer.txn, handles: writer.contents, mergeMinimum: writer.contentMergeMinimum)
             try writer.txn.putMeta("nextId", first + UInt64(batch.count))
         })
         return ids

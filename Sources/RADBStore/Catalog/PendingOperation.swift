@@ -40,6 +40,13 @@ enum PendingOperation: Equatable {
         return []
     }
 
+    /// The content-index entries of an insert batch's rows, sorted, given their `keys` (from
+    /// `insertedContentKeys`); empty for anything else.
+    func insertedContentEntries(keys: [UInt64]) -> [ContentIndex.Entry] {
+        guard case let .insertBatch(b) = self else { return [] }
+        return keys.enumerated().map { ContentIndex.Entry(key: $0.element, id: b.firstId + UInt64($0.offset)) }.sorted()
+    }
+
     // MARK: - Encoding (little-endian, length-prefixed strings)
 
     /// Exact length of `encode(into:)`'s output, so the journal (~1 MB for a 10k-row insert) is
