@@ -11,7 +11,14 @@ vectors to a FAISS IndexIVFFlat with the same number of lists, in the same batch
 
 FAISS keeps everything in memory (no durability, no metadata); radb writes LMDB + SQLite.
 Usage: python3 Tools/bench_store_faiss.py [--n 1000000] [--dim 128] [--batch 10000] [--partitions 1000]
+                                         [--rounds 1]
+
+With --rounds R > 1, R − 1 more radb inserts (`radb-bench-store --insert-only`, same data: the
+vectors are a pure function of the seed) alternate with R − 1 more FAISS add() runs, and the
+table reports each side's median and all rounds: this VM's speed drifts by ±20 % from minute to
+minute, so a single pair can land on different sides of a drift.
 """
+import statistics
 import argparse
 import os
 import subprocess
@@ -27,6 +34,7 @@ ap.add_argument("--dim", type=int, default=128)
 ap.add_argument("--batch", type=int, default=10_000)
 ap.add_argument("--partitions", type=int, default=1000)
 ap.add_argument("--export", default="/tmp/radb-store-bench.f32")
+ap.add_argument("--rounds", type=int, default=1)
 args = ap.parse_args()
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,14 +89,36 @@ def run(kind):
     return args.n / wall, args.n / proc
 
 
+def radb_insert_only():
+    """One more radb insert of the same data; (wall, CPU) vectors/s from its one-line report."""
+    out = subprocess.run([bench, "--n", str(args.n), "--dim", str(args.dim), "--batch", str(args.batch),
+                          "--partitions", str(args.partitions), "--insert-only"],
+                         check=True, capture_output=True, text=True).stdout
+    line = next(l for l in out.splitlines() if l.startswith("insert:"))
+    print(line, flush=True)
+    wall = float(line.split("wall → ")[1].split(" ")[0])
+    proc = float(line.split("CPU ")[1].split("→ ")[1].split(" ")[0])
+    return wall, proc
+
+
 load = os.getloadavg()[0]
-add_wall, add_cpu = run("add")
+radb_rounds = [(radb_rate("wall clock"), radb_rate("CPU time"))]
+add_rounds = [run("add")]
 core_wall, core_cpu = run("add_core")
-radb_wall, radb_cpu = radb_rate("wall clock"), radb_rate("CPU time")
-print(f"FAISS {faiss.__version__}, {faiss.omp_get_max_threads()} OpenMP threads, load average {load:.1f}")
+for _ in range(args.rounds - 1):
+    radb_rounds.append(radb_insert_only())
+    add_rounds.append(run("add"))
+radb_wall, radb_cpu = (statistics.median(r[i] for r in radb_rounds) for i in (0, 1))
+add_wall, add_cpu = (statistics.median(r[i] for r in add_rounds) for i in (0, 1))
+print(f"FAISS {faiss.__version__}, {faiss.omp_get_max_threads()} OpenMP threads, load average {load:.1f} → {os.getloadavg()[0]:.1f}")
 print()
-print("| insert of the same vectors | wall vectors/s | CPU vectors/s | radb/peer (wall) | radb/peer (CPU) |")
+median = "median of " + str(args.rounds) + " " if args.rounds > 1 else ""
+print(f"| insert of the same vectors | {median}wall vectors/s | {median}CPU vectors/s | radb/peer (wall) | radb/peer (CPU) |")
 print("|---|---|---|---|---|")
 print(f"| radb VectorStore.insert (LMDB + SQLite, durable: false) | {radb_wall:,.0f} | {radb_cpu:,.0f} | 1 | 1 |")
 print(f"| FAISS IndexIVFFlat.add (assigns to centroids) | {add_wall:,.0f} | {add_cpu:,.0f} | {radb_wall / add_wall:.2f} | {radb_cpu / add_cpu:.2f} |")
-print(f"| FAISS IndexIVFFlat.add_core (given partition ids) | {core_wall:,.0f} | {core_cpu:,.0f} | {radb_wall / core_wall:.2f} | {radb_cpu / core_cpu:.2f} |")
+print(f"| FAISS IndexIVFFlat.add_core (given partition ids, one round) | {core_wall:,.0f} | {core_cpu:,.0f} | {radb_wall / core_wall:.2f} | {radb_cpu / core_cpu:.2f} |")
+if args.rounds > 1:
+    print()
+    print("radb wall rounds:  " + ", ".join(f"{w:,.0f}" for w, _ in radb_rounds))
+    print("FAISS add rounds:  " + ", ".join(f"{w:,.0f}" for w, _ in add_rounds))

@@ -205,7 +205,9 @@ extension VectorStore {
     /// Holds the cross-process writer lock for the whole of `body`, so a sequence of writes
     /// (an ingest run) is not interleaved with another process's writes. Store writes inside
     /// `body` re-enter the lock; other processes' writers wait (and time out) meanwhile.
-    /// - Throws: `.writerBusy`, or what `body` throws.
+    /// Returns once the catalog has every write of `body` (see `CatalogCommit`).
+    /// - Throws: `.writerBusy`, what `body` throws, or `.corruptCatalog` if the catalog half of
+    ///   its last write failed and cannot be rolled forward (it stays in LMDB's journal).
     public func withExclusiveWriteAccess<T>(_ body: () throws -> T) throws -> T {
         guard !ReadScope.isActive else {
             throw StoreError.calledInsideReadSnapshot(path: path, operation: "withExclusiveWriteAccess")
@@ -214,6 +216,10 @@ extension VectorStore {
         try writerLock.acquire(timeout: options.writeLockTimeout)
         defer { writerLock.release() }
         try recoverLocked()
-        return try body()
+        let result = try body()
+        // The last insert's catalog commit may still run: wait for it, and if it failed, roll
+        // the catalog forward now, so a failure surfaces here rather than at some later write.
+        try recoverLocked()
+        return result
     }
 }

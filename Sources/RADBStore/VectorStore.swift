@@ -664,7 +664,15 @@ public final class VectorStore: @unchecked Sendable {
 
     /// Flushes both halves to disk; call at the end of a bulk load made with `durable = false`.
     public func sync() throws {
-        waitForCatalogCommit()
+        if options.readOnly {
+            waitForCatalogCommit()
+        } else {
+            // Wait for the last insert's catalog commit; if it failed, roll it forward now (and
+            // throw if that fails too), so the catalog is complete before it is flushed.
+            try writerLock.acquire(timeout: options.writeLockTimeout)
+            defer { writerLock.release() }
+            try recoverLocked()
+        }
         try lmdbCall { try lmdb.sync() }
         for suffix in ["", "-wal"] {
             if let h = FileHandle(forUpdatingAtPath: catalog.path + suffix) {

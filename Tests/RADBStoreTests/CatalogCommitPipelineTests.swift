@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import RADBStore
 import XCTest
 
@@ -66,6 +67,24 @@ final class CatalogCommitPipelineTests: StoreTestCase {
             assertBitIdentical(try store.vector(id: id), item.vector)
         }
         XCTAssertEqual(try store.stats().items, 60, "the refused second insert left nothing")
+        try assertClean(store)
+    }
+
+    func testAWriteSessionEndsWithTheCatalogComplete() throws {
+        struct DiskFull: Error {}
+        let store = try makeStore(dimension: 4)
+        let items = newItems(25, dimension: 4, anchors: 2, seed: 5)
+        let ids = try store.withExclusiveWriteAccess { () throws -> [UInt64] in
+            store.beforeCatalogCommitHook = { throw DiskFull() } // the session's last commit fails
+            defer { store.beforeCatalogCommitHook = nil }
+            return try store.insert(items)
+        }
+        // Before any read of this store: the catalog file already has the rows (rolled forward
+        // when the session ended).
+        let q = try DatabaseQueue(path: databaseURL().appendingPathComponent("catalog.sqlite").path)
+        let rows = try q.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM items") }
+        try q.close()
+        XCTAssertEqual(rows, ids.count)
         try assertClean(store)
     }
 
