@@ -210,33 +210,19 @@ extension VectorStore {
                         orphanRows.append(id)
                     }
                 }
-                if !orphanRows.isEmpty {
-                    report(.orphanRow, "\(orphanRows.count) catalog rows have no vector: ids \(orphanRows.prefix(10).map(String.init).joined(separator: ", "))")
+                /// One problem for a list of ids: how many, then the first ten.
+                func reportIDs(_ kind: StoreProblem.Kind, _ ids: [UInt64], _ what: String) {
+                    guard !ids.isEmpty else { return }
+                    report(kind, "\(ids.count) \(what): ids \(ids.prefix(10).map(String.init).joined(separator: ", "))")
                 }
-                if !seen.isEmpty {
-                    let ids = seen.keys.sorted()
-                    report(.orphanVector, "\(ids.count) vectors have no catalog row: ids \(ids.prefix(10).map(String.init).joined(separator: ", "))")
-                }
-                if !unindexed.isEmpty {
-                    report(.contentIndex, "\(unindexed.count) catalog rows are missing from the content-hash index: ids \(unindexed.prefix(10).map(String.init).joined(separator: ", "))")
-                }
-                if !misindexed.isEmpty {
-                    report(.contentIndex, "\(misindexed.count) catalog rows are indexed under another content hash: ids \(misindexed.prefix(10).map(String.init).joined(separator: ", "))")
-                }
-                if !indexedKey.isEmpty {
-                    let ids = indexedKey.keys.sorted()
-                    report(.contentIndex, "\(ids.count) content-index entries point at no catalog row: ids \(ids.prefix(10).map(String.init).joined(separator: ", "))")
-                }
-                if !unlisted.isEmpty {
-                    report(.labelIndex, "\(unlisted.count) labelled catalog rows are in no label run: ids \(unlisted.prefix(10).map(String.init).joined(separator: ", "))")
-                }
-                if !mislabelled.isEmpty {
-                    report(.labelIndex, "\(mislabelled.count) catalog rows are listed under another label (or have none): ids \(mislabelled.prefix(10).map(String.init).joined(separator: ", "))")
-                }
-                if !runLabel.isEmpty {
-                    let ids = runLabel.keys.sorted()
-                    report(.labelIndex, "\(ids.count) label-run entries point at no catalog row: ids \(ids.prefix(10).map(String.init).joined(separator: ", "))")
-                }
+                reportIDs(.orphanRow, orphanRows, "catalog rows have no vector")
+                reportIDs(.orphanVector, seen.keys.sorted(), "vectors have no catalog row")
+                reportIDs(.contentIndex, unindexed, "catalog rows are missing from the content-hash index")
+                reportIDs(.contentIndex, misindexed, "catalog rows are indexed under another content hash")
+                reportIDs(.contentIndex, indexedKey.keys.sorted(), "content-index entries point at no catalog row")
+                reportIDs(.labelIndex, unlisted, "labelled catalog rows are in no label run")
+                reportIDs(.labelIndex, mislabelled, "catalog rows are listed under another label (or have none)")
+                reportIDs(.labelIndex, runLabel.keys.sorted(), "label-run entries point at no catalog row")
                 progress?(CheckProgress(phase: .catalogIntegrity, done: 0, total: 1))
                 let integrity = try String.fetchAll(snap.db, sql: "PRAGMA integrity_check")
                 if integrity != ["ok"] { report(.catalog, "SQLite integrity check: \(integrity.prefix(5).joined(separator: "; "))") }

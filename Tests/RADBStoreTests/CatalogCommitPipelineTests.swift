@@ -8,6 +8,16 @@ import XCTest
 /// stays locked out until the commit ends, and a failed commit is reported by the next write
 /// and then repaired by recovery — nothing acknowledged is lost.
 final class CatalogCommitPipelineTests: StoreTestCase {
+    private struct DiskFull: Error {}
+
+    /// Inserts `items` with their SQLite commit made to fail, as on a full disk. The insert is
+    /// decided by its LMDB commit, so it returns the ids; its catalog half fails behind it.
+    private func insertWithFailingCommit(_ store: VectorStore, _ items: [NewItem]) throws -> [UInt64] {
+        store.beforeCatalogCommitHook = { throw DiskFull() }
+        defer { store.beforeCatalogCommitHook = nil }
+        return try store.insert(items)
+    }
+
     func testReadsRightAfterInsertsSeeEveryRow() throws {
         let store = try makeStore(dimension: 4)
         var expected = 0
@@ -48,13 +58,9 @@ final class CatalogCommitPipelineTests: StoreTestCase {
     }
 
     func testAFailedCommitIsReportedByTheNextWriteAndRepairedByTheOneAfter() throws {
-        struct DiskFull: Error {}
         let store = try makeStore(dimension: 4)
         let first = newItems(30, dimension: 4, anchors: 3, seed: 1)
-        store.beforeCatalogCommitHook = { throw DiskFull() }
-        // Decided by its LMDB commit, so it returns its ids; its catalog half failed behind it.
-        let firstIds = try store.insert(first)
-        store.beforeCatalogCommitHook = nil
+        let firstIds = try insertWithFailingCommit(store, first)
         let e = assertStoreError(try store.insert(newItems(30, dimension: 4, anchors: 3, seed: 2))) {
             if case .corruptCatalog = $0 { return true }; return false
         }
@@ -71,14 +77,10 @@ final class CatalogCommitPipelineTests: StoreTestCase {
     }
 
     func testAWriteSessionEndsWithTheCatalogComplete() throws {
-        struct DiskFull: Error {}
         let store = try makeStore(dimension: 4)
         let items = newItems(25, dimension: 4, anchors: 2, seed: 5)
-        let ids = try store.withExclusiveWriteAccess { () throws -> [UInt64] in
-            store.beforeCatalogCommitHook = { throw DiskFull() } // the session's last commit fails
-            defer { store.beforeCatalogCommitHook = nil }
-            return try store.insert(items)
-        }
+        // The session's last commit fails.
+        let ids = try store.withExclusiveWriteAccess { try insertWithFailingCommit(store, items) }
         // Before any read of this store: the catalog file already has the rows (rolled forward
         // when the session ended).
         let q = try DatabaseQueue(path: databaseURL().appendingPathComponent("catalog.sqlite").path)
@@ -89,12 +91,9 @@ final class CatalogCommitPipelineTests: StoreTestCase {
     }
 
     func testAFailedCommitIsRepairedByAReader() throws {
-        struct DiskFull: Error {}
         let store = try makeStore(dimension: 4)
         let items = newItems(25, dimension: 4, anchors: 2, seed: 4)
-        store.beforeCatalogCommitHook = { throw DiskFull() }
-        let ids = try store.insert(items)
-        store.beforeCatalogCommitHook = nil
+        let ids = try insertWithFailingCommit(store, items)
         // The reader finds the catalog one commit behind and no live writer: it rolls forward.
         XCTAssertEqual(try store.item(id: ids[7])?.metadata, items[7].metadata)
         try assertClean(store)
