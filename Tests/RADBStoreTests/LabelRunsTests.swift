@@ -70,7 +70,8 @@ final class LabelRunsTests: StoreTestCase {
     }
 
     /// Combined filters agree with the row-by-row answer on both sides of the point where the
-    /// other conditions switch from id-by-id lookups to one scan of the catalog (65,536 ids).
+    /// other conditions switch from id-by-id lookups to one scan of the catalog (a quarter of
+    /// the rows).
     func testCombinedFiltersMatchTheRowByRowAnswer() throws {
         let store = try makeStore(dimension: 2)
         var rows: [UInt64: (label: String?, path: String)] = [:]
@@ -84,10 +85,9 @@ final class LabelRunsTests: StoreTestCase {
             for (id, item) in zip(try store.insert(items), items) { rows[id] = (item.metadata.label, item.metadata.path) }
         }
         func expected(_ keep: (String?, String) -> Bool) -> [UInt64] { rows.filter { keep($0.value.label, $0.value.path) }.keys.sorted() }
-        // Long candidate list (a ∪ b ∪ c ≈ 75k): a scan; a short one (b ≈ 25k): lookups.
+        // Long candidate lists (a ∪ b ∪ c ≈ 75k, b ≈ 25k of 100k rows): scans; explicit ids: lookups.
         XCTAssertEqual(try store.ids(matching: .all([.labelIn(["a", "b", "c"]), .pathGlob("set1/*")])),
                        expected { $0 != nil && $1.hasPrefix("set1/") })
-        XCTAssertGreaterThan(expected { l, _ in l != nil }.count, 65_536, "the scan path is exercised")
         XCTAssertEqual(try store.ids(matching: .all([.labelEquals("b"), .pathGlob("set0/*")])),
                        expected { $0 == "b" && $1.hasPrefix("set0/") })
         let some = Set(rows.keys.sorted().enumerated().filter { $0.offset % 1000 == 0 }.map(\.element) + [999_999_999])

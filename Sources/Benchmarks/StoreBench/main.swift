@@ -3,12 +3,14 @@
 //   swift build -c release --product radb-bench-store
 //   .build/release/radb-bench-store [--n 1000000] [--dim 128] [--batch 10000] [--partitions 1000]
 //                                   [--dir /tmp/radb-bench-store] [--durable] [--export FILE]
-//                                   [--block MIN_VECTORS] [--merge FACTOR] [--insert-only | --scan-only]
+//                                   [--block MIN_VECTORS] [--merge FACTOR] [--insert-only | --scan-only [--read-only]]
 //
 // --insert-only prints one line about the insert and stops (used for profiling: with
 // RADB_BENCH_PAUSE set it waits 2 s after building the batches, so a profiler can attach).
 // --scan-only reopens the database a previous run left in --dir (same --n/--dim/--partitions)
-// and only repeats the scan comparison, so scans can be measured again when the machine is quiet.
+// and only repeats the scan comparison, so scans can be measured again when the machine is quiet;
+// it also times label filters (`ids(matching:)`). --read-only opens that database read-only, so a
+// database of an older radb keeps its layout (e.g. catalog schema 2's SQLite label index).
 // --export writes the vectors (n × dim float32) and their partition ids (n × int64) to FILE and
 // FILE.assign, so Tools/bench_store_faiss.py can run FAISS IndexIVFFlat on the same data.
 import Foundation
@@ -21,7 +23,7 @@ setvbuf(stdout, nil, _IOLBF, 0)
 var n = 1_000_000, dim = 128, batchSize = 10_000, partitions = 1000
 var dir = "/tmp/radb-bench-store", durable = false, export: String?, insertOnly = false
 var blockVectors: Int?, mergeFactor: Int? // nil: the store's defaults
-var scanOnly = false
+var scanOnly = false, readOnly = false
 var it = CommandLine.arguments.dropFirst().makeIterator()
 while let a = it.next() {
     switch a {
@@ -36,6 +38,7 @@ while let a = it.next() {
     case "--merge": mergeFactor = Int(it.next() ?? "")
     case "--insert-only": insertOnly = true
     case "--scan-only": scanOnly = true
+    case "--read-only": readOnly = true
     default: print("unknown argument \(a)"); exit(2)
     }
 }
@@ -84,6 +87,7 @@ var options = StoreOptions(durable: durable)
 options.initialMapSize = 64 << 20 // start small: growth is part of what is measured
 if let blockVectors { options.minimumBlockVectors = blockVectors }
 if let mergeFactor { options.mergeFactor = mergeFactor }
+options.readOnly = readOnly && scanOnly
 if !scanOnly { try? FileManager.default.removeItem(atPath: dir) }
 let store = scanOnly ? try VectorStore.open(at: URL(fileURLWithPath: dir), dimension: dim, options: options)
     : try VectorStore.create(at: URL(fileURLWithPath: dir), dimension: dim, modelIdentity: "bench", options: options)
@@ -217,6 +221,14 @@ guard storeScan.count == n, abs(storeScan.sum - arrayScan.sum) <= 1e-6 * max(1, 
     exit(1)
 }
 if scanOnly {
+    // Label filters as search uses them: one label (~1/10 of the rows), two labels, one label
+    // and a path condition. Best of 5 wall times.
+    for (name, filter) in [("label c3", CatalogFilter.labelEquals("c3")), ("labels c3|c7", .labelIn(["c3", "c7"])),
+                           ("label c3 + path bench/1*", .all([.labelEquals("c3"), .pathGlob("bench/1*")]))] {
+        var bestTime = Double.infinity, found = 0
+        for _ in 0..<5 { let t = now(); found = try store.ids(matching: filter).count; bestTime = min(bestTime, now() - t) }
+        print(String(format: "filter %@: %d ids in %.1f ms", name, found, bestTime * 1000))
+    }
     print(String(format: "scan: store %.1f ms, array %.1f ms → %.1f %%; array on 4 KiB pages %.1f ms, in shuffled 273-vector pieces %.1f ms (%.1f %% of the array), in shuffled 39-vector pieces %.1f ms; block walk %.1f ms; load %.2f",
                  storeScan.seconds * 1000, arrayScan.seconds * 1000, 100 * arrayScan.seconds / storeScan.seconds,
                  smallPageScan.seconds * 1000, pieces273.seconds * 1000, 100 * arrayScan.seconds / pieces273.seconds,

@@ -320,8 +320,8 @@ final class Catalog: @unchecked Sendable {
     ///
     /// Label conditions are answered from the label runs (`LabelRuns`) and explicit id sets
     /// from the set itself; the other conditions are SQL over `items`. When some condition
-    /// yields an id list, the rest are checked id by id for short lists and by one scan of
-    /// `items` for long ones.
+    /// yields an id list, the rest are checked id by id for lists under a quarter of the rows
+    /// and by one scan of `items` for longer ones.
     static func ids(_ db: Database, matching filter: CatalogFilter) throws -> [UInt64] {
         let runs = try LabelRuns.isPresent(db)
         var clauses: [String] = []
@@ -356,20 +356,36 @@ final class Catalog: @unchecked Sendable {
         }
         let candidates = lists.reduce(shortest) { intersection($0, $1) }
         if clauses.isEmpty, !unverified { return candidates }
-        if candidates.count <= 65_536 {
-            // Few candidates: look each up (the SQL conditions apply to its row).
-            let stmt = try db.cachedStatement(sql: "SELECT 1 FROM items WHERE id = ?" + (clauses.isEmpty ? "" : " AND " + clauses.joined(separator: " AND ")))
-            var out: [UInt64] = []
-            for id in candidates {
-                var a: [any DatabaseValueConvertible] = [Int64(bitPattern: id)]
-                a.append(contentsOf: args)
-                if try Int.fetchOne(stmt, arguments: StatementArguments(a.map { $0.databaseValue })) != nil { out.append(id) }
-            }
-            return out
+        // Few candidates: look each up (~0.4 µs); many: one scan of `items` (~0.1 µs a row)
+        // and a merge. The largest id bounds the row count (ids are never reused).
+        let largestId = try Int64.fetchOne(db, sql: "SELECT max(id) FROM items") ?? 0
+        if Int64(candidates.count) * 4 < largestId {
+            return try lookUp(db, candidates, where: clauses, arguments: args)
         }
         let matching = try Int64.fetchAll(db, sql: "SELECT id FROM items" + whereSQL + " ORDER BY id", arguments: arguments)
             .map { UInt64(bitPattern: $0) }
         return intersection(candidates, matching)
+    }
+
+    /// The ids among `candidates` (ascending) whose row exists and meets `clauses`, in order:
+    /// one prepared statement, its other arguments bound once, the id rebound per candidate.
+    private static func lookUp(_ db: Database, _ candidates: [UInt64], where clauses: [String],
+                               arguments args: [any DatabaseValueConvertible]) throws -> [UInt64] {
+        let stmt = try db.cachedStatement(sql: "SELECT 1 FROM items WHERE id = ?" + clauses.map { " AND " + $0 }.joined())
+        try stmt.setArguments(StatementArguments(([Int64(0)] + args).map { $0.databaseValue }))
+        let h = stmt.sqliteStatement
+        defer { sqlite3_reset(h) }
+        var out: [UInt64] = []
+        for id in candidates {
+            sqlite3_reset(h)
+            sqlite3_bind_int64(h, 1, Int64(bitPattern: id))
+            switch sqlite3_step(h) {
+            case SQLITE_ROW: out.append(id)
+            case SQLITE_DONE: break
+            case let rc: throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
+        }
+        return out
     }
 
     /// The ids in both ascending lists, ascending.
