@@ -271,16 +271,17 @@ public final class Embedder: @unchecked Sendable {
         batch.group.enter()
         DispatchQueue.global(qos: .userInitiated).async {
             batch.inputs.withUnsafeMutableBufferPointer { buffer in
-                let base = buffer.baseAddress!
+                let inputs = DisjointRows(base: buffer.baseAddress!)
                 var errors = [EmbedderError?](repeating: nil, count: range.count)
                 errors.withUnsafeMutableBufferPointer { errs in
+                    let errorSlots = DisjointRows(base: errs.baseAddress!)
                     DispatchQueue.concurrentPerform(iterations: range.count) { j in
                         let url = files[range.lowerBound + j]
                         do {
                             let image = try ImageDecoder.decode(contentsOf: url, targetSizeHint: hint)
-                            try self.preprocess(image, into: UnsafeMutableBufferPointer(start: base + j * size, count: size))
+                            try self.preprocess(image, into: UnsafeMutableBufferPointer(start: inputs.base + j * size, count: size))
                         } catch {
-                            errs[j] = .unreadableImage(path: url.path, reason: "\(error)")
+                            errorSlots.base[j] = .unreadableImage(path: url.path, reason: "\(error)")
                         }
                     }
                 }
@@ -344,4 +345,10 @@ extension Embedder {
 /// written once by the hashing task, read after `DispatchGroup.wait()`.
 private final class IdentityHash: @unchecked Sendable {
     var value = ""
+}
+
+/// A buffer that `concurrentPerform` workers share, each writing only its own rows (row j of
+/// iteration j), so no two threads touch the same element.
+private struct DisjointRows<Element>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Element>
 }

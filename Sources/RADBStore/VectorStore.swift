@@ -502,7 +502,7 @@ public final class VectorStore: @unchecked Sendable {
                 // (partition key, index) packed into one UInt64 sorts as (anchor, index).
                 order = (0..<items.count).map { UInt64(partitionKey(anchorOf[$0])) << 32 | UInt64($0) }
                     .sorted().map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
-                sorted = try [Float](unsafeUninitializedCapacity: items.count * d) { buffer, count in
+                sorted = [Float](unsafeUninitializedCapacity: items.count * d) { buffer, count in
                     for (row, i) in order.enumerated() {
                         item[i].vector.withUnsafeBufferPointer { // length checked above
                             (buffer.baseAddress! + row * d).initialize(from: $0.baseAddress!, count: d)

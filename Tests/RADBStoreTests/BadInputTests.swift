@@ -72,7 +72,7 @@ final class BadInputTests: StoreTestCase {
         assertStoreError(try store.updateMetadata(id: 555, items[0].metadata)) { if case .unknownIDs = $0 { return true }; return false }
         try store.read { snap in
             var buffer = [Float](repeating: 0, count: 12)
-            try buffer.withUnsafeMutableBufferPointer { b in
+            _ = try buffer.withUnsafeMutableBufferPointer { b in
                 assertStoreError(try snap.gatherVectors(ids: [ids[0], 999], into: b)) { if case .unknownIDs = $0 { return true }; return false }
             }
         }
