@@ -52,18 +52,20 @@ extension VectorStore {
         let box = CatalogWriteBox()
         let commit = CatalogCommit(sequence: seq)
         let catalog = self.catalog, pipeline = self.pipeline, writerLock = self.writerLock
-        let beforeCommit = beforeCatalogCommitHook
+        let beforeApply = beforeCatalogApplyHook, beforeCommit = beforeCatalogCommitHook
         pipeline.queue.async {
             let start = threadCPUSeconds()
             let op = buildOperation()
             let keys = op.insertedContentKeys()
             box.publishJournal(op.encoded(), contentEntries: op.insertedContentEntries(keys: keys)) // before any SQLite call, so it is always published
-            var applySeconds = 0.0, commitStart = 0.0, failure: Error?
+            var applySeconds = 0.0, commitStart = 0.0, failure: Error?, heardVerdict = false
             do {
                 try catalog.pool.write { db in
+                    try beforeApply?()
                     try Catalog.apply(op, sequence: seq, db: db, contentKeys: keys)
                     applySeconds = threadCPUSeconds() - start
                     verdict.wait()
+                    heardVerdict = true
                     commitStart = threadCPUSeconds()
                     if !box.vectorsCommitted { throw CatalogWriteBox.Abandoned() }
                     try beforeCommit?()
@@ -71,11 +73,12 @@ extension VectorStore {
             } catch {
                 failure = error
             }
+            // Even when SQLite failed early, the writer's verdict decides who ends the lock hold
+            // it takes for a decided write, so wait for it.
+            if !heardVerdict { verdict.wait() }
             let commitSeconds = commitStart > 0 ? threadCPUSeconds() - commitStart : 0
             pipeline.addToProfile { $0.catalogApplySeconds += applySeconds; $0.catalogCommitSeconds += commitSeconds }
-            // Read before `finish`: once finished, the writer may reuse nothing of this box, but
-            // the hold was taken (or not) before the verdict was signalled.
-            let handedOff = box.vectorsCommitted
+            let handedOff = box.vectorsCommitted // set before the verdict was signalled
             commit.finish(error: failure)
             if handedOff { writerLock.endBackgroundHold() }
         }

@@ -114,6 +114,9 @@ public final class VectorStore: @unchecked Sendable {
     /// Test hook run on the catalog thread just before the SQLite commit of a decided write
     /// (after the write may have returned); a throwing hook simulates a failing SQLite commit.
     package var beforeCatalogCommitHook: (@Sendable () throws -> Void)?
+    /// Test hook run on the catalog thread before it applies a write's rows (while the LMDB
+    /// half runs); a throwing hook simulates SQLite failing early.
+    package var beforeCatalogApplyHook: (@Sendable () throws -> Void)?
     /// Thread CPU seconds spent in the two halves of all writes so far (for the benchmark).
     package var writeProfile: WriteProfile { pipeline.writeProfile }
     /// The catalog thread, and the catalog commit the last insert may have left running.

@@ -90,6 +90,22 @@ final class CatalogCommitPipelineTests: StoreTestCase {
         try assertClean(store)
     }
 
+    func testACatalogFailingBeforeTheVerdictStillReleasesTheWriterLock() throws {
+        let store = try makeStore(dimension: 4)
+        let items = newItems(20, dimension: 4, anchors: 2, seed: 6)
+        store.beforeCatalogApplyHook = { throw DiskFull() }
+        let ids = try store.insert(items) // decided by its LMDB commit; its rows failed early
+        store.beforeCatalogApplyHook = nil
+        // Another writer gets the lock (it was not kept by the failed commit) and rolls the
+        // catalog forward itself.
+        var patient = fastOptions
+        patient.writeLockTimeout = 2
+        let other = try VectorStore.open(at: databaseURL(), options: patient)
+        XCTAssertEqual(try other.insert(newItems(1, dimension: 4, anchors: 2, seed: 7)).count, 1)
+        XCTAssertEqual(try other.item(id: ids[3])?.metadata, items[3].metadata)
+        try assertClean(other)
+    }
+
     func testAFailedCommitIsRepairedByAReader() throws {
         let store = try makeStore(dimension: 4)
         let items = newItems(25, dimension: 4, anchors: 2, seed: 4)
