@@ -63,6 +63,13 @@ final class LabelRunsTests: StoreTestCase {
             labels[id] = "relabelled"
             try assertLabelFilters(store, labels)
             try assertClean(store)
+            // One call updating an id twice: the last update wins, in the rows and in the runs.
+            let twice = updates[1].id
+            try store.updateMetadata([(twice, ItemMetadata(path: paths[twice]!, contentHash: "y", label: "class0", width: 1, height: 1)),
+                                      (twice, ItemMetadata(path: paths[twice]!, contentHash: "y", label: "class2", width: 1, height: 1))])
+            labels[twice] = "class2"
+            try assertLabelFilters(store, labels)
+            try assertClean(store)
         }
         let reopened = try VectorStore.open(at: databaseURL(), options: fastOptions)
         try assertLabelFilters(reopened, labels)

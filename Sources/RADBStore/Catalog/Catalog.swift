@@ -163,16 +163,19 @@ final class Catalog: @unchecked Sendable {
     /// Moves ids whose label an update changes to the runs of their new label (before the rows change).
     private static func relabel(_ db: Database, _ updates: [PendingOperation.MetadataUpdate]) throws {
         guard try LabelRuns.isPresent(db) else { return }
-        let old = try labels(db, ids: updates.map(\.id))
+        // The rows are updated in order, so an id's last update gives its final label.
+        var finalLabel: [UInt64: String?] = [:]
+        for u in updates { finalLabel[u.id] = .some(u.metadata.label) }
+        let old = try labels(db, ids: finalLabel.keys.sorted())
         var oldLabel: [UInt64: String] = [:]
         for (label, ids) in old { for id in ids { oldLabel[id] = label } }
         let exists = try db.cachedStatement(sql: "SELECT 1 FROM items WHERE id = ?")
         var removed: [String: [UInt64]] = [:], added: [String: [UInt64]] = [:]
-        for u in updates where oldLabel[u.id] != u.metadata.label {
+        for (id, label) in finalLabel where oldLabel[id] != label {
             // An update of an id without a row changes nothing (the UPDATE matches no row).
-            guard try Int.fetchOne(exists, arguments: [Int64(u.id)]) != nil else { continue }
-            if let was = oldLabel[u.id] { removed[was, default: []].append(u.id) }
-            if let now = u.metadata.label { added[now, default: []].append(u.id) }
+            guard try Int.fetchOne(exists, arguments: [Int64(id)]) != nil else { continue }
+            if let was = oldLabel[id] { removed[was, default: []].append(id) }
+            if let now = label { added[now, default: []].append(id) }
         }
         for (label, ids) in removed { try LabelRuns.remove(db, label: label, ids: ids) }
         for (label, ids) in added { try LabelRuns.add(db, label: label, ids: ids) }
