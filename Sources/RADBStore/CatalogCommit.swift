@@ -71,11 +71,15 @@ final class CommitPipeline: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Waits for the last commit and forgets it. Its error is not thrown here: the catalog
-    /// then lags LMDB by one, which recovery repairs (and reports if it cannot).
+    /// Waits for the last commit and forgets it (unless a newer write has replaced it
+    /// meanwhile). Its error is not thrown here: the catalog then lags LMDB by one, which
+    /// recovery repairs (and reports if it cannot).
     func drain() {
-        last?.wait()
-        setLast(nil)
+        guard let commit = last else { return }
+        commit.wait()
+        lock.lock()
+        if running === commit { running = nil }
+        lock.unlock()
     }
 
     var writeProfile: WriteProfile {

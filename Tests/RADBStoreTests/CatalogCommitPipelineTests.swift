@@ -10,10 +10,11 @@ import XCTest
 final class CatalogCommitPipelineTests: StoreTestCase {
     private struct DiskFull: Error {}
 
-    /// Inserts `items` with their SQLite commit made to fail, as on a full disk. The insert is
+    /// Inserts `items` with their SQLite commit made to fail, as on a full disk (after
+    /// `delay` seconds, so a write started meanwhile finds it still running). The insert is
     /// decided by its LMDB commit, so it returns the ids; its catalog half fails behind it.
-    private func insertWithFailingCommit(_ store: VectorStore, _ items: [NewItem]) throws -> [UInt64] {
-        store.beforeCatalogCommitHook = { throw DiskFull() }
+    private func insertWithFailingCommit(_ store: VectorStore, _ items: [NewItem], delay: Double = 0) throws -> [UInt64] {
+        store.beforeCatalogCommitHook = { usleep(useconds_t(delay * 1e6)); throw DiskFull() }
         defer { store.beforeCatalogCommitHook = nil }
         return try store.insert(items)
     }
@@ -30,6 +31,50 @@ final class CatalogCommitPipelineTests: StoreTestCase {
             XCTAssertEqual(try store.ids(matching: .pathGlob("img/\(seed)/*")), ids)
             XCTAssertEqual(try store.stats().items, expected)
         }
+        try assertClean(store)
+    }
+
+    /// What the writer thread of `testAReaderThreadSeesEveryReturnedInsertWhileWritesRun`
+    /// has done so far, behind a lock.
+    private final class WriterProgress: @unchecked Sendable {
+        private let lock = NSLock()
+        private var ids: [UInt64] = [], done = false, failures: [String] = []
+        func returned(_ new: [UInt64]) { lock.lock(); ids += new; lock.unlock() }
+        func failed(_ message: String) { lock.lock(); failures.append(message); lock.unlock() }
+        func finish() { lock.lock(); done = true; lock.unlock() }
+        var state: (ids: [UInt64], done: Bool, failures: [String]) { lock.lock(); defer { lock.unlock() }; return (ids, done, failures) }
+    }
+
+    /// A reader thread of the same store, racing a writer thread: every insert that returned is
+    /// whole in what it reads (rows and vectors), and counts never go back.
+    func testAReaderThreadSeesEveryReturnedInsertWhileWritesRun() throws {
+        let store = try makeStore(dimension: 4)
+        let progress = WriterProgress()
+        let batches = (0..<120 as Range<UInt64>).map { newItems(20, dimension: 4, anchors: 3, seed: $0) }
+        let writer = Thread {
+            for (n, batch) in batches.enumerated() {
+                do { progress.returned(try store.insert(batch)) } catch { progress.failed("insert \(n): \(error)") }
+                usleep(2_000) // as an ingest embeds the next batch; a reader needs a moment between commits
+            }
+            progress.finish()
+        }
+        writer.start()
+        var lastCount = 0, readsMidway = 0
+        while true {
+            let (seen, done, _) = progress.state
+            if let id = seen.last {
+                XCTAssertNotNil(try store.item(id: id), "a returned insert's row is readable")
+                XCTAssertNotNil(try store.vector(id: id))
+            }
+            let count = try store.stats().items
+            XCTAssertGreaterThanOrEqual(count, max(lastCount, seen.count))
+            lastCount = count
+            if !done, !seen.isEmpty { readsMidway += 1 }
+            if done { break }
+        }
+        XCTAssertEqual(progress.state.failures, [])
+        XCTAssertGreaterThan(readsMidway, 0, "the reader ran while the writer wrote")
+        XCTAssertEqual(try store.stats().items, 2400)
         try assertClean(store)
     }
 
@@ -60,7 +105,8 @@ final class CatalogCommitPipelineTests: StoreTestCase {
     func testAFailedCommitIsReportedByTheNextWriteAndRepairedByTheOneAfter() throws {
         let store = try makeStore(dimension: 4)
         let first = newItems(30, dimension: 4, anchors: 3, seed: 1)
-        let firstIds = try insertWithFailingCommit(store, first)
+        // The next insert starts while that commit still runs, so it is the one to hear of it.
+        let firstIds = try insertWithFailingCommit(store, first, delay: 0.3)
         let e = assertStoreError(try store.insert(newItems(30, dimension: 4, anchors: 3, seed: 2))) {
             if case .corruptCatalog = $0 { return true }; return false
         }
