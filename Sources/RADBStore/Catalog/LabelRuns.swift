@@ -15,9 +15,10 @@ import GRDB
 /// - a run's blob is a whole number of 8-byte little-endian ids, strictly ascending, non-empty,
 ///   and `first_id` is its first id.
 ///
-/// Runs of one label may overlap in id range (a relabelled id gets a run of its own), so
-/// readers merge them rather than concatenate. Deletes and relabels rewrite the run that holds
-/// the id; runs are never longer than `maximumRunLength`, so such a rewrite stays small.
+/// Runs of one label may overlap in id range (the ids a relabel gives a label form a run of
+/// their own), so readers merge them rather than concatenate. Deletes and relabels rewrite the
+/// runs that hold the ids: a write's run is as long as that write's ids of the label, and
+/// `rebuild` (the upgrade of an older catalog) cuts its runs at `maximumRunLength`.
 enum LabelRuns {
     /// Longest run written by `rebuild` (a write's own runs are as long as the write).
     static let maximumRunLength = 4096
