@@ -7,13 +7,6 @@ import XCTest
 /// same weights, same running batch-norm statistics, hence the same embeddings — and damaged or
 /// foreign files are refused with the file's path.
 final class ScratchModelFileTests: XCTestCase {
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("radb-scratch-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-
     /// A small network after two training steps, so the batch norms' running statistics and the
     /// weights differ from their initial values (a file that dropped them would embed differently).
     func trainedNetwork() -> (ResNetSmall, Tensor, Tensor) {
@@ -33,7 +26,7 @@ final class ScratchModelFileTests: XCTestCase {
     func testWrittenNetworkReadsBackWithIdenticalEmbeddings() throws {
         let (net, anchors, x) = trainedNetwork()
         XCTAssertNotEqual(net.stemBN.runningMean, Tensor(shape: [4]), "training must have moved the running statistics")
-        let url = try temporaryDirectory().appendingPathComponent("models/net.safetensors")
+        let url = try temporaryDirectory("scratch").appendingPathComponent("models/net.safetensors")
         try ScratchModelFile.write(net, anchors: anchors, imageSize: 12, classNames: ["a", "b", "c"],
                                    metadata: ["loss": "cam"], to: url)
         let back = try ScratchModelFile.read(from: url)
@@ -48,7 +41,7 @@ final class ScratchModelFileTests: XCTestCase {
 
     func testWrongShapeMissingTensorAndForeignFileAreRefusedNamingTheFile() throws {
         let (net, anchors, _) = trainedNetwork()
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory("scratch")
         let url = dir.appendingPathComponent("net.safetensors")
         try ScratchModelFile.write(net, anchors: anchors, imageSize: 12, classNames: ["a", "b", "c"], to: url)
 

@@ -6,15 +6,8 @@ import XCTest
 /// TensorArchive reads and writes through RADBNeural's SafeTensorsFile: F16 tensors pass through
 /// byte for byte, new tensors are F32, and damaged files fail with the file's path.
 final class TensorArchiveTests: XCTestCase {
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("radb-archive-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-
     func testF16TensorsPassThroughUnchangedAndF32TensorsRoundTrip() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory("archive")
         let source = dir.appendingPathComponent("backbone.safetensors")
         // 1/3 is not representable in F16: a converting round trip would still give the same
         // half bits, but a dtype change (F16 → F32) would show in the entry and the byte count.
@@ -46,7 +39,7 @@ final class TensorArchiveTests: XCTestCase {
     }
 
     func testDamagedFilesFailWithTheirPath() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory("archive")
         let good = dir.appendingPathComponent("good.safetensors")
         try SafeTensorsFile.write([("w", Tensor(shape: [4], storage: [1, 2, 3, 4]), .f32)], to: good)
         let bytes = try Data(contentsOf: good)
@@ -75,7 +68,7 @@ final class TensorArchiveTests: XCTestCase {
                                   loss: CAMLoss(classes: 3, dimension: 8, using: &rng),
                                   anchors: Tensor(shape: [3, 8], storage: (0..<24).map { Float($0) / 10 }),
                                   classNames: ["a", "b", "c"], history: [], report: nil, seconds: 0)
-        let out = try temporaryDirectory().appendingPathComponent("model.safetensors")
+        let out = try temporaryDirectory("archive").appendingPathComponent("model.safetensors")
         try trained.writeModel(to: out, backbone: backbone)
 
         let original = try SafeTensorsFile(contentsOf: backbone), written = try SafeTensorsFile(contentsOf: out)

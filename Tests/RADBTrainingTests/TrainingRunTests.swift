@@ -16,13 +16,6 @@ final class TrainingRunTests: XCTestCase {
         return (try FashionMNIST.load(split: "train", limit: 3000), try FashionMNIST.load(split: "t10k", limit: 1000))
     }
 
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("radb-train-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-
     func testFashionMNISTLoaderReadsRealIdxFiles() throws {
         let (train, test) = try loadSubsetNeedsFashionMNIST()
         XCTAssertEqual(train.dimension, 784)
@@ -43,7 +36,7 @@ final class TrainingRunTests: XCTestCase {
         config.batchSize = 128
         config.learningRate = 3e-3
         config.curveQueries = 200
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory("train")
         let model = dir.appendingPathComponent("fmnist.safetensors")
         let result = try Trainer(configuration: config).train(train: train, test: test, output: model, progress: nil)
         let first = result.history.first!.loss, last = result.history.last!.loss
@@ -95,7 +88,7 @@ final class TrainingRunTests: XCTestCase {
         config.batchSize = 100
         config.curveQueries = 0
         config.seed = 1234
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory("train")
         let trainer = Trainer(configuration: config)
         let straight = try trainer.train(train: train, checkpoint: dir.appendingPathComponent("a.ckpt"), progress: nil)
 
