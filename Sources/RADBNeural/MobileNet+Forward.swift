@@ -13,20 +13,19 @@ extension MobileNet {
 
     /// Runs the backbone (and classifier if `logits` and present) on a batch of normalised images.
     ///
+    /// Every image's features are bit-identical whatever batch it comes in, whatever its
+    /// neighbours and whatever `workers` is: each image runs through the network on its own, and
+    /// every GEMM works on a fixed tile of `inferenceTileRows` output rows of that image (OpenBLAS
+    /// picks kernels and blocking by matrix shape, so a shape that depended on the batch or on
+    /// the lane count would change the low bits). BLAS runs single-threaded for the same reason.
+    ///
     /// - Parameters:
     ///   - images: [N, H, W, 3] floats, already scaled with the record's `input_scale`/`input_offset`.
-    ///   - workers: parallel lanes (default: active processor count, at most 2 used per image set).
-    ///     With N ≥ workers each lane runs whole images (`imagesPerPass` at a time); with fewer
-    ///     images the lanes split every layer's output rows. BLAS runs single-threaded inside:
-    ///     with more than one lane this sets OpenBLAS's process-wide thread count to 1 (two
-    ///     threads calling a multi-threaded OpenBLAS serialise on its lock).
-    ///   - imagesPerPass: images one lane pushes through the network together (bigger GEMMs for
-    ///     the small late layers, bigger working set early on). 0 = the whole batch goes through
-    ///     each layer at once with the lanes splitting the layer's rows.
+    ///   - workers: parallel lanes (default: active processor count). With N ≥ workers each lane
+    ///     runs whole images; with fewer images the lanes share each layer's tiles of one image.
     /// - Throws: `ModelError.badInput` for a wrong shape or non-finite values.
     public func forward(_ images: Tensor, logits wantLogits: Bool = true,
-                        workers: Int = ProcessInfo.processInfo.activeProcessorCount,
-                        imagesPerPass: Int = 1) throws -> MobileNetOutput {
+                        workers: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> MobileNetOutput {
         guard images.rank == 4, images.shape[3] == 3, images.shape[1] >= 8, images.shape[2] >= 8 else {
             throw ModelError.badInput(reason: "images must be [N, H, W, 3] with H, W ≥ 8, got \(images.shape)")
         }
@@ -36,33 +35,34 @@ extension MobileNet {
         let (n, h, w) = (images.shape[0], images.shape[1], images.shape[2])
         var features = Tensor(shape: [n, featureDim])
         let lanes = max(1, min(workers, 64))
-        if lanes > 1 { BLASThreads.set(1) }
+        BLASThreads.set(1)
+        let (bufferCount, scratchCount) = requirements(h: h, w: w)
         images.storage.withUnsafeBufferPointer { xp in
             features.storage.withUnsafeMutableBufferPointer { fp in
                 let x = xp.baseAddress!, f = fp.baseAddress!
                 let imageSize = h * w * 3
-                if n >= lanes && lanes > 1 && imagesPerPass > 0 {
-                    // Whole images per lane; lanes pull the next pass from a shared counter.
-                    let per = max(1, imagesPerPass)
-                    let (bufferCount, scratchCount) = requirements(h: h, w: w, n: per)
+                if n >= lanes && lanes > 1 {
+                    // Whole images per lane; lanes pull the next image from a shared counter.
                     let next = NSLock()
                     var cursor = 0
                     DispatchQueue.concurrentPerform(iterations: lanes) { _ in
                         let arena = arenas.take(bufferCount: bufferCount, scratchCount: scratchCount, lanes: 1)
                         defer { arenas.give(arena) }
                         while true {
-                            next.lock(); let start = cursor; cursor += per; next.unlock()
-                            guard start < n else { break }
-                            let count = min(per, n - start)
-                            runBackbone(x: x + start * imageSize, n: count, h: h, w: w, arena: arena, lanes: 1,
-                                        pooled: f + start * featureDim)
+                            next.lock(); let i = cursor; cursor += 1; next.unlock()
+                            guard i < n else { break }
+                            runBackbone(image: x + i * imageSize, h: h, w: w, arena: arena, lanes: 1,
+                                        pooled: f + i * featureDim)
                         }
                     }
                 } else {
-                    let (bufferCount, scratchCount) = requirements(h: h, w: w, n: n)
+                    // Fewer images than lanes: the lanes share every layer of one image at a time.
                     let arena = arenas.take(bufferCount: bufferCount, scratchCount: scratchCount, lanes: lanes)
                     defer { arenas.give(arena) }
-                    runBackbone(x: x, n: n, h: h, w: w, arena: arena, lanes: lanes, pooled: f)
+                    for i in 0..<n {
+                        runBackbone(image: x + i * imageSize, h: h, w: w, arena: arena, lanes: lanes,
+                                    pooled: f + i * featureDim)
+                    }
                 }
             }
         }
@@ -88,12 +88,12 @@ extension MobileNet {
 
     // MARK: - Planning
 
-    /// Largest activation (floats, for `n` images) and im2col scratch per lane of a pass.
-    func requirements(h: Int, w: Int, n: Int) -> (buffers: Int, scratch: Int) {
+    /// Largest activation (floats, one image) and im2col scratch per lane (one tile).
+    func requirements(h: Int, w: Int) -> (buffers: Int, scratch: Int) {
         var g = stem.geometry(inH: h, inW: w)
         var (ch, cw) = (g.outH, g.outW)
         var largest = ch * cw * stem.outChannels
-        let scratch = stem.scratchCount(inH: h, inW: w, rows: n * ch * cw)
+        let scratch = stem.scratchCount(inH: h, inW: w, rows: inferenceTileRows)
         for b in blocks {
             largest = max(largest, ch * cw * (b.expand?.outChannels ?? b.depthwise.channels))
             g = b.depthwise.geometry(inH: ch, inW: cw)
@@ -101,39 +101,42 @@ extension MobileNet {
             largest = max(largest, ch * cw * max(b.depthwise.channels, b.project.outChannels))
         }
         if let last { largest = max(largest, ch * cw * last.outChannels) }
-        return (largest * n, scratch)
+        return (largest, scratch)
     }
 
     // MARK: - Execution
 
-    /// The backbone on `n` images at `x` ([n, h, w, 3]); writes the pooled features to `pooled`
-    /// ([n, featureDim]). Buffer roles per block: A = input (kept for the shortcut),
+    /// The backbone on one image at `image` ([h, w, 3]); writes its pooled features to `pooled`
+    /// ([featureDim]). Buffer roles per block: A = input (kept for the shortcut),
     /// B = expansion, then projection output; C = depthwise output. The projection may overwrite
-    /// B because the expansion is dead once the depthwise has run.
-    func runBackbone(x: UnsafePointer<Float>, n: Int, h inH: Int, w inW: Int, arena: ScratchArena, lanes: Int,
+    /// B because the expansion is dead once the depthwise has run. Convolutions run in fixed
+    /// row tiles (`parallelTiles`); the depthwise layers compute each output element on its own,
+    /// so how their rows are split cannot change a result.
+    func runBackbone(image x: UnsafePointer<Float>, h inH: Int, w inW: Int, arena: ScratchArena, lanes: Int,
                      pooled: UnsafeMutablePointer<Float>) {
         var a = arena.buffers[0], b = arena.buffers[1]
         let c = arena.buffers[2]
+        let tile = inferenceTileRows
         var g = stem.geometry(inH: inH, inW: inW)
-        parallelSlices(n * g.outH * g.outW, lanes: lanes) { rows, lane in
-            stem.forward(x: x, n: n, h: inH, w: inW, y: a, rows: rows, scratch: arena.scratch[lane], activation: .relu6)
+        parallelTiles(g.outH * g.outW, tile: tile, lanes: lanes) { rows, lane in
+            stem.forward(x: x, n: 1, h: inH, w: inW, y: a, rows: rows, scratch: arena.scratch[lane], activation: .relu6)
         }
         var (h, w, ch) = (g.outH, g.outW, stem.outChannels)
         for block in blocks {
             var dwInput = UnsafePointer(a)
             if let e = block.expand {
-                parallelSlices(n * h * w, lanes: lanes) { rows, lane in
-                    e.forward(x: a, n: n, h: h, w: w, y: b, rows: rows, scratch: arena.scratch[lane], activation: .relu6)
+                parallelTiles(h * w, tile: tile, lanes: lanes) { rows, lane in
+                    e.forward(x: a, n: 1, h: h, w: w, y: b, rows: rows, scratch: arena.scratch[lane], activation: .relu6)
                 }
                 dwInput = UnsafePointer(b)
             }
             g = block.depthwise.geometry(inH: h, inW: w)
-            parallelSlices(n * g.outH, lanes: lanes) { rows, _ in
-                block.depthwise.forward(x: dwInput, n: n, h: h, w: w, y: c, outputRows: rows, activation: .relu6)
+            parallelSlices(g.outH, lanes: lanes) { rows, _ in
+                block.depthwise.forward(x: dwInput, n: 1, h: h, w: w, y: c, outputRows: rows, activation: .relu6)
             }
             (h, w) = (g.outH, g.outW)
-            parallelSlices(n * h * w, lanes: lanes) { rows, lane in
-                block.project.forward(x: c, n: n, h: h, w: w, y: b, rows: rows, scratch: arena.scratch[lane],
+            parallelTiles(h * w, tile: tile, lanes: lanes) { rows, lane in
+                block.project.forward(x: c, n: 1, h: h, w: w, y: b, rows: rows, scratch: arena.scratch[lane],
                                       activation: block.projectActivation)
                 if block.residual {
                     let co = block.project.outChannels
@@ -144,15 +147,13 @@ extension MobileNet {
             swap(&a, &b)
         }
         if let last {
-            parallelSlices(n * h * w, lanes: lanes) { rows, lane in
-                last.forward(x: a, n: n, h: h, w: w, y: b, rows: rows, scratch: arena.scratch[lane], activation: .relu6)
+            parallelTiles(h * w, tile: tile, lanes: lanes) { rows, lane in
+                last.forward(x: a, n: 1, h: h, w: w, y: b, rows: rows, scratch: arena.scratch[lane], activation: .relu6)
             }
             ch = last.outChannels
             swap(&a, &b)
         }
-        for i in 0..<n {
-            GlobalAvgPool.forward(a + i * h * w * ch, positions: h * w, channels: ch, into: pooled + i * ch)
-        }
+        GlobalAvgPool.forward(a, positions: h * w, channels: ch, into: pooled)
     }
 }
 

@@ -62,3 +62,26 @@ func parallelSlices(_ total: Int, lanes: Int, _ body: (Range<Int>, Int) -> Void)
         if lo < hi { body(lo..<hi, i) }
     }
 }
+
+/// Output rows per GEMM in inference (`MobileNet.forward`). A constant, so that the matrix shapes
+/// BLAS sees for an image depend only on the image size: never on the batch, the neighbours or the
+/// lane count. 128 rows keep a tile's input and output of the widest 1×1 layers in L2.
+package let inferenceTileRows = 128
+
+/// Runs `body(tile, lane)` once for each tile `[t·tile, min((t+1)·tile, total))` of 0..<total,
+/// the tiles shared out as contiguous runs over `lanes` concurrent lanes (inline when one lane).
+/// Each call covers exactly one tile, so what one call computes never depends on `lanes`.
+@inline(__always)
+func parallelTiles(_ total: Int, tile: Int, lanes: Int, _ body: (Range<Int>, Int) -> Void) {
+    let count = (total + tile - 1) / tile
+    let used = min(lanes, count)
+    if used <= 1 {
+        for t in 0..<count { body(t * tile..<min(total, (t + 1) * tile), 0) }
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: used) { lane in
+        for t in (count * lane / used)..<(count * (lane + 1) / used) {
+            body(t * tile..<min(total, (t + 1) * tile), lane)
+        }
+    }
+}

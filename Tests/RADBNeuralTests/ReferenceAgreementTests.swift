@@ -39,8 +39,10 @@ final class ReferenceAgreementTests: XCTestCase {
         let logits = try XCTUnwrap(out.logits)
         XCTAssertEqual(logits.shape, [m.count, 1001])
         let ref = try Self.dequantised("photos_v2_logits_u8.bin", scale: m.v2_logits_scale, zero: m.v2_logits_zero_point)
-        let labels = try String(contentsOf: Repo.shared.appendingPathComponent("models/imagenet-mobilenet/imagenet_labels.txt"), encoding: .utf8)
-            .split(separator: "\n").map(String.init)
+        // Class names only make failure messages readable; without ../shared the indices serve.
+        let labelFile = Repo.shared.appendingPathComponent("models/imagenet-mobilenet/imagenet_labels.txt")
+        let names = (try? String(contentsOf: labelFile, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+        let labels = names.count == 1001 ? names : (0..<1001).map { "class \($0)" }
         var cosines = [Double]()
         for i in 0..<m.count {
             let mine = logits.storage[i * 1001..<(i + 1) * 1001]
@@ -52,8 +54,9 @@ final class ReferenceAgreementTests: XCTestCase {
         print("photos: mean cosine \(mean), min \(cosines.min()!)")
         XCTAssertGreaterThanOrEqual(mean, 0.98)
         let cat = try XCTUnwrap(m.files.firstIndex(of: "cat.png"))
-        let catLabel = labels[argmax(logits.storage[cat * 1001..<(cat + 1) * 1001])]
-        XCTAssertTrue(catLabel.lowercased().contains("cat"), "cat.png classified as \(catLabel)")
+        let catClass = argmax(logits.storage[cat * 1001..<(cat + 1) * 1001])
+        // 282…286 are ImageNet's domestic cats (tabby … Egyptian cat) in the 1001-class indexing.
+        XCTAssertTrue((282...286).contains(catClass), "cat.png classified as \(labels[catClass])")
     }
 
     func testPhotosV1EmbeddingAgreesWithReference() throws {

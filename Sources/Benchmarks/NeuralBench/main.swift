@@ -1,13 +1,11 @@
 // radb-bench-neural: MobileNetV2 forward throughput of RADBNeural, and the machine's sgemm peak.
 //
 //   swift run -c release radb-bench-neural [--model PATH] [--batches 1,32] [--threads 1,2]
-//                                          [--modes engine,blas] [--seconds 5] [--images-per-pass K] [--json]
+//                                          [--seconds 5] [--json]
 //
-// Prints images/s for batch 1 and 32 at 1 and 2 threads in two threading modes:
-//   engine — radb's own lanes (whole images per lane, or output rows split per layer at batch 1),
-//            OpenBLAS single-threaded;
-//   blas   — one lane, OpenBLAS with N threads inside each GEMM.
-// and the achieved GFLOP/s (2 × multiply-adds of the network / time) against a measured square
+// Prints images/s for batch 1 and 32 at 1 and 2 threads (radb's own lanes: whole images per lane,
+// or one image's fixed row tiles shared by the lanes at batch 1; OpenBLAS single-threaded, as the
+// engine always runs it so that results are batch-invariant), and the achieved GFLOP/s (2 × multiply-adds of the network / time) against a measured square
 // sgemm peak at the same thread count. Tools/bench_inference.py runs the Python peers.
 import CBLAS
 import Foundation
@@ -19,9 +17,7 @@ struct Options {
     var batches = [1, 32]
     var seconds = 5.0
     var json = false
-    var imagesPerPass = 1
     var threads = [1, 2]
-    var modes = ["engine", "blas"]
 
     init(_ args: [String]) {
         var i = 1
@@ -31,12 +27,10 @@ struct Options {
             case "--model": model = URL(fileURLWithPath: value); i += 1
             case "--batches": batches = value.split(separator: ",").compactMap { Int($0) }; i += 1
             case "--seconds": seconds = Double(value) ?? seconds; i += 1
-            case "--images-per-pass": imagesPerPass = Int(value) ?? 1; i += 1
             case "--threads": threads = value.split(separator: ",").compactMap { Int($0) }; i += 1
-            case "--modes": modes = value.split(separator: ",").map(String.init); i += 1
             case "--json": json = true
             default:
-                FileHandle.standardError.write("usage: radb-bench-neural [--model PATH] [--batches 1,32] [--threads 1,2] [--modes engine,blas] [--seconds S] [--images-per-pass K] [--json]\n".data(using: .utf8)!)
+                FileHandle.standardError.write("usage: radb-bench-neural [--model PATH] [--batches 1,32] [--threads 1,2] [--seconds S] [--json]\n".data(using: .utf8)!)
                 exit(2)
             }
             i += 1
@@ -91,28 +85,17 @@ for threads in options.threads {
     peaks[threads] = sgemmPeak(threads: threads, seconds: min(options.seconds, 3))
     print(String(format: "%7d  %8.1f", threads, peaks[threads]!))
 }
-print("batch  threads  mode    images/s  ms/batch  GFLOP/s  %peak")
+print("batch  threads  images/s  ms/batch  GFLOP/s  %peak")
 for batch in options.batches {
     let x = Tensor.randomUniform(shape: [batch, 224, 224, 3], in: -1...1, using: &rng)
     for threads in options.threads {
-        for mode in options.modes where !(threads == 1 && mode == "blas") {
-            let seconds: Double
-            if mode == "engine" {
-                BLASThreads.set(1)
-                seconds = try measure(seconds: options.seconds) {
-                    _ = try model.forward(x, workers: threads, imagesPerPass: options.imagesPerPass)
-                }
-            } else {
-                BLASThreads.set(threads)
-                seconds = try measure(seconds: options.seconds) { _ = try model.forward(x, workers: 1) }
-            }
-            let ips = Double(batch) / seconds
-            let gflops = flops * ips / 1e9
-            print(String(format: "%5d  %7d  %-6@  %8.1f  %8.2f  %7.1f  %4.0f%%", batch, threads, mode as NSString,
-                         ips, seconds * 1000, gflops, 100 * gflops / peaks[threads]!))
-            rows.append(["batch": batch, "threads": threads, "mode": mode, "images_per_s": ips,
-                         "gflops": gflops, "sgemm_peak_gflops": peaks[threads]!])
-        }
+        let seconds = try measure(seconds: options.seconds) { _ = try model.forward(x, workers: threads) }
+        let ips = Double(batch) / seconds
+        let gflops = flops * ips / 1e9
+        print(String(format: "%5d  %7d  %8.1f  %8.2f  %7.1f  %4.0f%%", batch, threads,
+                     ips, seconds * 1000, gflops, 100 * gflops / peaks[threads]!))
+        rows.append(["batch": batch, "threads": threads, "images_per_s": ips,
+                     "gflops": gflops, "sgemm_peak_gflops": peaks[threads]!])
     }
 }
 if options.json, let data = try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]) {
