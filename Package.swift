@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "RADBTraining", dependencies: ["RADBNeural", "RADBVision", "RADBIndex"],
                 swiftSettings: numericSettings),
         .target(name: "RADB",
-                dependencies: ["RADBVision", "RADBNeural", "RADBIndex", "RADBStore",
+                dependencies: ["RADBVision", "RADBNeural", "RADBIndex", "RADBStore", "RADBTraining",
                                .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/Models")]),
 

@@ -56,6 +56,7 @@ extension Database {
         var hash = ""
         var data = Data()
         var vector: [Float] = []
+        var features: [Float] = []
         var width = 0
         var height = 0
         var failure: String?
@@ -113,8 +114,16 @@ extension Database {
         let decoded = fresh.indices.filter { images[$0] != nil }
         if !decoded.isEmpty {
             do {
-                let vectors = try embedder.embed(images: decoded.map { images[$0]! })
-                for (j, v) in zip(decoded, vectors) { candidates[fresh[j]].vector = v }
+                let rows = try embedder.embedWithFeatures(images: decoded.map { images[$0]! })
+                for (j, row) in zip(decoded, rows) {
+                    let i = fresh[j]
+                    if let row {
+                        candidates[i].vector = row.vector
+                        candidates[i].features = row.features
+                    } else {
+                        candidates[i].failure = EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path).description
+                    }
+                }
             } catch {
                 for j in decoded { candidates[fresh[j]].failure = describeFailure(error) }
             }
@@ -124,8 +133,12 @@ extension Database {
         }
         let ready = fresh.filter { candidates[$0].failure == nil }
         guard !ready.isEmpty else { return }
-        // 4. Route and commit in one write.
+        // 4. Keep the backbone features (keyed by content, so an entry written just before a
+        //    crash is simply reused), then route and commit the items in one write.
         do {
+            if let features {
+                try features.put(ready.map { (candidates[$0].hash, candidates[$0].features) }, identity: embedder.featureIdentity)
+            }
             let anchors = try router.nearestAnchors(of: ready.flatMap { candidates[$0].vector })
             let items = zip(ready, anchors).map { i, anchor in
                 let c = candidates[i]

@@ -34,6 +34,9 @@ public final class Database: @unchecked Sendable {
     /// imported from elsewhere (`radb import`), which is searched by vector or by stored id.
     public let embedder: Embedder?
     let store: VectorStore
+    /// The backbone features of the stored images (`features.sqlite`), kept so that learning in
+    /// place can re-embed the collection without its files; nil when the database keeps none.
+    let features: FeatureStore?
     /// The anchors the vectors are partitioned by (reloaded after `reindex`).
     private(set) var router: AnchorRouter
     /// Scratch space of single-query searches, kept across calls so a long-lived `Database`
@@ -51,6 +54,12 @@ public final class Database: @unchecked Sendable {
         self.mode = mode
         self.embedder = embedder
         self.store = store
+        let featureFile = url.appendingPathComponent(FeatureStore.fileName)
+        if embedder != nil, FileManager.default.fileExists(atPath: featureFile.path) {
+            features = try FeatureStore(directory: url, create: mode == .readWrite)
+        } else {
+            features = nil
+        }
         self.router = try Self.loadRouter(store)
     }
 
@@ -60,15 +69,20 @@ public final class Database: @unchecked Sendable {
     ///
     /// The model file is copied into the directory so the database describes itself. Creation
     /// is atomic: it happens in a temporary sibling directory renamed into place at the end.
+    /// With `keepFeatures` (the default) every ingested image's backbone features are kept as
+    /// well (half precision, about 2.6 KB per image with the built-in backbone), so that a head
+    /// can later be learned in place from the stored items alone.
     /// - Throws: `DatabaseError` when `url` exists, the model cannot be loaded, or the disk fails.
-    public static func create(at url: URL, model: URL? = nil, options: StoreOptions = StoreOptions()) throws -> Database {
+    public static func create(at url: URL, model: URL? = nil, options: StoreOptions = StoreOptions(),
+                              keepFeatures: Bool = true) throws -> Database {
         let embedder = try model.map { try Embedder(modelURL: $0) } ?? Embedder()
-        return try create(at: url, embedder: embedder, anchors: embedder.anchors, options: options)
+        return try create(at: url, embedder: embedder, anchors: embedder.anchors, options: options, keepFeatures: keepFeatures)
     }
 
     /// Creates a database for `embedder` partitioned by `anchors` (row-major, `count × dimension`;
     /// nil = one anchor at the origin until `reindex` learns better ones).
-    static func create(at url: URL, embedder: Embedder, anchors: [Float]?, options: StoreOptions) throws -> Database {
+    static func create(at url: URL, embedder: Embedder, anchors: [Float]?, options: StoreOptions,
+                       keepFeatures: Bool = true) throws -> Database {
         let fm = FileManager.default
         if fm.fileExists(atPath: url.path) {
             throw DatabaseError.invalidArgument("\(url.path) already exists: open it, or choose a new path for the new database")
@@ -81,6 +95,7 @@ public final class Database: @unchecked Sendable {
             let anchorValues = anchors ?? [Float](repeating: 0, count: embedder.dimension)
             try store.setAnchors(anchorValues, count: anchorValues.count / embedder.dimension)
             try fm.copyItem(at: embedder.modelURL, to: staging.appendingPathComponent(modelFileName))
+            if keepFeatures { _ = try FeatureStore(directory: staging, create: true, durable: options.durable) }
             try fm.moveItem(at: staging, to: url)
         } catch {
             try? fm.removeItem(at: staging)
@@ -195,6 +210,7 @@ public final class Database: @unchecked Sendable {
             if fm.fileExists(atPath: model.path) {
                 try fm.copyItem(at: model, to: staging.appendingPathComponent(Self.modelFileName))
             }
+            try features?.copy(to: staging.appendingPathComponent(FeatureStore.fileName))
             if replaceEmptyDirectory { try fm.removeItem(at: dest) }
             guard rename(staging.path, dest.path) == 0 else {
                 throw DatabaseError.underlying(

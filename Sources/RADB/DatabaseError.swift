@@ -18,6 +18,8 @@ public enum DatabaseError: Error, CustomStringConvertible, LocalizedError, Senda
     case writeLockBusy(String)
     /// A failure reported by a lower layer, with its message.
     case underlying(String)
+    /// A long operation stopped because its caller cancelled it; nothing was changed.
+    case cancelled(operation: String)
 
     public var description: String {
         switch self {
@@ -28,6 +30,7 @@ public enum DatabaseError: Error, CustomStringConvertible, LocalizedError, Senda
         case .modelMismatch(let m): return m
         case .writeLockBusy(let m): return m
         case .underlying(let m): return m
+        case .cancelled(let operation): return "\(operation) was cancelled; the database is unchanged"
         }
     }
 

@@ -23,6 +23,10 @@ public final class Embedder: @unchecked Sendable {
     public let modelIdentity: String
     /// Length of every returned vector (the head's output width, or the backbone's).
     public let dimension: Int
+    /// SHA-256 (hex) of what determines the backbone features — architecture, preprocessing and
+    /// the backbone's tensors, not the head or anchors. Two models with the same backbone (the
+    /// built-in one and a head learned on a database) share it, so stored features stay valid.
+    public let featureIdentity: String
     /// Side of the square network input.
     public var inputSize: Int { model.record.inputSize }
     /// The shorter side is resized to this before the centre crop (`resize_shorter_side`, default `inputSize`).
@@ -116,6 +120,7 @@ public final class Embedder: @unchecked Sendable {
             } else {
                 anchors = nil
             }
+            featureIdentity = Self.backboneIdentity(file)
             let names = file.metadata["class_names"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String] }
             anchorNames = names ?? []
         } catch let error as EmbedderError {
@@ -135,6 +140,20 @@ public final class Embedder: @unchecked Sendable {
         guard resizeShorterSide >= model.record.inputSize else {
             throw EmbedderError.badModel(path: modelURL.path, reason: "resize_shorter_side is smaller than input_size")
         }
+    }
+
+    /// Hash of the preprocessing metadata and every tensor that is not part of the head.
+    private static func backboneIdentity(_ file: SafeTensorsFile) -> String {
+        var bytes: [UInt8] = []
+        for key in ["architecture", "input_size", "input_scale", "input_offset", "resize_shorter_side", "pooling", "gem_p"] {
+            bytes += Array("\(key)=\(file.metadata[key] ?? "");".utf8)
+        }
+        for entry in file.entries.sorted(by: { $0.name < $1.name })
+        where !(entry.name.hasPrefix("head.") || entry.name == "anchors" || entry.name.hasPrefix("whiten.")) {
+            bytes += Array("\(entry.name):\(entry.dtype.rawValue):\(entry.shape);".utf8)
+            if let raw = try? file.raw(entry.name) { bytes += raw.bytes }
+        }
+        return SHA256.hex(bytes)
     }
 
     private static func loadHead(_ file: SafeTensorsFile, inputWidth: Int) throws -> [(weight: Tensor, bias: Tensor)] {
@@ -294,16 +313,49 @@ public final class Embedder: @unchecked Sendable {
 
     /// Backbone (+ head) on a preprocessed batch; nil for a row with non-finite values.
     private func vectors(_ x: Tensor) throws -> [[Float]?] {
-        var e = try model.forward(x, logits: false).features
+        try embedWithFeatures(x).map { $0?.vector }
+    }
+
+    /// Backbone features and vectors of a preprocessed batch; nil for a row with non-finite values.
+    private func embedWithFeatures(_ x: Tensor) throws -> [(features: [Float], vector: [Float])?] {
+        let f = try model.forward(x, logits: false).features
+        let d = f.shape[1]
+        return (0..<f.shape[0]).map { i in
+            let features = Array(f.storage[i * d..<(i + 1) * d])
+            guard let v = vector(fromFeatures: features) else { return nil }
+            return (features, v)
+        }
+    }
+
+    /// The vector of one image's backbone features (`featureDim` values): the features rounded
+    /// to half precision, then the head, if any; nil if the result is not finite.
+    ///
+    /// Why the rounding: a database keeps every image's features in half precision so that
+    /// learning in place can re-embed the collection without the image files. Rounding here
+    /// too makes that re-embedding bit-identical to embedding the image again, so a stored
+    /// image queried after learning is still found at distance 0.
+    public func vector(fromFeatures features: [Float]) -> [Float]? {
+        guard features.count == model.featureDim else { return nil }
+        var e = Tensor(shape: [1, features.count], storage: features.map { Float(Float16($0)) })
         for (i, layer) in head.enumerated() {
             e = Self.linear(e, layer.weight, layer.bias)
             if i < head.count - 1 { for j in e.storage.indices { e.storage[j] = max(e.storage[j], 0) } }
         }
-        let d = e.shape[1]
-        return (0..<e.shape[0]).map { i in
-            let v = Array(e.storage[i * d..<(i + 1) * d])
-            return v.allSatisfy(\.isFinite) ? v : nil
+        return e.storage.allSatisfy(\.isFinite) ? e.storage : nil
+    }
+
+    /// Backbone features and vectors of decoded images, in order; a row is nil when the network
+    /// produced non-finite values for that image.
+    public func embedWithFeatures(images: [Image]) throws -> [(features: [Float], vector: [Float])?] {
+        guard !images.isEmpty else { return [] }
+        let size = inputSize * inputSize * 3
+        var x = Tensor(shape: [images.count, inputSize, inputSize, 3])
+        try x.storage.withUnsafeMutableBufferPointer { buffer in
+            for (j, image) in images.enumerated() {
+                try preprocess(image, into: UnsafeMutableBufferPointer(rebasing: buffer[(j * size)..<((j + 1) * size)]))
+            }
         }
+        return try embedWithFeatures(x)
     }
 
     /// y = x · Wᵀ + b for x [n, in], W [out, in] (a few hundred thousand multiply-adds; plain loops).

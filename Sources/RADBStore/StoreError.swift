@@ -59,6 +59,13 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case backupFailed(path: String, reason: String)
     /// A write was attempted through a store opened with `StoreOptions.readOnly`.
     case readOnly(path: String, operation: String)
+    /// The database keeps no backbone features (`features.sqlite`): made before radb kept them,
+    /// or with keeping them turned off.
+    case missingFeatures(path: String)
+    /// The feature file cannot be read.
+    case corruptFeatures(path: String, reason: String)
+    /// Writing backbone features failed (full disk, I/O error).
+    case featureWriteFailed(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -114,6 +121,12 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(p): backup failed: \(r). The source database is unchanged."
         case let .readOnly(p, op):
             return "\(p): \(op) needs write access but the database was opened read-only. Open it without `readOnly` to change it."
+        case let .missingFeatures(p):
+            return "\(p): the database keeps no backbone features (made before radb kept them, or with keeping them off). Ingest the image files again into a new database to learn in place."
+        case let .corruptFeatures(p, r):
+            return "\(p): the backbone-feature file cannot be read (\(r)). Delete it and ingest the images again to rebuild it; stored items and vectors are not affected."
+        case let .featureWriteFailed(p, r):
+            return "\(p): writing backbone features failed: \(r). Nothing of this batch was stored."
         }
     }
 }

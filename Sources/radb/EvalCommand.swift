@@ -12,14 +12,19 @@ struct EvalCommand: ParsableCommand {
         discussion: """
         --database and --queries each hold one folder per class. Every query is ranked against \
         the whole database; relevant = same class. With a model that has anchors, also reports \
-        nearest-anchor accuracy and the two-stage search (route to --nprobe anchors, then exact).
+        nearest-anchor accuracy and the two-stage search (route to --nprobe anchors, then exact). \
+        With --db instead of --database, measures an existing radb database (its model, its \
+        stored vectors and labels, its anchors) — e.g. before and after `radb learn`.
         """)
 
     @Option(help: ArgumentHelp("Model file (default: the built-in model).", valueName: "model"))
     var model: String?
 
     @Option(help: ArgumentHelp("Folder of class folders to search in.", valueName: "dir"))
-    var database: String
+    var database: String?
+
+    @Option(help: ArgumentHelp("An existing radb database to measure instead of --database.", valueName: "path"))
+    var db: String?
 
     @Option(help: ArgumentHelp("Folder of class folders to query with.", valueName: "dir"))
     var queries: String
@@ -30,9 +35,26 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print machine-readable JSON.")
     var json = false
 
-    func validate() throws { if nprobe < 1 { throw ValidationError("--nprobe must be at least 1") } }
+    func validate() throws {
+        if nprobe < 1 { throw ValidationError("--nprobe must be at least 1") }
+        if (database == nil) == (db == nil) { throw ValidationError("give either --database DIR (a folder to embed) or --db PATH (a radb database)") }
+        if db != nil && model != nil { throw ValidationError("--model cannot be used with --db: a database embeds with its own model") }
+    }
 
     func run() throws {
+        if let db {
+            try reportingErrors {
+                let database = try Database.open(at: URL(fileURLWithPath: (db as NSString).expandingTildeInPath), mode: .readOnly)
+                let bar = ProgressBar(label: "embed queries")
+                let (report, skipped) = try database.evaluate(queries: URL(fileURLWithPath: queries), nprobe: nprobe,
+                                                              progress: { bar.update(done: $0, total: $1) })
+                bar.finish()
+                if skipped > 0 { Output.note("skipped \(skipped) query images (unreadable, or of a label no stored item has)") }
+                if json { Output.json(Self.json(report)) } else { print(report.description) }
+            }
+            return
+        }
+        guard let database else { return }
         try reportingErrors {
             let embedder = try model.map { try Embedder(modelURL: URL(fileURLWithPath: $0)) } ?? Embedder()
             let db = try Self.embed(ImageFolderDataset(root: URL(fileURLWithPath: database)), embedder: embedder, what: "database")

@@ -32,7 +32,7 @@ struct RADBCommand: ParsableCommand {
             InitCommand.self, IngestCommand.self, SearchCommand.self, EmbedCommand.self,
             StatsCommand.self, CheckCommand.self, DeleteCommand.self, BackupCommand.self,
             ExportCommand.self, ImportCommand.self, ReindexCommand.self,
-            TrainCommand.self, EvalCommand.self,
+            TrainCommand.self, LearnCommand.self, EvalCommand.self,
         ]
     )
 }

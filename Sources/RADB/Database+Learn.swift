@@ -1,0 +1,192 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import RADBIndex
+import RADBNeural
+import RADBStore
+import RADBTraining
+
+/// What `Database.learn` trains: the loss and its few settings. The rest is
+/// `TrainerConfiguration.headTraining`, the configuration radb's head training is measured with.
+public struct LearnOptions: Sendable {
+    /// The training objective (CAM's class anchors by default; the paper's baselines for comparison).
+    public var loss: LossKind = .cam
+    /// Passes over the labelled items.
+    public var epochs = 30
+    /// Seed of the run: two runs with equal options and items learn bit-identical heads.
+    public var seed: UInt64 = 0
+
+    public init(loss: LossKind = .cam, epochs: Int = 30, seed: UInt64 = 0) {
+        self.loss = loss
+        self.epochs = epochs
+        self.seed = seed
+    }
+}
+
+/// What `Database.learn` did.
+public struct LearnReport: Sendable {
+    /// Labelled items the head was trained on, and their classes (one learned anchor each).
+    public var trainedOn: Int
+    public var classes: [String]
+    /// Items re-embedded with the new head (labelled or not).
+    public var reembedded: Int
+    /// Identity (SHA-256) of the new model, the database's model from now on.
+    public var modelIdentity: String
+    /// Seconds spent training and re-embedding + committing.
+    public var trainingSeconds: Double
+    public var rewriteSeconds: Double
+}
+
+// MARK: - Learning in place
+
+extension Database {
+    /// Trains an embedding head and class anchors on this database's own labelled items, then
+    /// re-embeds every item (labelled or not) with it and partitions the collection under the
+    /// learned anchors — one new model generation, committed at once.
+    ///
+    /// It needs no image file: it trains on the backbone features that ingest keeps
+    /// (`features.sqlite`). Searches keep answering from the previous generation until the
+    /// switch; an interrupted learn leaves the previous generation whole.
+    ///
+    ///     let db = try Database.open(at: URL(fileURLWithPath: "photos.radb"))
+    ///     let report = try db.learn()
+    ///     print(report.classes.count, "anchors learned from", report.trainedOn, "items")
+    ///
+    /// - Throws: `DatabaseError.invalidArgument` with fewer than two labels, a label with a
+    ///   single item, or items without stored features; storage errors of the switch.
+    @discardableResult
+    public func learn(_ options: LearnOptions = LearnOptions(), isCancelled: (@Sendable () -> Bool)? = nil,
+                      progress: (@Sendable (String) -> Void)? = nil) throws -> LearnReport {
+        try requireWritable("learn a head in place")
+        let embedder = try requireEmbedder()
+        guard let features else {
+            throw DatabaseError.invalidArgument(StoreError.missingFeatures(path: url.appendingPathComponent(FeatureStore.fileName).path).description)
+        }
+        let started = Date()
+        // 1. The labelled items and their features, from one snapshot.
+        let catalog = try storedItems()
+        let labelled = catalog.filter { $0.label != nil }
+        let training = try Self.trainingSet(labelled, features: features, identity: embedder.featureIdentity, dimension: embedder.model.featureDim)
+        progress?("training a \(options.loss.rawValue) head on \(labelled.count) labelled items in \(training.classNames.count) classes")
+
+        // 2. Train the head and its anchors; the output width stays the database's dimension.
+        var config = TrainerConfiguration.headTraining
+        config.loss = options.loss
+        config.epochs = options.epochs
+        config.seed = options.seed
+        config.embeddingDimension = store.dimension
+        config.batchSize = min(config.batchSize, max(2, training.count))
+        config.curveQueries = 0
+        if config.loss == .contrastive || config.loss == .triplet { config.classesPerBatch = min(16, training.classNames.count) }
+        let head: TrainedHead
+        do {
+            head = try Trainer(configuration: config).train(train: training, progress: nil, isCancelled: isCancelled)
+        } catch TrainingError.cancelled {
+            throw DatabaseError.cancelled(operation: "learning in place")
+        }
+        let trainingSeconds = Date().timeIntervalSince(started)
+
+        // 3. The new model file: this database's backbone plus the learned head and anchors.
+        let modelsDirectory = url.appendingPathComponent(Self.modelsDirectoryName)
+        try FileManager.default.createDirectory(at: modelsDirectory, withIntermediateDirectories: true)
+        let staged = modelsDirectory.appendingPathComponent(".learning-\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: staged) }
+        try head.writeModel(to: staged, backbone: embedder.modelURL)
+        let learned = try Embedder(modelURL: staged)
+        guard learned.featureIdentity == embedder.featureIdentity, learned.dimension == store.dimension else {
+            throw DatabaseError.underlying("the learned model does not share this database's backbone or dimension; nothing was changed")
+        }
+        let modelFile = modelsDirectory.appendingPathComponent("\(learned.modelIdentity).safetensors")
+        try Self.durablyMove(staged, to: modelFile)
+
+        // 4. Re-embed and switch, under the write lock (items ingested meanwhile included).
+        let rewriteStarted = Date()
+        progress?("re-embedding the collection")
+        let reembedded: Int = try store.withExclusiveWriteAccess {
+            let items = try storedItems()
+            let stored = try features.features(contentHashes: items.map(\.contentHash), identity: embedder.featureIdentity)
+            var vectors = [Float]()
+            vectors.reserveCapacity(items.count * store.dimension)
+            for item in items {
+                guard let f = stored[item.contentHash] else { throw Self.missingFeatures(1, of: items.count) }
+                guard let v = learned.vector(fromFeatures: f) else {
+                    throw DatabaseError.underlying("item \(item.id) (\(item.path)) re-embeds to non-finite values; nothing was changed")
+                }
+                vectors += v
+            }
+            let router = try AnchorRouter(anchors: head.anchors.storage, dimension: store.dimension)
+            let anchors = try router.nearestAnchors(of: vectors)
+            try switchGeneration(to: learned, modelFile: modelFile, anchors: head.anchors.storage,
+                                 ids: items.map(\.id), vectors: vectors, partitions: anchors)
+            return items.count
+        }
+        return LearnReport(trainedOn: labelled.count, classes: training.classNames, reembedded: reembedded,
+                           modelIdentity: learned.modelIdentity, trainingSeconds: trainingSeconds,
+                           rewriteSeconds: Date().timeIntervalSince(rewriteStarted))
+    }
+
+    /// Folder of model files by identity inside the database directory (learned generations).
+    static let modelsDirectoryName = "models"
+
+    /// One stored item as learning needs it.
+    struct LearnItem {
+        let id: UInt64
+        let label: String?
+        let contentHash: String
+        let path: String
+    }
+
+    /// Every stored item (id order) with its label and content hash, from one snapshot.
+    func storedItems() throws -> [LearnItem] {
+        do {
+            return try store.read { snapshot in
+                var ids: [UInt64] = []
+                try snapshot.forEachBlock { block in ids.append(contentsOf: block.ids[0..<block.count]) }
+                ids.sort()
+                return try snapshot.items(ids: ids).map {
+                    LearnItem(id: $0.id, label: $0.metadata.label, contentHash: $0.metadata.contentHash, path: $0.metadata.path)
+                }
+            }
+        } catch { throw Self.wrap(error) }
+    }
+
+    /// The labelled items' stored features as a training set, or an error that says what is missing.
+    static func trainingSet(_ labelled: [LearnItem], features: FeatureStore, identity: String,
+                            dimension: Int) throws -> LabeledFeatures {
+        var counts: [String: Int] = [:]
+        for item in labelled { counts[item.label!, default: 0] += 1 }
+        let classNames = counts.keys.sorted()
+        guard classNames.count >= 2 else {
+            throw DatabaseError.invalidArgument("learning needs items of at least two labels; this database has \(classNames.count) (label images with ingest's label-from-folder option or with metadata)")
+        }
+        if let single = classNames.first(where: { counts[$0]! < 2 }) {
+            throw DatabaseError.invalidArgument("label '\(single)' has a single item; learning needs at least two items per label (add images of it or remove the label)")
+        }
+        let stored = try features.features(contentHashes: labelled.map(\.contentHash), identity: identity)
+        let missing = labelled.filter { stored[$0.contentHash] == nil }.count
+        guard missing == 0 else { throw missingFeatures(missing, of: labelled.count) }
+        let index = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
+        var storage = [Float]()
+        storage.reserveCapacity(labelled.count * dimension)
+        for item in labelled { storage += stored[item.contentHash]! }
+        return try LabeledFeatures(features: Tensor(shape: [labelled.count, dimension], storage: storage),
+                                   labels: labelled.map { index[$0.label!]! }, classNames: classNames,
+                                   paths: labelled.map(\.path), origin: "stored items")
+    }
+
+    static func missingFeatures(_ missing: Int, of total: Int) -> DatabaseError {
+        .invalidArgument("\(missing) of \(total) items have no stored backbone features (added before radb kept them, by vector import, or under another backbone); ingest their image files into a new database to learn in place")
+    }
+
+    /// Writes `source` to `destination` with its data on disk before the rename makes it visible.
+    static func durablyMove(_ source: URL, to destination: URL) throws {
+        let fd = Glibc.open(source.path, O_RDONLY)
+        if fd >= 0 { fsync(fd); close(fd) }
+        guard rename(source.path, destination.path) == 0 else {
+            throw DatabaseError.underlying("\(destination.path): cannot write the model file (\(String(cString: strerror(errno))))")
+        }
+        let dir = Glibc.open(destination.deletingLastPathComponent().path, O_RDONLY)
+        if dir >= 0 { fsync(dir); close(dir) }
+    }
+}
