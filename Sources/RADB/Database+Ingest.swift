@@ -126,15 +126,16 @@ extension Database {
         guard !ready.isEmpty else { return }
         // 4. Route and commit in one write.
         do {
-            let anchors = try router.nearestAnchors(of: ready.flatMap { candidates[$0].vector })
-            let items = zip(ready, anchors).map { i, anchor in
-                let c = candidates[i]
-                return NewItem(vector: c.vector, anchor: anchor, metadata: ItemMetadata(
-                    path: c.url.standardizedFileURL.path, contentHash: c.hash,
-                    label: options.labelFromFolder ? c.url.deletingLastPathComponent().lastPathComponent : nil,
-                    width: c.width, height: c.height))
+            // Routed with the anchors current under the writer lock (see `insertRouted`).
+            let ids = try insertRouted(ready.flatMap { candidates[$0].vector }) { anchors in
+                zip(ready, anchors).map { i, anchor in
+                    let c = candidates[i]
+                    return NewItem(vector: c.vector, anchor: anchor, metadata: ItemMetadata(
+                        path: c.url.standardizedFileURL.path, contentHash: c.hash,
+                        label: options.labelFromFolder ? c.url.deletingLastPathComponent().lastPathComponent : nil,
+                        width: c.width, height: c.height))
+                }
             }
-            let ids = try store.insert(items)
             report.added += ids.count
             report.addedIDs += ids
         } catch {

@@ -43,8 +43,20 @@ extension Database {
         }
         do {
             return try store.read { snapshot in
-                let lists = try SnapshotLists(snapshot: snapshot, listCount: router.anchorCount)
-                let index = try AnchorIndex(router: router, lists: lists, contexts: searchContexts)
+                // Route with the anchors of this snapshot's generation; an exact search scans
+                // every partition the snapshot holds (its router is never consulted).
+                let index: AnchorIndex<SnapshotLists>
+                if case .exact = options.probe {
+                    let lists = try SnapshotLists(everyPartitionOf: snapshot)
+                    guard lists.listCount > 0 else { return Array(repeating: [], count: vectors.rows) }
+                    let unused = try AnchorRouter(anchors: [Float](repeating: 0, count: lists.listCount * store.dimension),
+                                                  dimension: store.dimension)
+                    index = try AnchorIndex(router: unused, lists: lists, contexts: searchContexts)
+                } else {
+                    let router = try routers.routing(for: snapshot).router
+                    let lists = try SnapshotLists(snapshot: snapshot, anchorCount: router.anchorCount)
+                    index = try AnchorIndex(router: router, lists: lists, contexts: searchContexts)
+                }
                 var idFilter: IDFilter?
                 if !options.filter.isEmpty {
                     idFilter = IDFilter(try snapshot.ids(matching: Self.catalogFilter(options.filter)))

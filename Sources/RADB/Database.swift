@@ -34,8 +34,9 @@ public final class Database: @unchecked Sendable {
     /// imported from elsewhere (`radb import`), which is searched by vector or by stored id.
     public let embedder: Embedder?
     let store: VectorStore
-    /// The anchors the vectors are partitioned by (reloaded after `reindex`).
-    private(set) var router: AnchorRouter
+    /// The router of each snapshot's generation (never anchors cached at open: another
+    /// process may re-anchor the database at any time).
+    let routers: GenerationRouters
     /// Scratch space of single-query searches, kept across calls so a long-lived `Database`
     /// searches without allocating (one context per concurrent search, created on demand).
     let searchContexts = SearchContextPool()
@@ -51,7 +52,9 @@ public final class Database: @unchecked Sendable {
         self.mode = mode
         self.embedder = embedder
         self.store = store
-        self.router = try Self.loadRouter(store)
+        self.routers = GenerationRouters(dimension: store.dimension)
+        // Damaged anchors are reported here, at open, never used.
+        _ = try store.read { try routers.routing(for: $0) }
     }
 
     // MARK: - Creating and opening
@@ -136,7 +139,8 @@ public final class Database: @unchecked Sendable {
     public func stats() throws -> Stats {
         do {
             let s = try store.stats()
-            return Stats(items: s.items, anchors: router.anchorCount, nonEmptyPartitions: s.partitions,
+            let anchors = try store.read { try $0.generation?.anchorCount ?? 1 }
+            return Stats(items: s.items, anchors: anchors, nonEmptyPartitions: s.partitions,
                          dimension: s.dimension, model: s.modelIdentity, bytesOnDisk: s.bytesOnDisk)
         } catch { throw Self.wrap(error) }
     }
@@ -146,11 +150,7 @@ public final class Database: @unchecked Sendable {
     public func check(progress: ((_ phase: String, _ done: Int, _ total: Int) -> Void)? = nil) throws -> [String] {
         do {
             let report = progress.map { report in { (p: VectorStore.CheckProgress) in report(p.phase.rawValue, p.done, p.total) } }
-            var problems = try store.check(progress: report).map(\.description)
-            if router.dimension != store.dimension {
-                problems.append("anchors have \(router.dimension) components, vectors \(store.dimension)")
-            }
-            return problems
+            return try store.check(progress: report).map(\.description)
         } catch { throw Self.wrap(error) }
     }
 
@@ -253,22 +253,30 @@ public final class Database: @unchecked Sendable {
                 }
                 guard v.allSatisfy(\.isFinite) else { throw DatabaseError.invalidArgument("vector \(i) contains NaN or infinity") }
             }
-            let anchors = try router.nearestAnchors(of: vectors.flatMap { $0 })
-            return try store.insert(zip(zip(vectors, anchors), metadata).map { NewItem(vector: $0.0, anchor: $0.1, metadata: $1) })
+            return try insertRouted(vectors.flatMap { $0 }) { anchors in
+                zip(zip(vectors, anchors), metadata).map { NewItem(vector: $0.0, anchor: $0.1, metadata: $1) }
+            }
         } catch { throw Self.wrap(error) }
     }
 
-    // MARK: - Helpers
-
-    static func loadRouter(_ store: VectorStore) throws -> AnchorRouter {
-        let anchors = try store.anchors()
-        guard !anchors.isEmpty else {
-            return try AnchorRouter(anchors: [Float](repeating: 0, count: store.dimension), dimension: store.dimension)
+    /// Routes `vectors` (back to back) with the current generation's anchors and inserts the
+    /// items `makeItems` builds from their anchors. The store refuses the write if another
+    /// process switched generations in between (the check runs inside the write's
+    /// transaction); the vectors are then routed again with the new anchors.
+    func insertRouted(_ vectors: [Float], _ makeItems: ([Int32]) -> [NewItem]) throws -> [UInt64] {
+        var attempt = 0
+        while true {
+            let routing = try store.read { try routers.routing(for: $0) }
+            let anchors = try routing.router.nearestAnchors(of: vectors)
+            do {
+                return try store.insert(makeItems(anchors), generation: routing.generation)
+            } catch StoreError.generationChanged where attempt < 4 {
+                attempt += 1
+            }
         }
-        return try AnchorRouter(anchors: anchors, dimension: store.dimension)
     }
 
-    func reloadRouter() throws { router = try Self.loadRouter(store) }
+    // MARK: - Helpers
 
     /// Throws unless the database was opened for writing.
     func requireWritable(_ operation: String) throws {

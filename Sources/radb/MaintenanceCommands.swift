@@ -141,7 +141,7 @@ struct ImportCommand: ParsableCommand {
 struct ReindexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reindex",
-        abstract: "Recompute anchors with k-means over the stored vectors and re-partition (resumable).")
+        abstract: "Recompute anchors with k-means over the stored vectors and re-partition (one atomic switch).")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Number of anchors (default: about √n).")
     var anchors: Int?
