@@ -24,7 +24,9 @@ extension Database {
                        progress: ((IngestProgress) -> Void)? = nil,
                        isCancelled: (() -> Bool)? = nil) throws -> IngestReport {
         try requireWritable("ingest images")
-        let embedder = try requireEmbedder()
+        // The backbone is every generation's: features are computed with the database's own
+        // model, and the current generation's head is applied when the items are inserted.
+        let models = try requireModels()
         let files: [URL]
         do { files = try ImageFileWalker().files(under: paths) } catch { throw Self.wrap(error) }
         guard !files.isEmpty else {
@@ -41,7 +43,7 @@ extension Database {
                     if isCancelled?() == true { report.cancelled = true; break }
                     let batch = Array(files[start..<min(start + options.batchSize, files.count)])
                     start += batch.count
-                    try ingestBatch(batch, embedder: embedder, options: options, seenHashes: &seenHashes, report: &report)
+                    try ingestBatch(batch, models: models, options: options, seenHashes: &seenHashes, report: &report)
                     progress?(IngestProgress(processed: start, total: files.count, added: report.added,
                                              unchanged: report.unchanged, failed: report.failed.count))
                 }
@@ -55,15 +57,15 @@ extension Database {
         let url: URL
         var hash = ""
         var data = Data()
-        var vector: [Float] = []
         var features: [Float] = []
         var width = 0
         var height = 0
         var failure: String?
     }
 
-    private func ingestBatch(_ batch: [URL], embedder: Embedder, options: IngestOptions, seenHashes: inout Set<String>,
+    private func ingestBatch(_ batch: [URL], models: GenerationModels, options: IngestOptions, seenHashes: inout Set<String>,
                              report: inout IngestReport) throws {
+        let embedder = models.base
         // 1. Read and hash, both cores.
         var candidates = batch.map { Candidate(url: $0) }
         candidates.withUnsafeMutableBufferPointer { buf in
@@ -118,7 +120,6 @@ extension Database {
                 for (j, row) in zip(decoded, rows) {
                     let i = fresh[j]
                     if let row {
-                        candidates[i].vector = row.vector
                         candidates[i].features = row.features
                     } else {
                         candidates[i].failure = EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path).description
@@ -139,15 +140,28 @@ extension Database {
             if let features {
                 try features.put(ready.map { (candidates[$0].hash, candidates[$0].features) }, identity: embedder.featureIdentity)
             }
-            let anchors = try router.nearestAnchors(of: ready.flatMap { candidates[$0].vector })
-            let items = zip(ready, anchors).map { i, anchor in
-                let c = candidates[i]
-                return NewItem(vector: c.vector, anchor: anchor, metadata: ItemMetadata(
-                    path: c.url.standardizedFileURL.path, contentHash: c.hash,
-                    label: options.labelFromFolder ? c.url.deletingLastPathComponent().lastPathComponent : nil,
-                    width: c.width, height: c.height))
+            // Routed with the anchors current under the writer lock (see `insertRouted`).
+            let d = store.dimension
+            let ids = try insertRouted({ routing in
+                let model = try models.embedder(head: routing.head)
+                var values = [Float]()
+                values.reserveCapacity(ready.count * d)
+                for i in ready {
+                    guard let v = model.vector(fromFeatures: candidates[i].features) else {
+                        throw EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path)
+                    }
+                    values += v
+                }
+                return values
+            }) { values, anchors in
+                zip(ready.indices, anchors).map { row, anchor in
+                    let c = candidates[ready[row]]
+                    return NewItem(vector: Array(values[row * d..<(row + 1) * d]), anchor: anchor, metadata: ItemMetadata(
+                        path: c.url.standardizedFileURL.path, contentHash: c.hash,
+                        label: options.labelFromFolder ? c.url.deletingLastPathComponent().lastPathComponent : nil,
+                        width: c.width, height: c.height))
+                }
             }
-            let ids = try store.insert(items)
             report.added += ids.count
             report.addedIDs += ids
         } catch {

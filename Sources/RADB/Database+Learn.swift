@@ -106,20 +106,32 @@ extension Database {
         let reembedded: Int = try store.withExclusiveWriteAccess {
             let items = try storedItems()
             let stored = try features.features(contentHashes: items.map(\.contentHash), identity: embedder.featureIdentity)
-            var vectors = [Float]()
-            vectors.reserveCapacity(items.count * store.dimension)
+            var byID: [UInt64: [Float]] = [:]
+            byID.reserveCapacity(items.count)
             for item in items {
-                guard let f = stored[item.contentHash] else { throw Self.missingFeatures(1, of: items.count) }
-                guard let v = learned.vector(fromFeatures: f) else {
-                    throw DatabaseError.underlying("item \(item.id) (\(item.path)) re-embeds to non-finite values; nothing was changed")
-                }
-                vectors += v
+                guard let f = stored[item.contentHash] else { throw Self.missingFeatures(items.filter { stored[$0.contentHash] == nil }.count, of: items.count) }
+                byID[item.id] = f
             }
             let router = try AnchorRouter(anchors: head.anchors.storage, dimension: store.dimension)
-            let anchors = try router.nearestAnchors(of: vectors)
-            try switchGeneration(to: learned, modelFile: modelFile, anchors: head.anchors.storage,
-                                 ids: items.map(\.id), vectors: vectors, partitions: anchors)
-            return items.count
+            let d = store.dimension
+            do {
+                let report = try store.switchGeneration(anchors: router.anchors, count: router.anchorCount, head: learned.modelIdentity,
+                    reembed: { ids, _ in
+                        // Every item stored now (the write lock keeps others out); all have features.
+                        var vectors = [Float]()
+                        vectors.reserveCapacity(ids.count * d)
+                        for id in ids {
+                            guard let f = byID[id] else { throw Self.missingFeatures(1, of: ids.count) }
+                            guard let v = learned.vector(fromFeatures: f) else {
+                                throw DatabaseError.underlying("item \(id) re-embeds to non-finite values; nothing was changed")
+                            }
+                            vectors += v
+                        }
+                        return vectors
+                    },
+                    assign: { vectors, _ in try router.nearestAnchors(of: vectors, parallelism: .automatic) })
+                return report.items
+            } catch { throw Self.wrap(error) }
         }
         return LearnReport(trainedOn: labelled.count, classes: training.classNames, reembedded: reembedded,
                            modelIdentity: learned.modelIdentity, trainingSeconds: trainingSeconds,

@@ -125,9 +125,11 @@ extension Database {
     /// Learns `anchorCount` anchors (default ≈ √n) by k-means over the stored vectors and moves
     /// every item under its nearest new anchor. Returns how many items moved.
     ///
-    /// The new anchors are committed first, then the moves in batches, each batch one durable
-    /// write; an interrupted reindex loses nothing (every item stays stored and searchable) and
-    /// `reroute()` — or running reindex again — finishes the job.
+    /// k-means runs on a snapshot without the write lock (ingests and searches go on); then the
+    /// new anchors and every item's new partition are switched in as one new model generation,
+    /// in one commit (`VectorStore.switchGeneration`) that also places items other processes
+    /// added meanwhile. Searches use the old generation until that commit and the new one after;
+    /// an interrupted reindex leaves the old generation whole.
     @discardableResult
     public func reindex(anchorCount: Int? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> Int {
         try requireWritable("reindex")
@@ -145,34 +147,28 @@ extension Database {
             }
             let router = try AnchorRouter.train(vectors: vectors, dimension: store.dimension,
                                                 configuration: KMeansConfiguration(anchorCount: count))
-            try store.setAnchors(router.anchors, count: count)
-            try reloadRouter()
-            return try reroute(progress: progress)
+            return try switchGeneration(to: router, progress: progress)
         } catch { throw Self.wrap(error) }
     }
 
-    /// Moves every item whose partition is not its nearest current anchor; idempotent, so it
-    /// also completes an interrupted `reindex`.
+    /// Puts every item in the partition of its nearest current anchor, as a new generation with
+    /// the same anchors (one commit); repairs partitions left without an anchor by an older
+    /// radb's interrupted reindex. Returns how many items moved.
     @discardableResult
     public func reroute(progress: ((Int, Int) -> Void)? = nil) throws -> Int {
         try requireWritable("re-route items")
         do {
-            let router = self.router
-            let moves: [(id: UInt64, anchor: Int32)] = try store.read { snapshot in
-                let lists = try SnapshotLists(snapshot: snapshot, listCount: max(router.anchorCount, (try snapshot.partitions).map { Int($0.anchor) + 1 }.max() ?? 0))
-                var moves: [(id: UInt64, anchor: Int32)] = []
-                try Reanchoring.run(router: router, lists: lists) { batch in
-                    moves += batch.moves.map { ($0.id, $0.to) }
-                    return true
-                }
-                return moves
-            }
-            let batch = 10_000
-            for start in stride(from: 0, to: moves.count, by: batch) {
-                try store.reanchor(Array(moves[start..<min(start + batch, moves.count)]))
-                progress?(min(start + batch, moves.count), moves.count)
-            }
-            return moves.count
+            let router = try store.read { try routers.routing(for: $0).router }
+            return try switchGeneration(to: router, progress: progress)
         } catch { throw Self.wrap(error) }
+    }
+
+    /// Switches to a generation with `router`'s anchors, each item under its nearest anchor.
+    private func switchGeneration(to router: AnchorRouter, progress: ((Int, Int) -> Void)?) throws -> Int {
+        let report = try store.switchGeneration(anchors: router.anchors, count: router.anchorCount) { vectors, _ in
+            try router.nearestAnchors(of: vectors, parallelism: .automatic)
+        }
+        progress?(report.moved, report.moved)
+        return report.moved
     }
 }

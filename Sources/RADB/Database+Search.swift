@@ -9,17 +9,24 @@ extension Database {
     /// - Throws: `DatabaseError` naming the file when it cannot be read or is not an image,
     ///   or when `options` are out of range (k ≤ 0, nprobe ≤ 0).
     public func search(image url: URL, options: SearchOptions = SearchOptions()) throws -> [SearchMatch] {
-        let vector: [Float]
-        do { vector = try requireEmbedder().embed(file: url) } catch { throw Self.wrap(error) }
-        return try search(vector: vector, options: options)
+        let models = try requireModels()
+        let features: [Float]
+        do { features = try models.base.backboneFeatures(file: url) } catch { throw Self.wrap(error) }
+        // The query gets the head of the generation it is searched in (see GenerationModels).
+        return try search(rows: 1, options: options) { snapshot in
+            guard let v = try self.embedder(for: snapshot).vector(fromFeatures: features) else {
+                throw DatabaseError.underlying("\(url.path): the model gives non-finite values for this image")
+            }
+            return v
+        }[0]
     }
 
     /// The stored images nearest to the stored item `id` (the item itself comes first, at distance 0).
     public func search(id: UInt64, options: SearchOptions = SearchOptions()) throws -> [SearchMatch] {
-        let vector: [Float]?
-        do { vector = try store.vector(id: id) } catch { throw Self.wrap(error) }
-        guard let vector else { throw DatabaseError.unknownID(id) }
-        return try search(vector: vector, options: options)
+        try search(rows: 1, options: options) { snapshot in
+            guard let v = try snapshot.vector(id: id) else { throw DatabaseError.unknownID(id) }
+            return v
+        }[0]
     }
 
     /// The stored images nearest to `vector`, which must come from this database's model.
@@ -29,11 +36,18 @@ extension Database {
 
     /// One ranked list per row of `vectors`, in order. Partitions are read once per batch.
     public func search(vectors: NPYMatrix, options: SearchOptions = SearchOptions()) throws -> [[SearchMatch]] {
-        guard options.k >= 1 else { throw DatabaseError.invalidArgument("k must be at least 1 (got \(options.k))") }
         guard vectors.columns == store.dimension else {
             throw DatabaseError.invalidArgument("query vectors have \(vectors.columns) components but this database stores \(store.dimension)-dimensional vectors from model \(store.modelIdentity.prefix(12)): embed queries with `radb embed --db` on this database")
         }
-        if vectors.rows == 0 { return [] }
+        return try search(rows: vectors.rows, options: options) { _ in vectors.values }
+    }
+
+    /// Searches `rows` queries whose vectors `queries` gives inside the snapshot searched (so a
+    /// stored item's vector, or an image's embedding under the snapshot's model, always belongs
+    /// to the generation whose partitions are scanned).
+    func search(rows: Int, options: SearchOptions, queries: (StoreSnapshot) throws -> [Float]) throws -> [[SearchMatch]] {
+        guard options.k >= 1 else { throw DatabaseError.invalidArgument("k must be at least 1 (got \(options.k))") }
+        if rows == 0 { return [] }
         let nprobe: NProbe
         switch options.probe {
         case .exact: nprobe = .all
@@ -43,13 +57,25 @@ extension Database {
         }
         do {
             return try store.read { snapshot in
-                let lists = try SnapshotLists(snapshot: snapshot, listCount: router.anchorCount)
-                let index = try AnchorIndex(router: router, lists: lists, contexts: searchContexts)
+                // Route with the anchors of this snapshot's generation; an exact search scans
+                // every partition the snapshot holds (its router is never consulted).
+                let index: AnchorIndex<SnapshotLists>
+                if case .exact = options.probe {
+                    let lists = try SnapshotLists(everyPartitionOf: snapshot)
+                    guard lists.listCount > 0 else { return Array(repeating: [], count: rows) }
+                    let unused = try AnchorRouter(anchors: [Float](repeating: 0, count: lists.listCount * store.dimension),
+                                                  dimension: store.dimension)
+                    index = try AnchorIndex(router: unused, lists: lists, contexts: searchContexts)
+                } else {
+                    let router = try routers.routing(for: snapshot).router
+                    let lists = try SnapshotLists(snapshot: snapshot, anchorCount: router.anchorCount)
+                    index = try AnchorIndex(router: router, lists: lists, contexts: searchContexts)
+                }
                 var idFilter: IDFilter?
                 if !options.filter.isEmpty {
                     idFilter = IDFilter(try snapshot.ids(matching: Self.catalogFilter(options.filter)))
                 }
-                let result = try index.search(batch: vectors.values, k: options.k, nprobe: nprobe, filter: idFilter)
+                let result = try index.search(batch: try queries(snapshot), k: options.k, nprobe: nprobe, filter: idFilter)
                 var matches: [[SearchMatch]] = []
                 matches.reserveCapacity(result.hits.count)
                 for hits in result.hits {

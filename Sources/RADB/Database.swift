@@ -32,13 +32,19 @@ public final class Database: @unchecked Sendable {
     public let mode: Mode
     /// The model every vector of this database comes from; nil for a database of vectors
     /// imported from elsewhere (`radb import`), which is searched by vector or by stored id.
-    public let embedder: Embedder?
+    public var embedder: Embedder? {
+        guard let models else { return nil }
+        return (try? currentEmbedder()) ?? models.base
+    }
+    /// The model of each generation (nil for imported vectors).
+    let models: GenerationModels?
     let store: VectorStore
     /// The backbone features of the stored images (`features.sqlite`), kept so that learning in
     /// place can re-embed the collection without its files; nil when the database keeps none.
     let features: FeatureStore?
-    /// The anchors the vectors are partitioned by (reloaded after `reindex`).
-    private(set) var router: AnchorRouter
+    /// The router of each snapshot's generation (never anchors cached at open: another
+    /// process may re-anchor the database at any time).
+    let routers: GenerationRouters
     /// Scratch space of single-query searches, kept across calls so a long-lived `Database`
     /// searches without allocating (one context per concurrent search, created on demand).
     let searchContexts = SearchContextPool()
@@ -52,7 +58,7 @@ public final class Database: @unchecked Sendable {
     private init(url: URL, mode: Mode, embedder: Embedder?, store: VectorStore) throws {
         self.url = url
         self.mode = mode
-        self.embedder = embedder
+        self.models = embedder.map { GenerationModels(base: $0, directory: url) }
         self.store = store
         let featureFile = url.appendingPathComponent(FeatureStore.fileName)
         if embedder != nil, FileManager.default.fileExists(atPath: featureFile.path) {
@@ -60,7 +66,9 @@ public final class Database: @unchecked Sendable {
         } else {
             features = nil
         }
-        self.router = try Self.loadRouter(store)
+        self.routers = GenerationRouters(dimension: store.dimension)
+        // Damaged anchors are reported here, at open, never used.
+        _ = try store.read { try routers.routing(for: $0) }
     }
 
     // MARK: - Creating and opening
@@ -143,16 +151,24 @@ public final class Database: @unchecked Sendable {
         public var anchors: Int
         public var nonEmptyPartitions: Int
         public var dimension: Int
-        /// Content hash of the model file.
+        /// Content hash of the current generation's model file (the learned one after `learn`).
         public var model: String
         public var bytesOnDisk: Int
+        /// Images whose backbone features are kept for learning in place (nil: none are kept).
+        public var storedFeatures: Int?
+        /// Bytes of the kept features (`features.sqlite`), included in `bytesOnDisk`.
+        public var featureBytes: Int
     }
 
     public func stats() throws -> Stats {
         do {
             let s = try store.stats()
-            return Stats(items: s.items, anchors: router.anchorCount, nonEmptyPartitions: s.partitions,
-                         dimension: s.dimension, model: s.modelIdentity, bytesOnDisk: s.bytesOnDisk)
+            let (anchors, head) = try store.read { (try $0.generation?.anchorCount ?? 1, try $0.generation?.head ?? "") }
+            let kept = try features?.stats()
+            return Stats(items: s.items, anchors: anchors, nonEmptyPartitions: s.partitions,
+                         dimension: s.dimension, model: head.isEmpty ? s.modelIdentity : head,
+                         bytesOnDisk: s.bytesOnDisk + (kept?.bytes ?? 0),
+                         storedFeatures: kept?.entries, featureBytes: kept?.bytes ?? 0)
         } catch { throw Self.wrap(error) }
     }
 
@@ -161,11 +177,7 @@ public final class Database: @unchecked Sendable {
     public func check(progress: ((_ phase: String, _ done: Int, _ total: Int) -> Void)? = nil) throws -> [String] {
         do {
             let report = progress.map { report in { (p: VectorStore.CheckProgress) in report(p.phase.rawValue, p.done, p.total) } }
-            var problems = try store.check(progress: report).map(\.description)
-            if router.dimension != store.dimension {
-                problems.append("anchors have \(router.dimension) components, vectors \(store.dimension)")
-            }
-            return problems
+            return try store.check(progress: report).map(\.description)
         } catch { throw Self.wrap(error) }
     }
 
@@ -211,6 +223,14 @@ public final class Database: @unchecked Sendable {
                 try fm.copyItem(at: model, to: staging.appendingPathComponent(Self.modelFileName))
             }
             try features?.copy(to: staging.appendingPathComponent(FeatureStore.fileName))
+            let learned = url.appendingPathComponent(Self.modelsDirectoryName)
+            if fm.fileExists(atPath: learned.path) {
+                let copy = staging.appendingPathComponent(Self.modelsDirectoryName)
+                try fm.createDirectory(at: copy, withIntermediateDirectories: true)
+                for name in try fm.contentsOfDirectory(atPath: learned.path) where name.hasSuffix(".safetensors") && !name.hasPrefix(".") {
+                    try fm.copyItem(at: learned.appendingPathComponent(name), to: copy.appendingPathComponent(name))
+                }
+            }
             if replaceEmptyDirectory { try fm.removeItem(at: dest) }
             guard rename(staging.path, dest.path) == 0 else {
                 throw DatabaseError.underlying(
@@ -269,22 +289,37 @@ public final class Database: @unchecked Sendable {
                 }
                 guard v.allSatisfy(\.isFinite) else { throw DatabaseError.invalidArgument("vector \(i) contains NaN or infinity") }
             }
-            let anchors = try router.nearestAnchors(of: vectors.flatMap { $0 })
-            return try store.insert(zip(zip(vectors, anchors), metadata).map { NewItem(vector: $0.0, anchor: $0.1, metadata: $1) })
+            let values = vectors.flatMap { $0 }
+            return try insertRouted({ _ in values }) { _, anchors in
+                zip(zip(vectors, anchors), metadata).map { NewItem(vector: $0.0, anchor: $0.1, metadata: $1) }
+            }
         } catch { throw Self.wrap(error) }
     }
 
-    // MARK: - Helpers
-
-    static func loadRouter(_ store: VectorStore) throws -> AnchorRouter {
-        let anchors = try store.anchors()
-        guard !anchors.isEmpty else {
-            return try AnchorRouter(anchors: [Float](repeating: 0, count: store.dimension), dimension: store.dimension)
+    /// Routes `vectors` (back to back) with the current generation's anchors and inserts the
+    /// items `makeItems` builds from their anchors. The store refuses the write if another
+    /// process switched generations in between (the check runs inside the write's
+    /// transaction); the vectors are then routed again with the new anchors.
+    ///
+    /// `vectors` gives the vectors for a generation's routing: fixed ones, or — for images —
+    /// the generation's model applied to their backbone features, so that items ingested while
+    /// another process learns in place get the embedding of the generation they land in.
+    func insertRouted(_ vectors: (GenerationRouters.Routing) throws -> [Float],
+                      _ makeItems: ([Float], [Int32]) -> [NewItem]) throws -> [UInt64] {
+        var attempt = 0
+        while true {
+            let routing = try store.read { try routers.routing(for: $0) }
+            let values = try vectors(routing)
+            let anchors = try routing.router.nearestAnchors(of: values)
+            do {
+                return try store.insert(makeItems(values, anchors), generation: routing.generation)
+            } catch StoreError.generationChanged where attempt < 4 {
+                attempt += 1
+            }
         }
-        return try AnchorRouter(anchors: anchors, dimension: store.dimension)
     }
 
-    func reloadRouter() throws { router = try Self.loadRouter(store) }
+    // MARK: - Helpers
 
     /// Throws unless the database was opened for writing.
     func requireWritable(_ operation: String) throws {
@@ -293,12 +328,34 @@ public final class Database: @unchecked Sendable {
         }
     }
 
-    /// The embedder, or an error explaining that this database holds imported vectors.
+    /// The model of the current generation, or an error explaining that this database holds
+    /// imported vectors.
     func requireEmbedder() throws -> Embedder {
-        guard let embedder else {
+        guard models != nil else {
             throw DatabaseError.invalidArgument("\(url.path) holds vectors imported from elsewhere and has no image model: search it with --vectors FILE.npy or --id ID")
         }
-        return embedder
+        return try currentEmbedder()
+    }
+
+    /// The models of the generations, or an error explaining that this database holds imported vectors.
+    func requireModels() throws -> GenerationModels {
+        guard let models else {
+            throw DatabaseError.invalidArgument("\(url.path) holds vectors imported from elsewhere and has no image model: search it with --vectors FILE.npy or --id ID")
+        }
+        return models
+    }
+
+    /// The model of the generation current now.
+    func currentEmbedder() throws -> Embedder {
+        do { return try store.read { try embedder(for: $0) } } catch { throw Self.wrap(error) }
+    }
+
+    /// The model of `snapshot`'s generation (throws for imported vectors).
+    func embedder(for snapshot: StoreSnapshot) throws -> Embedder {
+        guard let models else {
+            throw DatabaseError.invalidArgument("\(url.path) holds vectors imported from elsewhere and has no image model")
+        }
+        return try models.embedder(head: try routers.routing(for: snapshot).head)
     }
 
     /// Maps lower-layer errors onto `DatabaseError`, keeping their messages.

@@ -344,6 +344,19 @@ public final class Embedder: @unchecked Sendable {
         return e.storage.allSatisfy(\.isFinite) ? e.storage : nil
     }
 
+    /// The backbone features of one image file (what `vector(fromFeatures:)` turns into its vector).
+    /// Throws `EmbedderError` naming the file when it cannot be decoded.
+    public func backboneFeatures(file url: URL) throws -> [Float] {
+        let image: Image
+        do { image = try ImageDecoder.decode(contentsOf: url, targetSizeHint: decodeHint) } catch {
+            throw EmbedderError.unreadableImage(path: url.path, reason: "\(error)")
+        }
+        guard let row = try embedWithFeatures(images: [image]).first, let row else {
+            throw EmbedderError.nonFiniteEmbedding(path: url.path)
+        }
+        return row.features
+    }
+
     /// Backbone features and vectors of decoded images, in order; a row is nil when the network
     /// produced non-finite values for that image.
     public func embedWithFeatures(images: [Image]) throws -> [(features: [Float], vector: [Float])?] {

@@ -1,23 +1,36 @@
 import RADBIndex
 import RADBStore
 
-/// A store snapshot seen as the search engine's inverted lists: partition `i` of the store is
-/// list `i`, and its blocks are handed over in place from the LMDB memory map — no copies.
+/// A store snapshot seen as the search engine's inverted lists: list `i` is the store's
+/// partition `partitions[i]`, and its blocks are handed over in place from the LMDB memory map
+/// — no copies.
 ///
-/// Valid only inside the `read { }` closure that produced the snapshot.
+/// A routed search lists the generation's anchors (`partitions[i] == i`); an exact search lists
+/// every partition that exists in the snapshot, so it reaches every stored item even where a
+/// partition has no anchor. Valid only inside the `read { }` closure that produced the snapshot.
 struct SnapshotLists: InvertedLists {
     let snapshot: StoreSnapshot
-    /// The router's anchor count (partitions with no vectors are empty lists).
-    let listCount: Int
-    /// Vectors per partition, read once when the lists are made.
+    /// The store partition of each list.
+    let partitions: [Int32]
+    var listCount: Int { partitions.count }
+    /// Vectors per list, read once when the lists are made.
     private let counts: [Int]
 
-    init(snapshot: StoreSnapshot, listCount: Int) throws {
+    /// Lists for partitions `0..<anchorCount` (partitions with no vectors are empty lists).
+    init(snapshot: StoreSnapshot, anchorCount: Int) throws {
+        try self.init(snapshot: snapshot, partitions: (0..<anchorCount).map { Int32(truncatingIfNeeded: $0) })
+    }
+
+    /// Lists for exactly the partitions the snapshot holds, in partition order.
+    init(everyPartitionOf snapshot: StoreSnapshot) throws {
+        try self.init(snapshot: snapshot, partitions: try snapshot.partitions.map(\.anchor).sorted())
+    }
+
+    init(snapshot: StoreSnapshot, partitions: [Int32]) throws {
         self.snapshot = snapshot
-        self.listCount = listCount
-        var counts = [Int](repeating: 0, count: listCount)
-        for p in try snapshot.partitions where p.anchor >= 0 && Int(p.anchor) < listCount { counts[Int(p.anchor)] = p.count }
-        self.counts = counts
+        self.partitions = partitions
+        let stored = Dictionary(try snapshot.partitions.map { ($0.anchor, $0.count) }, uniquingKeysWith: { a, _ in a })
+        counts = partitions.map { stored[$0] ?? 0 }
     }
 
     var dimension: Int { snapshot.dimension }
@@ -25,7 +38,7 @@ struct SnapshotLists: InvertedLists {
     func count(ofList list: Int) -> Int { counts[list] }
 
     func forEachBlock(ofList list: Int, _ body: (VectorBlock) throws -> Void) throws {
-        try snapshot.forEachBlock(partition: Int32(list)) { block in
+        try snapshot.forEachBlock(partition: partitions[list]) { block in
             try body(VectorBlock(ids: block.ids, vectors: block.vectors, squaredNorms: block.squaredNorms))
         }
     }

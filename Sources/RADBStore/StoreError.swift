@@ -43,6 +43,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAnchors(path: String, reason: String)
     /// A configuration value out of range.
     case invalidArgument(path: String, reason: String)
+    /// Items were routed with the anchors of generation `expected`, but the store has switched
+    /// to generation `current` since (another process re-anchored it). Nothing was written.
+    case generationChanged(path: String, expected: UInt64, current: UInt64?)
+    /// A write names a partition that has no anchor in the current generation.
+    case noSuchAnchor(path: String, anchor: Int32, generation: UInt64, anchorCount: Int)
 
     // MARK: - Concurrency and environment
     /// Another process held the write lock for longer than the timeout.
@@ -106,6 +111,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(p): invalid anchors: \(r)."
         case let .invalidArgument(p, r):
             return "\(p): \(r)."
+        case let .generationChanged(p, e, c):
+            return "\(p): the anchors changed while this write was prepared (routed with generation \(e), the database is now at \(c.map(String.init) ?? "none")). Nothing was written; route the items with the current anchors and retry."
+        case let .noSuchAnchor(p, a, g, n):
+            return "\(p): partition \(a) has no anchor in generation \(g), which has \(n) anchors (0…\(n - 1)). Nothing was written; route items with the database's current anchors."
         case let .writerBusy(p, pid, w):
             let who = pid.map { "process \($0)" } ?? "another process"
             return "\(p): \(who) holds the write lock (waited \(String(format: "%.1f", w)) s). Wait for it to finish, or stop it, then retry."

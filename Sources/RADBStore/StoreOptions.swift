@@ -61,6 +61,8 @@ public struct StoreProblem: Sendable, Equatable, CustomStringConvertible {
     /// Which invariant is broken.
     public enum Kind: String, Sendable {
         case vectorStore, catalog, orphanVector, orphanRow, anchorMismatch, sequence, model, blockLayout, contentIndex, labelIndex
+        /// The model generation: its record, its anchors, or a partition without an anchor.
+        case anchors
     }
     public let kind: Kind
     public let message: String

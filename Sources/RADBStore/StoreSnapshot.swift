@@ -19,6 +19,40 @@ public struct StoreSnapshot {
     public var dimension: Int { layout.dimension }
     /// Commit sequence number this snapshot shows.
     public let sequence: UInt64
+    /// LMDB meta `format` of this snapshot (generations live in LMDB from format 4 on).
+    let vectorFormat: UInt64
+    /// The catalog file (named by errors about the anchors it holds).
+    let catalogPath: String
+
+    // MARK: - Model generation
+
+    /// The model generation this snapshot's partitions belong to — the anchors to route with
+    /// when searching this snapshot — or nil if the store has no anchors. Validated: damaged
+    /// anchors (wrong length, NaN/Inf) throw instead of being used.
+    ///
+    /// A database of vector format < 4 opened read-only has no generation record yet; its
+    /// anchors come from the catalog of the same snapshot, as generation 0.
+    /// - Throws: `StoreError.invalidAnchors` naming the damaged file.
+    public var generation: ModelGeneration? {
+        get throws {
+            if vectorFormat >= 4 {
+                return try lmdbCall { try txn.generation(dimension: layout.dimension, path: txn.environment.directory) }
+            }
+            let anchors = try wrap { try Catalog.anchors(db, dimension: layout.dimension, path: catalogPath) }
+            if anchors.isEmpty { return nil }
+            return ModelGeneration(number: 0, anchorCount: anchors.count / layout.dimension, dimension: layout.dimension,
+                                   createdAt: 0, anchors: anchors)
+        }
+    }
+
+    /// The number of `generation` without decoding its anchors (nil: no anchors), so a reader
+    /// can reuse a router it built for the same generation.
+    public var generationNumber: UInt64? {
+        get throws {
+            if vectorFormat >= 4 { return try lmdbCall { try txn.generationNumber() } }
+            return try generation?.number
+        }
+    }
 
     // MARK: - Partitions
 
@@ -165,9 +199,9 @@ public struct StoreSnapshot {
         try wrap { try Catalog.ids(db, matching: filter) }
     }
 
-    /// The stored anchors, `count × dimension` floats.
+    /// The anchors of this snapshot's generation, `count × dimension` floats (empty if none).
     public func anchors() throws -> [Float] {
-        try wrap { try Catalog.anchors(db, dimension: layout.dimension) }
+        try generation?.anchors ?? []
     }
 
     func wrap<T>(_ body: () throws -> T) throws -> T {
@@ -228,7 +262,8 @@ extension VectorStore {
                             }
                             ReadScope.enter()
                             defer { ReadScope.exit() }
-                            let snapshot = StoreSnapshot(txn: txn, db: db, layout: layout, path: path, contents: contents, sequence: l)
+                            let snapshot = StoreSnapshot(txn: txn, db: db, layout: layout, path: path, contents: contents,
+                                                         sequence: l, vectorFormat: format, catalogPath: catalog.path)
                             do { return .done(try body(snapshot)) } catch { return .failed(error) }
                         }
                     }

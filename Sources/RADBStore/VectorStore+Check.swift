@@ -13,6 +13,9 @@ extension VectorStore {
     /// below the next id, and the id map pointing at each exactly; catalog rows ↔ vectors
     /// one to one with the same anchor; the content-hash index (`contents`) holds exactly one
     /// entry (key of the row's hash, id) per catalog row and nothing else; model records agree;
+    /// the model generation: its record and anchors whole (right count and dimension, finite),
+    /// the catalog's mirror equal to them, every partition an anchor of the generation (so
+    /// routed searches can reach its items) and every item in a partition that searches scan;
     /// SQLite integrity.
     ///
     /// - Parameter progress: called now and then with the phase and how much of it is done
@@ -34,6 +37,9 @@ extension VectorStore {
             if let raw = try txn.metaBytes("pending"), (try? PendingOperation(decoding: raw)) == nil {
                 report(.vectorStore, "the pending catalog record is malformed")
             }
+            // The model generation: damaged anchors are reported, never used.
+            var generation: ModelGeneration?
+            do { generation = try snap.generation } catch { report(.anchors, "\(error)") }
 
             // Blocks, in key order = partition by partition, block by block.
             let totalBlocks = progress == nil ? 0 : try txn.entryCount(env.blocksDB)
@@ -112,8 +118,21 @@ extension VectorStore {
                 if r.count == 0 { report(.vectorStore, "partition \(a): empty partition record") }
                 return true
             }
-            for a in blocksPerPartition.keys where !recorded.contains(a) {
-                report(.vectorStore, "partition \(a) has blocks but no partition record")
+            for a in blocksPerPartition.keys.sorted() where !recorded.contains(a) {
+                report(.vectorStore, "partition \(a) has blocks but no partition record: its \(blocksPerPartition[a]?.count ?? 0) items are unreachable by search")
+            }
+            if let g = generation {
+                for a in Set(blocksPerPartition.keys).union(recorded).sorted() where a < 0 || Int(a) >= g.anchorCount {
+                    report(.anchors, "partition \(a) holds \(blocksPerPartition[a]?.count ?? 0) items but generation \(g.number) has anchors 0…\(g.anchorCount - 1) only: routed searches never reach them; run `radb reindex`")
+                }
+                if format >= 4 {
+                    do {
+                        let mirror = try Catalog.anchors(snap.db, dimension: d, path: catalog.path)
+                        if !mirror.elementsEqual(g.anchors, by: { $0.bitPattern == $1.bitPattern }) {
+                            report(.anchors, "the catalog's anchors table (\(mirror.count / d) anchors) differs from generation \(g.number)'s \(g.anchorCount) anchors in the vector store")
+                        }
+                    } catch { report(.anchors, "\(error)") }
+                }
             }
 
             // Id map.

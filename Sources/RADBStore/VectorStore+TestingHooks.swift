@@ -23,6 +23,58 @@ extension VectorStore {
         try rewriteAsOlderFormatForTesting(2)
     }
 
+    /// Rewrites this database into vector format 3 (anchors only in the catalog, no model
+    /// generation in LMDB), as radb wrote it before model generations. Takes the writer lock.
+    package func rewriteAsVersion3ForTesting() throws {
+        try writerLock.acquire(timeout: options.writeLockTimeout)
+        defer { writerLock.release() }
+        try lmdbCall { try lmdb.write { txn in try dropGenerationForTesting(txn); try txn.putMeta("format", 3) } }
+    }
+
+    private func dropGenerationForTesting(_ txn: LMDBTransaction) throws {
+        if let number = try txn.generationNumber() {
+            for var name in [ModelGeneration.recordKey, ModelGeneration.anchorsKey(number)] {
+                _ = try name.withUTF8 { try txn.delete(txn.environment.metaDB, key: UnsafeRawBufferPointer($0)) }
+            }
+        }
+    }
+
+    /// Ways `damageAnchorsForTesting` breaks the anchors.
+    package enum AnchorDamage { case nonFinite, shortRow }
+
+    /// Damages the current anchors the way a bad disk or a bad tool could, so the tests can
+    /// prove that open, search and `check()` report it: in format 4 the LMDB copy (a NaN, or
+    /// the last row cut short); in format 3 the catalog's `anchors` table.
+    package func damageAnchorsForTesting(_ damage: AnchorDamage) throws {
+        try writerLock.acquire(timeout: options.writeLockTimeout)
+        defer { writerLock.release() }
+        let format = try lmdbCall { try lmdb.read { try $0.metaUInt64("format") ?? 0 } }
+        if format >= 4 {
+            try lmdbCall {
+                try lmdb.write { txn in
+                    guard let number = try txn.generationNumber(), let raw = try txn.metaBytes(ModelGeneration.anchorsKey(number)) else { return }
+                    var bytes = Array(raw)
+                    switch damage {
+                    case .nonFinite: withUnsafeBytes(of: Float.nan.bitPattern) { for i in 0..<4 { bytes[4 + i] = $0[i] } }
+                    case .shortRow: bytes.removeLast(4)
+                    }
+                    try bytes.withUnsafeBytes { try txn.putMeta(ModelGeneration.anchorsKey(number), bytes: $0) }
+                }
+            }
+        } else {
+            try catalog.wrap {
+                try catalog.pool.write { db in
+                    guard var data = try Data.fetchOne(db, sql: "SELECT vector FROM anchors WHERE anchor = 0") else { return }
+                    switch damage {
+                    case .nonFinite: withUnsafeBytes(of: Float.nan.bitPattern) { data.replaceSubrange(0..<4, with: $0) }
+                    case .shortRow: data.removeLast(4)
+                    }
+                    try db.execute(sql: "UPDATE anchors SET vector = ? WHERE anchor = 0", arguments: [data])
+                }
+            }
+        }
+    }
+
     private func rewriteAsOlderFormatForTesting(_ format: UInt64) throws {
         guard layout.mergeFactor == VectorBlockLayout.legacyMergeFactor else {
             throw StoreError.invalidArgument(path: path, reason: "only a store created with mergeFactor 4 has the layout of vector formats 1–2")
@@ -56,6 +108,7 @@ extension VectorStore {
                 }
                 var name = "mergeFactor"
                 try name.withUTF8 { _ = try txn.delete(env.metaDB, key: UnsafeRawBufferPointer($0)) }
+                try dropGenerationForTesting(txn)
                 try txn.putMeta("format", format)
             }
         }

@@ -67,8 +67,21 @@ import GRDB
 /// - Long `read { }` closures in this process delay map growth (and so writes) in this process.
 /// - Two `VectorStore`s on one directory in one process share the LMDB environment; the first
 ///   one's `durable` setting wins.
-/// - Ids are never reused; the catalog's anchors are descriptive and not validated against
-///   the partitions' anchor ids (a partition may exist for an anchor not in `anchors()`).
+/// - Ids are never reused. A store without anchors (none ever set) accepts any partition id;
+///   once anchors are set, writes accept only partitions `0..<anchorCount` of the current
+///   generation, and `check()` reports any partition without an anchor.
+///
+/// # Model generations (vector format 4)
+///
+/// The anchors are part of the numbered commit: the current generation's record and anchors
+/// live in LMDB meta (`ModelGeneration`), and `switchGeneration` — set new anchors and put every
+/// item in its partition under them — is one write of the protocol above: one LMDB transaction
+/// (the new generation is written beside the old one, which every reader keeps seeing until the
+/// commit) whose catalog half mirrors the anchors and the moved rows. A reader routes with the
+/// generation of the snapshot it scans; a writer checks, inside its LMDB transaction, that the
+/// items it writes were routed with the current generation (`insert(_:generation:)`), so
+/// anchors read before the writer lock was taken can never place items in the wrong partitions.
+/// Kill -9 at any moment leaves either the whole old or the whole new generation.
 ///
 /// # Formats and upgrades
 ///
@@ -128,9 +141,10 @@ public final class VectorStore: @unchecked Sendable {
     /// Format of the LMDB half (meta `format`): 1 = blocks, ids, partitions; 2 = also
     /// `contents` (the content-hash index); 3 = the id map holds positions (`ItemPosition`),
     /// partition records count their large blocks, meta `mergeFactor` is recorded, and new
-    /// content-index entries go to sorted runs (`contentRuns`, see ContentIndex). Older
-    /// radb builds refuse a format they do not know.
-    static let vectorFormatVersion: UInt64 = 3
+    /// content-index entries go to sorted runs (`contentRuns`, see ContentIndex); 4 = the
+    /// model generation (record and anchors) lives in meta and switches with the partitions
+    /// (see `ModelGeneration`). Older radb builds refuse a format they do not know.
+    static let vectorFormatVersion: UInt64 = 4
 
     private init(directory: URL, dimension: Int, modelIdentity: String, options: StoreOptions,
                  lmdb: LMDBEnvironment, catalog: Catalog, writerLock: WriterLock, layout: VectorBlockLayout) {
@@ -396,6 +410,24 @@ public final class VectorStore: @unchecked Sendable {
                 try lmdb.writeCreatingContents { txn, handles in
                     try ContentIndex.mergeRunsIntoMain(txn: txn, handles: handles)
                     try IDMapUpgrade.run(txn: txn, layout: layout)
+                    try txn.putMeta("format", 3)
+                }
+            }
+        }
+        if format < 4 {
+            // The catalog's anchors become generation 1 in LMDB (validated: damaged anchors stop
+            // the upgrade with an error naming the row, rather than being carried on). Partitions
+            // stay as they are; `check()` reports any without an anchor (an interrupted reindex of
+            // an older radb) and a `reindex` repairs them.
+            let anchors = try catalog.wrap { try catalog.pool.read { try Catalog.anchors($0, dimension: dimension, path: catalog.path) } }
+            try lmdbCall {
+                try lmdb.write { txn in
+                    if !anchors.isEmpty {
+                        let g = ModelGeneration(number: 1, anchorCount: anchors.count / dimension, dimension: dimension,
+                                                createdAt: Date().timeIntervalSince1970, anchors: anchors)
+                        try txn.putGeneration(g, replacing: nil)
+                    }
+                    try txn.putMeta("format", 4)
                 }
             }
         }
@@ -471,10 +503,14 @@ public final class VectorStore: @unchecked Sendable {
     /// let ids = try store.insert([NewItem(vector: e, anchor: 3,
     ///     metadata: ItemMetadata(path: "a.jpg", contentHash: h, label: "cat", width: 640, height: 480))])
     /// ```
-    /// - Throws: `.emptyBatch`, `.wrongDimension`, `.nonFiniteVector`, `.invalidMetadata`
-    ///   (nothing written), `.writerBusy`, `.io`.
+    /// `generation`: the number of the generation whose anchors routed the items (nil: not
+    /// checked). The check runs inside the write's LMDB transaction, so items routed with
+    /// anchors another process has replaced meanwhile are refused, never stored in partitions
+    /// that mean something else now.
+    /// - Throws: `.emptyBatch`, `.wrongDimension`, `.nonFiniteVector`, `.invalidMetadata`,
+    ///   `.generationChanged`, `.noSuchAnchor` (nothing written), `.writerBusy`, `.io`.
     @discardableResult
-    public func insert(_ batch: [NewItem]) throws -> [UInt64] {
+    public func insert(_ batch: [NewItem], generation: UInt64? = nil) throws -> [UInt64] {
         guard !batch.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "insert") }
         // Through a pointer: `for item in batch` copies (retains) every vector and string.
         try batch.withUnsafeBufferPointer { items in
@@ -516,6 +552,9 @@ public final class VectorStore: @unchecked Sendable {
             }
             norms = try validatedNorms(sorted, order: order)
         }, vectorHalf: { writer, first, sortedContentEntries in
+            if let lo = anchorOf.min(), let hi = anchorOf.max() {
+                try checkRouting(writer.txn, generation: generation, anchors: lo...hi)
+            }
             var runStart = 0
             while runStart < order.count {
                 let anchor = anchorOf[order[runStart]]
@@ -593,6 +632,9 @@ public final class VectorStore: @unchecked Sendable {
         }, vectorHalf: { writer, _, _ in
             let unknown = try ordered.filter { try !writer.contains($0) }
             guard unknown.isEmpty else { throw StoreError.unknownIDs(path: path, ids: unknown) }
+            if let lo = target.values.min(), let hi = target.values.max() {
+                try checkRouting(writer.txn, generation: nil, anchors: lo...hi)
+            }
             for id in ordered {
                 let anchor = target[id]!
                 guard let p = try writer.position(of: id), p.anchor != anchor else { continue }
@@ -611,29 +653,24 @@ public final class VectorStore: @unchecked Sendable {
 
     // MARK: - Anchors
 
-    /// Replaces the anchor vectors (`count × dimension` floats, row-major) kept in the catalog.
-    /// - Throws: `.invalidAnchors`, `.writerBusy`.
+    /// Switches to a new generation with these anchors (`count × dimension` floats, row-major)
+    /// and leaves every item in its partition: for a new store, or anchors that keep each
+    /// partition's meaning. Use `switchGeneration(anchors:count:assign:)` to move items.
+    /// - Throws: `.invalidAnchors` (also when a partition holds items but would have no anchor),
+    ///   `.writerBusy`.
     public func setAnchors(_ vectors: [Float], count: Int) throws {
-        guard count >= 1, vectors.count == count * dimension else {
-            throw StoreError.invalidAnchors(path: path,
-                reason: "expected \(count) × \(dimension) = \(count * dimension) floats, got \(vectors.count)")
-        }
-        if let i = vectors.firstIndex(where: { !$0.isFinite }) {
-            throw StoreError.invalidAnchors(path: path, reason: "anchor \(i / dimension) has a NaN or infinite component")
-        }
-        guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: "setAnchors") }
-        guard !options.readOnly else { throw StoreError.readOnly(path: path, operation: "setAnchors") }
-        try writerLock.acquire(timeout: options.writeLockTimeout)
-        defer { writerLock.release() }
-        waitForCatalogCommit()
-        try catalog.wrap { try catalog.pool.write { try Catalog.setAnchors($0, vectors: vectors, count: count, dimension: dimension) } }
+        try switchGeneration(anchors: vectors, count: count, assign: nil)
     }
 
-    /// The stored anchors, `count × dimension` floats (empty if none were set).
+    /// The anchors of the current generation, `count × dimension` floats (empty if none).
+    /// - Throws: `.invalidAnchors` when they are damaged.
     public func anchors() throws -> [Float] {
-        guard !ReadScope.isActive else { throw StoreError.calledInsideReadSnapshot(path: path, operation: "anchors") }
-        waitForCatalogCommit()
-        return try catalog.wrap { try catalog.pool.read { try Catalog.anchors($0, dimension: dimension) } }
+        try read { try $0.anchors() }
+    }
+
+    /// The current model generation, or nil if no anchors were ever set.
+    public func generation() throws -> ModelGeneration? {
+        try read { try $0.generation }
     }
 
     // MARK: - Point reads

@@ -12,12 +12,14 @@ struct StatsCommand: ParsableCommand {
             let s = try Database.open(at: global.databaseURL, mode: .readOnly).stats()
             if global.json {
                 Output.json(["items": s.items, "anchors": s.anchors, "dimension": s.dimension, "model": s.model,
-                             "bytes_on_disk": s.bytesOnDisk, "nonempty_partitions": s.nonEmptyPartitions])
+                             "bytes_on_disk": s.bytesOnDisk, "nonempty_partitions": s.nonEmptyPartitions,
+                             "stored_features": s.storedFeatures.map { $0 as Any } ?? NSNull(), "feature_bytes": s.featureBytes])
             } else {
                 Output.table(header: ["property", "value"], rows: [
                     ["items", String(s.items)], ["anchors", String(s.anchors)],
                     ["non-empty partitions", String(s.nonEmptyPartitions)], ["dimension", String(s.dimension)],
                     ["model", s.model], ["bytes on disk", String(s.bytesOnDisk)],
+                    ["kept backbone features", s.storedFeatures.map { "\($0) (\(s.featureBytes) bytes)" } ?? "off"],
                 ])
             }
         }
@@ -141,7 +143,7 @@ struct ImportCommand: ParsableCommand {
 struct ReindexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reindex",
-        abstract: "Recompute anchors with k-means over the stored vectors and re-partition (resumable).")
+        abstract: "Recompute anchors with k-means over the stored vectors and re-partition (one atomic switch).")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Number of anchors (default: about √n).")
     var anchors: Int?

@@ -146,11 +146,12 @@ final class LearnInPlaceTests: XCTestCase {
         let cliResult = try cli.run(["learn", "--db", cli.workdir.appendingPathComponent("single.db").path])
         XCTAssertEqual(cliResult.status, 1)
         XCTAssertTrue(cliResult.stderr.contains("single item"), cliResult.stderr)
-        let junk = cli.workdir.appendingPathComponent("junk/cats")
-        try FileManager.default.createDirectory(at: junk, withIntermediateDirectories: true)
-        try Data("not an image".utf8).write(to: junk.appendingPathComponent("a.jpg"))
-        let eval = try cli.run(["eval", "--db", cli.workdir.appendingPathComponent("single.db").path,
-                                "--queries", junk.deletingLastPathComponent().path])
+        let junk = cli.workdir.appendingPathComponent("junk")
+        for label in ["cats", "birds"] {
+            try FileManager.default.createDirectory(at: junk.appendingPathComponent(label), withIntermediateDirectories: true)
+            try Data("not an image".utf8).write(to: junk.appendingPathComponent("\(label)/a.jpg"))
+        }
+        let eval = try cli.run(["eval", "--db", cli.workdir.appendingPathComponent("single.db").path, "--queries", junk.path])
         XCTAssertEqual(eval.status, 1)
         XCTAssertTrue(eval.stderr.contains("no readable query image"), eval.stderr)
     }
@@ -165,25 +166,41 @@ final class LearnInPlaceTests: XCTestCase {
         XCTAssertEqual(try cli.run(["ingest", "--db", db, "--label-from-folder", train.path]).status, 0)
         let original = try XCTUnwrap(try cli.run(["stats", "--db", db, "--json"]).json()["model"] as? String)
         var models = Set([original])
+        var previous: String
+        var switched = 0
+        // Time one whole learn, so the kills below fall anywhere in it, the switch included.
+        let started = Date()
+        XCTAssertEqual(try cli.run(["learn", "--db", db, "--epochs", "40", "--seed", "99"]).status, 0)
+        let duration = Date().timeIntervalSince(started)
+        previous = try XCTUnwrap(try cli.run(["stats", "--db", db, "--json"]).json()["model"] as? String)
+        models.insert(previous)
         var generator = SystemRandomNumberGenerator()
         for round in 0..<8 {
             let (process, _, _) = try cli.start(["learn", "--db", db, "--epochs", "40", "--seed", "\(round)"])
-            usleep(UInt32.random(in: 200_000...2_500_000, using: &generator))
+            usleep(UInt32(Double.random(in: 0.1...1.1, using: &generator) * duration * 1e6))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             let check = try cli.run(["check", "--db", db])
             XCTAssertEqual(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "ok", "round \(round): \(check.stdout) \(check.stderr)")
             let stats = try cli.run(["stats", "--db", db, "--json"]).json()
             XCTAssertEqual(stats["items"] as? Int, 200, "round \(round)")
+            // The model is the previous generation's or the one this round learned (killed after
+            // its switch) — whole either way: its file is there and searches use it.
             let model = try XCTUnwrap(stats["model"] as? String)
-            XCTAssertTrue(models.contains(model) || process.terminationReason == .uncaughtSignal, "round \(round)")
+            if model != previous {
+                XCTAssertFalse(models.contains(model), "round \(round): a generation learned earlier came back")
+                XCTAssertTrue(FileManager.default.fileExists(atPath: "\(db)/models/\(model).safetensors"), "round \(round)")
+                switched += 1
+            }
             models.insert(model)
+            previous = model
             for id in [1, 100, 200] {
                 let found = try cli.run(["search", "--db", db, "--id", "\(id)", "-k", "1", "--exact", "--json"])
                 XCTAssertEqual(found.status, 0, found.stderr)
                 XCTAssertEqual(try XCTUnwrap(try found.json()["results"] as? [[String: Any]]).first?["id"] as? Int, id, "round \(round)")
             }
         }
+        print("kill -9 during learn: \(switched) of 8 rounds were killed after their switch, the rest before")
         // A learn that is left alone completes.
         let finished = try cli.run(["learn", "--db", db, "--epochs", "5", "--json"])
         XCTAssertEqual(finished.status, 0, finished.stderr)

@@ -140,6 +140,10 @@ final class Catalog: @unchecked Sendable {
         case let .move(moves):
             let stmt = try db.cachedStatement(sql: "UPDATE items SET anchor = ? WHERE id = ?")
             for m in moves { try stmt.execute(arguments: [Int64(m.anchor), Int64(m.id)]) }
+        case let .switchGeneration(g):
+            let stmt = try db.cachedStatement(sql: "UPDATE items SET anchor = ? WHERE id = ?")
+            for m in g.moves { try stmt.execute(arguments: [Int64(m.anchor), Int64(m.id)]) }
+            try setAnchors(db, vectors: g.anchors, count: g.anchorCount, dimension: g.anchors.count / g.anchorCount)
         }
         try setSequence(db, sequence)
     }
@@ -412,12 +416,33 @@ final class Catalog: @unchecked Sendable {
         }
     }
 
-    static func anchors(_ db: Database, dimension: Int) throws -> [Float] {
+    /// The anchors table as `count × dimension` floats (empty if it has no rows), validated:
+    /// rows numbered 0, 1, 2, … without gaps, each exactly `dimension` finite Float32s. A
+    /// damaged row is reported, never skipped (skipping renumbers every later anchor).
+    /// - Throws: `StoreError.invalidAnchors` naming `path`.
+    static func anchors(_ db: Database, dimension: Int, path: String) throws -> [Float] {
         var out: [Float] = []
+        var expected: Int64 = 0
         for row in try Row.fetchAll(db, sql: "SELECT anchor, vector FROM anchors ORDER BY anchor") {
-            let data: Data = row[1]
-            guard data.count == dimension * 4 else { continue }
-            data.withUnsafeBytes { out.append(contentsOf: $0.bindMemory(to: Float.self)) }
+            let anchor: Int64 = row[0]
+            guard anchor == expected else {
+                throw StoreError.invalidAnchors(path: path,
+                    reason: "the anchors table jumps from anchor \(expected - 1) to \(anchor) (anchor \(expected) is missing); restore catalog.sqlite from a backup")
+            }
+            guard let data = row[1] as Data?, data.count == dimension * 4 else {
+                let size = (row[1] as Data?)?.count ?? 0
+                throw StoreError.invalidAnchors(path: path,
+                    reason: "anchor \(anchor) holds \(size) bytes, expected \(dimension) × 4 = \(dimension * 4); restore catalog.sqlite from a backup")
+            }
+            let start = out.count
+            data.withUnsafeBytes { raw in
+                for i in 0..<dimension { out.append(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))) }
+            }
+            if let bad = out[start...].firstIndex(where: { !$0.isFinite }) {
+                throw StoreError.invalidAnchors(path: path,
+                    reason: "anchor \(anchor) has a NaN or infinite component (\(bad - start)); restore catalog.sqlite from a backup")
+            }
+            expected += 1
         }
         return out
     }

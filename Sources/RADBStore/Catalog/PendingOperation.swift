@@ -13,6 +13,9 @@ enum PendingOperation: Equatable {
     case delete([UInt64])
     case updateMetadata([MetadataUpdate])
     case move([AnchorMove])
+    /// A switch to a new model generation: the catalog mirrors its anchors and the moved rows'
+    /// anchors (see `ModelGeneration`, `VectorStore.switchGeneration`).
+    case switchGeneration(GenerationSwitch)
     case none
 
     struct MetadataUpdate: Equatable { var id: UInt64; var metadata: ItemMetadata }
@@ -33,6 +36,14 @@ enum PendingOperation: Equatable {
         }
     }
     struct AnchorMove: Equatable { var id: UInt64; var anchor: Int32 }
+    struct GenerationSwitch: Equatable {
+        var number: UInt64
+        var anchorCount: Int
+        /// `anchorCount × dimension` floats.
+        var anchors: [Float]
+        /// Only the items whose partition changed.
+        var moves: [AnchorMove]
+    }
 
     /// The content keys of an insert batch's rows (empty for anything else).
     func insertedContentKeys() -> [UInt64] {
@@ -73,6 +84,7 @@ enum PendingOperation: Equatable {
         case let .delete(ids): return 9 + 8 * ids.count
         case let .updateMetadata(updates): return updates.reduce(9) { $0 + 8 + metadata($1.metadata) }
         case let .move(moves): return 9 + 12 * moves.count
+        case let .switchGeneration(g): return 1 + 8 + 8 + 8 + 4 * g.anchors.count + 8 + 12 * g.moves.count
         }
     }
 
@@ -104,6 +116,12 @@ enum PendingOperation: Equatable {
         case let .move(moves):
             w.u8(4); w.u64(UInt64(moves.count))
             for m in moves { w.u64(m.id); w.i32(m.anchor) }
+        case let .switchGeneration(g):
+            w.u8(5); w.u64(g.number); w.u64(UInt64(g.anchorCount))
+            w.u64(UInt64(g.anchors.count))
+            for x in g.anchors { w.f32(x) }
+            w.u64(UInt64(g.moves.count))
+            for m in g.moves { w.u64(m.id); w.i32(m.anchor) }
         }
         precondition(w.offset == out.count, "PendingOperation.encodedSize disagrees with encode(into:)")
     }
@@ -137,6 +155,14 @@ enum PendingOperation: Equatable {
         case 4:
             let n = try r.count()
             self = .move(try (0..<n).map { _ in AnchorMove(id: try r.u64(), anchor: try r.i32()) })
+        case 5:
+            let number = try r.u64(), count = try r.count()
+            let floats = try r.count()
+            let anchors = try (0..<floats).map { _ in try r.f32() }
+            let n = try r.count()
+            let moves = try (0..<n).map { _ in AnchorMove(id: try r.u64(), anchor: try r.i32()) }
+            guard count >= 1, floats % count == 0 else { throw ByteReader.Malformed() }
+            self = .switchGeneration(GenerationSwitch(number: number, anchorCount: count, anchors: anchors, moves: moves))
         default:
             throw ByteReader.Malformed()
         }
@@ -164,6 +190,7 @@ struct RawByteWriter {
     mutating func u64(_ v: UInt64) { out.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt64.self); offset += 8 }
     mutating func i32(_ v: Int32) { out.storeBytes(of: v.littleEndian, toByteOffset: offset, as: Int32.self); offset += 4 }
     mutating func f64(_ v: Double) { u64(v.bitPattern) }
+    mutating func f32(_ v: Float) { out.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: offset, as: UInt32.self); offset += 4 }
     mutating func string(_ s: String) {
         let count = s.utf8.count
         u64(UInt64(count))
@@ -202,6 +229,7 @@ struct ByteReader {
     mutating func u64() throws -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
     mutating func i32() throws -> Int32 { Int32(littleEndian: try take(4).loadUnaligned(as: Int32.self)) }
     mutating func f64() throws -> Double { Double(bitPattern: try u64()) }
+    mutating func f32() throws -> Float { Float(bitPattern: UInt32(littleEndian: try take(4).loadUnaligned(as: UInt32.self))) }
     mutating func count() throws -> Int {
         let n = try u64()
         guard n <= UInt64(raw.count) else { throw Malformed() }

@@ -1,0 +1,51 @@
+import Foundation
+
+/// The embedding model of each model generation: the database's own model (`model.safetensors`)
+/// for a generation without a learned head, else the learned model `models/<identity>.safetensors`
+/// that learning in place wrote before switching to it.
+///
+/// Why it exists: a query must be embedded with the model of the generation it is searched in —
+/// another process may learn in place at any moment, and a vector from the previous head means
+/// nothing among the new one's. Every generation shares the backbone (learning checks it), so
+/// backbone features are computed once and the generation's head applied inside the snapshot.
+/// Thread-safe; a learned model is loaded once.
+final class GenerationModels: @unchecked Sendable {
+    /// The database's own model.
+    let base: Embedder
+    private let directory: URL
+    private let lock = NSLock()
+    private var loaded: [String: Embedder] = [:]
+
+    init(base: Embedder, directory: URL) {
+        self.base = base
+        self.directory = directory
+    }
+
+    /// The model of a generation whose head identity is `head` ("" = the database's own model).
+    /// - Throws: `DatabaseError.underlying` when the learned model file is missing or is not the
+    ///   one the generation names.
+    func embedder(head: String) throws -> Embedder {
+        if head.isEmpty || head == base.modelIdentity { return base }
+        lock.lock()
+        let hit = loaded[head]
+        lock.unlock()
+        if let hit { return hit }
+        let file = Self.file(of: head, in: directory)
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw DatabaseError.underlying("\(file.path): the learned model of the current generation is missing; restore the database from a backup")
+        }
+        let embedder = try Embedder(modelURL: file)
+        guard embedder.modelIdentity == head, embedder.featureIdentity == base.featureIdentity else {
+            throw DatabaseError.modelMismatch("\(file.path) is not the learned model the database's current generation names (\(head.prefix(12))); restore the database from a backup")
+        }
+        lock.lock()
+        loaded[head] = embedder
+        lock.unlock()
+        return embedder
+    }
+
+    /// Where the learned model `identity` lives inside database `directory`.
+    static func file(of identity: String, in directory: URL) -> URL {
+        directory.appendingPathComponent(Database.modelsDirectoryName).appendingPathComponent("\(identity).safetensors")
+    }
+}
