@@ -92,7 +92,9 @@ extension Database {
         try FileManager.default.createDirectory(at: modelsDirectory, withIntermediateDirectories: true)
         let staged = modelsDirectory.appendingPathComponent(".learning-\(getpid()).safetensors")
         defer { try? FileManager.default.removeItem(at: staged) }
-        try head.writeModel(to: staged, backbone: embedder.modelURL)
+        do { try head.writeModel(to: staged, backbone: embedder.modelURL) } catch {
+            throw DatabaseError.underlying("\(error) Nothing was changed; run learn again once that is fixed.")
+        }
         let learned = try Embedder(modelURL: staged)
         guard learned.featureIdentity == embedder.featureIdentity, learned.dimension == store.dimension else {
             throw DatabaseError.underlying("the learned model does not share this database's backbone or dimension; nothing was changed")

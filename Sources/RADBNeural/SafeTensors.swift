@@ -33,7 +33,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
         case let .nonFinite(path, tensor):
             return "\(path): tensor '\(tensor)' contains NaN or infinity; the weights are corrupt."
         case let .unwritable(path, reason):
-            return "\(path): cannot write the weight file (\(reason)); check the directory exists and is writable."
+            return "\(path): cannot write the weight file (\(reason))."
         }
     }
 }
@@ -345,8 +345,8 @@ extension SafeTensorsFile {
     }
 
     private static func write(bytes: [UInt8], to url: URL) throws {
-        do { try Data(bytes).write(to: url, options: .atomic) } catch {
-            throw SafeTensorsError.unwritable(path: url.path, reason: error.localizedDescription)
+        do { try AtomicFile.write(bytes, to: url) } catch {
+            throw SafeTensorsError.unwritable(path: url.path, reason: "\(error)")
         }
     }
 }

@@ -156,6 +156,28 @@ final class LearnInPlaceTests: XCTestCase {
         XCTAssertTrue(eval.stderr.contains("no readable query image"), eval.stderr)
     }
 
+    /// A disk that fills up while learning: a clear error, the database unchanged and checking
+    /// clean, and the same command succeeds once there is room.
+    func testFullDiskDuringLearnChangesNothing() throws {
+        let db = cli.workdir.appendingPathComponent("full.db").path
+        XCTAssertEqual(try cli.run(["ingest", "--db", db, "--label-from-folder", try labelledPhotos().path]).status, 0)
+        let model = try cli.run(["stats", "--db", db, "--json"]).json()["model"] as? String
+        var largest = 0
+        for case let f as URL in FileManager.default.enumerator(at: URL(fileURLWithPath: db), includingPropertiesForKeys: [.fileSizeKey])!
+        where f.pathExtension != "safetensors" {
+            largest = max(largest, (try? f.resourceValues(forKeys: [.fileSizeKey]).fileSize ?? 0) ?? 0)
+        }
+        let full = try cli.runLimitingFileSize(kilobytes: largest / 1024 + 4, ["learn", "--db", db, "--epochs", "3"])
+        XCTAssertEqual(full.status, 1, full.stdout)
+        XCTAssertTrue(full.stderr.contains("radb: error:") && !full.stderr.contains("Fatal error"), full.stderr)
+        XCTAssertTrue(full.stderr.contains("file size limit") || full.stderr.contains("disk is full"), full.stderr)
+        XCTAssertEqual(try cli.run(["check", "--db", db]).status, 0)
+        XCTAssertEqual(try cli.run(["stats", "--db", db, "--json"]).json()["model"] as? String, model, "nothing switched")
+        let again = try cli.run(["learn", "--db", db, "--epochs", "3"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertNotEqual(try cli.run(["stats", "--db", db, "--json"]).json()["model"] as? String, model)
+    }
+
     // MARK: - Crash safety
 
     /// `kill -9` at random moments of `radb learn`: every round leaves one whole generation (the
