@@ -1,0 +1,45 @@
+import Foundation
+import RADBIndex
+import RADBStore
+
+/// The anchor router of the model generation a store snapshot shows, built once per generation.
+///
+/// Why it exists: a search must route with the anchors of the snapshot it scans — anchors
+/// cached when the database was opened go stale as soon as another process re-anchors it, and
+/// then queries are sent to partitions that mean something else now (DESIGN §7). Reading the
+/// generation number from each snapshot is cheap; decoding its anchors and building a router is
+/// not, so the router is rebuilt only when the number changes. Thread-safe: searches on several
+/// threads share one cache.
+final class GenerationRouters: @unchecked Sendable {
+    /// A generation's number (nil: the store has no anchors) and its router.
+    struct Routing {
+        let generation: UInt64?
+        let router: AnchorRouter
+    }
+
+    private let lock = NSLock()
+    private var cached: Routing?
+    let dimension: Int
+
+    init(dimension: Int) { self.dimension = dimension }
+
+    /// The routing of `snapshot`'s generation (one anchor at the origin when it has none).
+    /// - Throws: `StoreError.invalidAnchors` when the snapshot's anchors are damaged.
+    func routing(for snapshot: StoreSnapshot) throws -> Routing {
+        let number = try snapshot.generationNumber
+        lock.lock()
+        let hit = cached
+        lock.unlock()
+        if let hit, hit.generation == number { return hit } // a generation's anchors never change
+        let routing: Routing
+        if let g = try snapshot.generation {
+            routing = Routing(generation: g.number, router: try AnchorRouter(anchors: g.anchors, dimension: g.dimension))
+        } else {
+            routing = Routing(generation: nil, router: try AnchorRouter(anchors: [Float](repeating: 0, count: dimension), dimension: dimension))
+        }
+        lock.lock()
+        cached = routing
+        lock.unlock()
+        return routing
+    }
+}
