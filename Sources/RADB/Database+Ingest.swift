@@ -126,8 +126,8 @@ extension Database {
         guard !ready.isEmpty else { return }
         // 4. Route and commit in one write.
         do {
-            // Routed with the anchors current under the writer lock (see `insertRouted`).
-            let ids = try insertRouted(ready.flatMap { candidates[$0].vector }) { anchors in
+            // Routed with the anchors current under the writer lock this run holds (see `insertRouted`).
+            let ids = try insertRouted(ready.flatMap { candidates[$0].vector }, lockHeld: true) { anchors in
                 zip(ready, anchors).map { i, anchor in
                     let c = candidates[i]
                     return NewItem(vector: c.vector, anchor: anchor, metadata: ItemMetadata(

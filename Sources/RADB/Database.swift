@@ -259,21 +259,19 @@ public final class Database: @unchecked Sendable {
         } catch { throw Self.wrap(error) }
     }
 
-    /// Routes `vectors` (back to back) with the current generation's anchors and inserts the
-    /// items `makeItems` builds from their anchors. The store refuses the write if another
-    /// process switched generations in between (the check runs inside the write's
-    /// transaction); the vectors are then routed again with the new anchors.
-    func insertRouted(_ vectors: [Float], _ makeItems: ([Int32]) -> [NewItem]) throws -> [UInt64] {
-        var attempt = 0
-        while true {
+    /// Routes `vectors` (back to back) with the anchors of the generation current once the
+    /// writer lock is held, and inserts the items `makeItems` builds from their anchors. Under
+    /// the lock no other process can switch generations; the store also checks, inside the
+    /// write's transaction, that the generation is the one routed with.
+    /// `lockHeld`: the caller already holds it (`withExclusiveWriteAccess`, as ingest does for
+    /// its whole run; taking it again would wait for each catalog commit).
+    func insertRouted(_ vectors: [Float], lockHeld: Bool = false, _ makeItems: ([Int32]) -> [NewItem]) throws -> [UInt64] {
+        func routeAndInsert() throws -> [UInt64] {
             let routing = try store.read { try routers.routing(for: $0) }
             let anchors = try routing.router.nearestAnchors(of: vectors)
-            do {
-                return try store.insert(makeItems(anchors), generation: routing.generation)
-            } catch StoreError.generationChanged where attempt < 4 {
-                attempt += 1
-            }
+            return try store.insert(makeItems(anchors), generation: routing.generation)
         }
+        return lockHeld ? try routeAndInsert() : try store.withExclusiveWriteAccess(routeAndInsert)
     }
 
     // MARK: - Helpers

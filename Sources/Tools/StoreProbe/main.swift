@@ -86,12 +86,13 @@ func nearestAnchors(_ vectors: UnsafeBufferPointer<Float>, rows: Int, _ anchors:
     return (0..<rows).map { nearestAnchor(UnsafeBufferPointer(rebasing: vectors[$0 * d ..< ($0 + 1) * d]), anchors, count: count) }
 }
 
-/// Inserts `paths` routed with the current generation, routing again if a switch came first.
+/// Inserts `paths` routed with the current generation, read after taking the writer lock (so
+/// no switch can come in between; the store would refuse the write if one did).
 func insertRouted(_ store: VectorStore, _ paths: [String]) throws -> [UInt64] {
     let d = store.dimension
     let vectors = paths.map { probeVector(path: $0, dimension: d) }
     let flat = vectors.flatMap { $0 }
-    while true {
+    return try store.withExclusiveWriteAccess {
         let g = try store.generation()
         let anchors = flat.withUnsafeBufferPointer { buf in
             g.map { nearestAnchors(buf, rows: paths.count, $0.anchors, count: $0.anchorCount) } ?? Array(repeating: 0, count: paths.count)
@@ -100,7 +101,7 @@ func insertRouted(_ store: VectorStore, _ paths: [String]) throws -> [UInt64] {
             NewItem(vector: vectors[$0], anchor: anchors[$0],
                     metadata: ItemMetadata(path: paths[$0], contentHash: "h:" + paths[$0], label: nil, width: 32, height: 32))
         }
-        do { return try store.insert(items, generation: g?.number) } catch StoreError.generationChanged { continue }
+        return try store.insert(items, generation: g?.number)
     }
 }
 
@@ -245,6 +246,7 @@ do {
             }
             print("switched \(report.generation) \(count) \(report.moved)")
             round += 1
+            usleep(10_000) // let writers of other processes take the (polled) lock
         }
 
     case "routed-insert-loop":
