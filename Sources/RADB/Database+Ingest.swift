@@ -140,7 +140,7 @@ extension Database {
             if let features {
                 try features.put(ready.map { (candidates[$0].hash, candidates[$0].features) }, identity: embedder.featureIdentity)
             }
-            // Routed with the anchors current under the writer lock (see `insertRouted`).
+            // Routed with the anchors current under the writer lock this run holds (see `insertRouted`).
             let d = store.dimension
             let ids = try insertRouted({ routing in
                 let model = try models.embedder(head: routing.head)
@@ -153,7 +153,7 @@ extension Database {
                     values += v
                 }
                 return values
-            }) { values, anchors in
+            }, lockHeld: true) { values, anchors in
                 zip(ready.indices, anchors).map { row, anchor in
                     let c = candidates[ready[row]]
                     return NewItem(vector: Array(values[row * d..<(row + 1) * d]), anchor: anchor, metadata: ItemMetadata(

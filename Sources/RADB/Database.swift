@@ -296,27 +296,25 @@ public final class Database: @unchecked Sendable {
         } catch { throw Self.wrap(error) }
     }
 
-    /// Routes `vectors` (back to back) with the current generation's anchors and inserts the
-    /// items `makeItems` builds from their anchors. The store refuses the write if another
-    /// process switched generations in between (the check runs inside the write's
-    /// transaction); the vectors are then routed again with the new anchors.
+    /// Routes the vectors `vectors` gives for the generation current once the writer lock is
+    /// held, and inserts the items `makeItems` builds from them and their anchors. Under the lock
+    /// no other process can switch generations; the store also checks, inside the write's
+    /// transaction, that the generation is the one routed with.
     ///
     /// `vectors` gives the vectors for a generation's routing: fixed ones, or — for images —
     /// the generation's model applied to their backbone features, so that items ingested while
     /// another process learns in place get the embedding of the generation they land in.
-    func insertRouted(_ vectors: (GenerationRouters.Routing) throws -> [Float],
+    /// `lockHeld`: the caller already holds it (`withExclusiveWriteAccess`, as ingest does for
+    /// its whole run; taking it again would wait for each catalog commit).
+    func insertRouted(_ vectors: (GenerationRouters.Routing) throws -> [Float], lockHeld: Bool = false,
                       _ makeItems: ([Float], [Int32]) -> [NewItem]) throws -> [UInt64] {
-        var attempt = 0
-        while true {
+        func routeAndInsert() throws -> [UInt64] {
             let routing = try store.read { try routers.routing(for: $0) }
             let values = try vectors(routing)
             let anchors = try routing.router.nearestAnchors(of: values)
-            do {
-                return try store.insert(makeItems(values, anchors), generation: routing.generation)
-            } catch StoreError.generationChanged where attempt < 4 {
-                attempt += 1
-            }
+            return try store.insert(makeItems(values, anchors), generation: routing.generation)
         }
+        return lockHeld ? try routeAndInsert() : try store.withExclusiveWriteAccess(routeAndInsert)
     }
 
     // MARK: - Helpers

@@ -107,7 +107,7 @@ public struct ModelGeneration: Sendable, Equatable {
         let floats = Int(count) * expected
         guard raw.count == floats * 4 else {
             throw StoreError.invalidAnchors(path: path,
-                reason: "the anchors of generation \(number) hold \(raw.count) bytes, expected \(count) × \(expected) × 4 = \(floats * 4); restore the database from a backup or run `radb reindex`")
+                reason: "the anchors of generation \(number) hold \(raw.count) bytes, expected \(count) × \(expected) × 4 = \(floats * 4); restore the database from a backup")
         }
         let anchors = [Float](unsafeUninitializedCapacity: floats) { buffer, initialized in
             UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
@@ -115,7 +115,7 @@ public struct ModelGeneration: Sendable, Equatable {
         }
         if let reason = problem(anchors: anchors, count: Int(count), dimension: expected) {
             throw StoreError.invalidAnchors(path: path,
-                reason: "generation \(number): \(reason); restore the database from a backup or run `radb reindex`")
+                reason: "generation \(number): \(reason); restore the database from a backup")
         }
         return ModelGeneration(number: number, anchorCount: Int(count), dimension: expected, head: head,
                                createdAt: createdAt, anchors: anchors)

@@ -8,6 +8,19 @@
 //   read-loop DIR SECONDS             verify snapshots for SECONDS; prints "snapshot <seq> <items>"
 //                                     and at the end "reads <n> distinct <m>"; exits 1 on a bad one
 //   hold-lock DIR SECONDS             hold the writer lock, print "locked <pid>", sleep
+//   create-anchored DIR DIM N ANCHORS create a store with ANCHORS anchors (generation 1) and N
+//                                     items, each in the partition of its nearest anchor
+//   switch-loop DIR SEED [N]          switch to a new generation (2…30 random anchors, every item
+//                                     under its nearest) forever (or N times); after each prints
+//                                     "switched <generation> <anchors> <moved>"
+//   routed-insert-loop DIR SEED BATCH [N]  like insert-loop, but each item goes to its nearest
+//                                     anchor of the current generation (re-routed when a switch
+//                                     came in between); prints "committed <batch> <firstId> <count>"
+//   search-loop DIR SECONDS           for SECONDS, verify on every snapshot that each stored item
+//                                     is in the partition its snapshot's anchors route it to, that
+//                                     every partition has an anchor, and that no item disappeared;
+//                                     prints "snapshot <seq> <generation> <items>", at the end
+//                                     "reads <n> distinct <m> generations <g>"; exits 1 on a miss
 //   check DIR                         print check() problems; exit 1 if any
 //
 // RADB_PROBE_MAP_SIZE=<bytes> sets StoreOptions.initialMapSize for every subcommand (tests use a
@@ -53,6 +66,43 @@ func anchorFor(path: String) -> Int32 {
 func item(_ path: String, _ dimension: Int) -> NewItem {
     NewItem(vector: probeVector(path: path, dimension: dimension), anchor: anchorFor(path: path),
             metadata: ItemMetadata(path: path, contentHash: "h:" + path, label: "l\(anchorFor(path: path))", width: 32, height: 32))
+}
+
+/// The nearest of `count` anchors to `v` (squared L2, ties to the lower index): the routing
+/// rule of the anchored subcommands, the same function in every process.
+func nearestAnchor(_ v: UnsafeBufferPointer<Float>, _ anchors: [Float], count: Int) -> Int32 {
+    let d = v.count
+    var best = 0, bestDistance = Float.infinity
+    for a in 0..<count {
+        var s: Float = 0
+        for j in 0..<d { let t = v[j] - anchors[a * d + j]; s += t * t }
+        if s < bestDistance { bestDistance = s; best = a }
+    }
+    return Int32(best)
+}
+
+func nearestAnchors(_ vectors: UnsafeBufferPointer<Float>, rows: Int, _ anchors: [Float], count: Int) -> [Int32] {
+    let d = vectors.count / max(rows, 1)
+    return (0..<rows).map { nearestAnchor(UnsafeBufferPointer(rebasing: vectors[$0 * d ..< ($0 + 1) * d]), anchors, count: count) }
+}
+
+/// Inserts `paths` routed with the current generation, read after taking the writer lock (so
+/// no switch can come in between; the store would refuse the write if one did).
+func insertRouted(_ store: VectorStore, _ paths: [String]) throws -> [UInt64] {
+    let d = store.dimension
+    let vectors = paths.map { probeVector(path: $0, dimension: d) }
+    let flat = vectors.flatMap { $0 }
+    return try store.withExclusiveWriteAccess {
+        let g = try store.generation()
+        let anchors = flat.withUnsafeBufferPointer { buf in
+            g.map { nearestAnchors(buf, rows: paths.count, $0.anchors, count: $0.anchorCount) } ?? Array(repeating: 0, count: paths.count)
+        }
+        let items = paths.indices.map {
+            NewItem(vector: vectors[$0], anchor: anchors[$0],
+                    metadata: ItemMetadata(path: paths[$0], contentHash: "h:" + paths[$0], label: nil, width: 32, height: 32))
+        }
+        return try store.insert(items, generation: g?.number)
+    }
 }
 
 /// Options for this process: defaults, plus the map size from RADB_PROBE_MAP_SIZE.
@@ -171,6 +221,79 @@ do {
             Thread.sleep(forTimeInterval: seconds)
         }
         print("released")
+
+    case "create-anchored":
+        guard args.count == 6, let dim = Int(args[3]), let n = Int(args[4]), let count = Int(args[5]) else { fail("create-anchored DIR DIM N ANCHORS") }
+        let store = try VectorStore.create(at: dir, dimension: dim, modelIdentity: "probe-model", options: probeOptions(durable: false))
+        try store.setAnchors((0..<count).flatMap { probeVector(path: "anchor/0/\($0)", dimension: dim) }, count: count)
+        for start in stride(from: 0, to: n, by: 1000) {
+            _ = try insertRouted(store, (start..<min(n, start + 1000)).map { "base/i\($0)" })
+        }
+        try store.sync()
+        print("created")
+
+    case "switch-loop":
+        guard args.count >= 4, let seed = Int(args[3]) else { fail("switch-loop DIR SEED [N]") }
+        let limit = args.count > 4 ? Int(args[4]) ?? Int.max : Int.max
+        let store = try VectorStore.open(at: dir, options: probeOptions())
+        let d = store.dimension
+        var round = 0
+        while round < limit {
+            let count = 2 + (seed * 7919 + round * 104_729) % 29
+            let anchors = (0..<count).flatMap { probeVector(path: "anchor/\(seed)/\(round)/\($0)", dimension: d) }
+            let report = try store.switchGeneration(anchors: anchors, count: count) { vectors, rows in
+                nearestAnchors(vectors, rows: rows, anchors, count: count)
+            }
+            print("switched \(report.generation) \(count) \(report.moved)")
+            round += 1
+            usleep(10_000) // let writers of other processes take the (polled) lock
+        }
+
+    case "routed-insert-loop":
+        guard args.count >= 5, let seed = Int(args[3]), let batchSize = Int(args[4]) else { fail("routed-insert-loop DIR SEED BATCH [N]") }
+        let limit = args.count > 5 ? Int(args[5]) ?? Int.max : Int.max
+        let store = try VectorStore.open(at: dir, options: probeOptions())
+        var batch = 0
+        while batch < limit {
+            let ids = try insertRouted(store, (0..<batchSize).map { "r\(seed)/b\(batch)/i\($0)" })
+            print("committed \(batch) \(ids[0]) \(ids.count)")
+            batch += 1
+        }
+
+    case "search-loop":
+        guard args.count == 4, let seconds = Double(args[3]) else { fail("search-loop DIR SECONDS") }
+        let store = try VectorStore.open(at: dir, options: probeOptions())
+        let end = Date().addingTimeInterval(seconds)
+        var reads = 0, lastItems = 0
+        var sequences: Set<UInt64> = [], generations: Set<UInt64> = []
+        while Date() < end {
+            let (seq, number, items) = try store.read { snap -> (UInt64, UInt64, Int) in
+                guard let g = try snap.generation else { fail("seq \(snap.sequence): no generation") }
+                var total = 0
+                for p in try snap.partitions {
+                    guard p.anchor >= 0, Int(p.anchor) < g.anchorCount else {
+                        fail("seq \(snap.sequence): partition \(p.anchor) has no anchor in generation \(g.number) (\(g.anchorCount) anchors)")
+                    }
+                    try snap.forEachBlock(partition: p.anchor) { block in
+                        for i in 0..<block.count {
+                            let routed = nearestAnchor(block.vector(at: i), g.anchors, count: g.anchorCount)
+                            guard routed == p.anchor else {
+                                fail("seq \(snap.sequence): id \(block.ids[i]) is in partition \(p.anchor) but generation \(g.number)'s anchors route it to \(routed)")
+                            }
+                        }
+                        total += block.count
+                    }
+                }
+                guard try snap.ids(matching: .all([])).count == total else { fail("seq \(snap.sequence): catalog and vectors disagree") }
+                return (snap.sequence, g.number, total)
+            }
+            guard items >= lastItems else { fail("seq \(seq): \(items) items after a snapshot showed \(lastItems)") }
+            lastItems = items
+            reads += 1
+            generations.insert(number)
+            if sequences.insert(seq).inserted { print("snapshot \(seq) \(number) \(items)") }
+        }
+        print("reads \(reads) distinct \(sequences.count) generations \(generations.count)")
 
     case "check":
         let problems = try VectorStore.open(at: dir).check()
