@@ -47,6 +47,9 @@ extension Database {
                     progress?(IngestProgress(processed: start, total: files.count, added: report.added,
                                              unchanged: report.unchanged, failed: report.failed.count))
                 }
+                if options.relearnAnchors && report.added > 0 && !report.cancelled {
+                    report.relearnedAnchors = try relearnAnchorsIfDue()
+                }
             }
         } catch { throw Self.wrap(error) }
         return report

@@ -33,6 +33,13 @@ public struct LearnReport: Sendable {
     public var reembedded: Int
     /// Identity (SHA-256) of the new model, the database's model from now on.
     public var modelIdentity: String
+    /// Retrieval on held-out labelled items (15 % of each label with at least five items),
+    /// searched among the others: mAP with exact ranking and with the paper's two-stage ranking
+    /// (the nearest learned anchor's items first). Nil when too few items could be held out.
+    public var validationMAP: Double?
+    public var validationTwoStageMAP: Double?
+    /// True when searches now default to two-stage ranking (it measured better above).
+    public var prefersTwoStageSearch: Bool
     /// Seconds spent training and re-embedding + committing.
     public var trainingSeconds: Double
     public var rewriteSeconds: Double
@@ -79,12 +86,20 @@ extension Database {
         config.batchSize = min(config.batchSize, max(2, training.count))
         config.curveQueries = 0
         if config.loss == .contrastive || config.loss == .triplet { config.classesPerBatch = min(16, training.classNames.count) }
+        let (fit, heldOut) = Self.validationSplit(training, seed: options.seed)
         let head: TrainedHead
         do {
-            head = try Trainer(configuration: config).train(train: training, progress: nil, isCancelled: isCancelled)
+            head = try Trainer(configuration: config).train(train: fit, progress: nil, isCancelled: isCancelled)
         } catch TrainingError.cancelled {
             throw DatabaseError.cancelled(operation: "learning in place")
         }
+        // Which ranking serves this collection better, measured on the held-out items.
+        var validation: EvaluationReport?
+        if let heldOut {
+            validation = RetrievalEvaluator.evaluate(database: try fit.embedded(by: head.head), queries: try heldOut.embedded(by: head.head),
+                                                     anchors: head.anchors, nprobe: 1, timedQueries: 0)
+        }
+        let twoStage = validation.map { ($0.twoStage?.meanAveragePrecision ?? 0) > $0.meanAveragePrecision } ?? false
         let trainingSeconds = Date().timeIntervalSince(started)
 
         // 3. The new model file: this database's backbone plus the learned head and anchors.
@@ -92,7 +107,7 @@ extension Database {
         try FileManager.default.createDirectory(at: modelsDirectory, withIntermediateDirectories: true)
         let staged = modelsDirectory.appendingPathComponent(".learning-\(getpid()).safetensors")
         defer { try? FileManager.default.removeItem(at: staged) }
-        do { try head.writeModel(to: staged, backbone: embedder.modelURL) } catch {
+        do { try head.writeModel(to: staged, backbone: embedder.modelURL, metadata: ["search": twoStage ? "two-stage" : "recall"]) } catch {
             throw DatabaseError.underlying("\(error) Nothing was changed; run learn again once that is fixed.")
         }
         let learned = try Embedder(modelURL: staged)
@@ -135,8 +150,10 @@ extension Database {
                 return report.items
             } catch { throw Self.wrap(error) }
         }
-        return LearnReport(trainedOn: labelled.count, classes: training.classNames, reembedded: reembedded,
-                           modelIdentity: learned.modelIdentity, trainingSeconds: trainingSeconds,
+        return LearnReport(trainedOn: fit.count, classes: training.classNames, reembedded: reembedded,
+                           modelIdentity: learned.modelIdentity, validationMAP: validation?.meanAveragePrecision,
+                           validationTwoStageMAP: validation?.twoStage?.meanAveragePrecision,
+                           prefersTwoStageSearch: twoStage, trainingSeconds: trainingSeconds,
                            rewriteSeconds: Date().timeIntervalSince(rewriteStarted))
     }
 
@@ -189,6 +206,24 @@ extension Database {
                                    paths: labelled.map(\.path), origin: "stored items")
     }
 
+    /// Holds out 15 % of each label that has at least five items (fixed by `seed`) to measure
+    /// the learned head on; nil when fewer than 20 items could be held out.
+    static func validationSplit(_ all: LabeledFeatures, seed: UInt64) -> (fit: LabeledFeatures, heldOut: LabeledFeatures?) {
+        var byClass: [Int: [Int]] = [:]
+        for (i, label) in all.labels.enumerated() { byClass[label, default: []].append(i) }
+        var fit: [Int] = [], held: [Int] = []
+        var rng = SeededGenerator(seed: seed ^ 0x5eed_1ea2)
+        for label in byClass.keys.sorted() {
+            var members = byClass[label]!
+            members.shuffle(using: &rng)
+            let hold = members.count >= 5 ? members.count * 15 / 100 : 0
+            held += members.prefix(hold)
+            fit += members.dropFirst(hold)
+        }
+        guard held.count >= 20 else { return (all, nil) }
+        return (all.subset(fit.sorted()), all.subset(held.sorted()))
+    }
+
     static func missingFeatures(_ missing: Int, of total: Int) -> DatabaseError {
         .invalidArgument("\(missing) of \(total) items have no stored backbone features (added before radb kept them, by vector import, or under another backbone); ingest their image files into a new database to learn in place")
     }
@@ -202,5 +237,13 @@ extension Database {
         }
         let dir = Glibc.open(destination.deletingLastPathComponent().path, O_RDONLY)
         if dir >= 0 { fsync(dir); close(dir) }
+    }
+}
+
+extension LabeledFeatures {
+    /// The same items with their features passed through `head` (for measuring it).
+    func embedded(by head: EmbeddingHead) throws -> LabeledFeatures {
+        try LabeledFeatures(features: head.embed(features), labels: labels, classNames: classNames, paths: paths,
+                            origin: "learned embeddings")
     }
 }

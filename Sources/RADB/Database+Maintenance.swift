@@ -151,6 +151,30 @@ extension Database {
         } catch { throw Self.wrap(error) }
     }
 
+    /// Re-partitions the collection under ≈ √n k-means anchors when it has outgrown its
+    /// partitions: at least `relearnMinimumItems` items and anchor count below half or above
+    /// twice √n, or one partition holding more than eight times the mean. Anchors that are the
+    /// model's classes (learned in place, or shipped with the model) are kept. Crash-safe and
+    /// beside readers like `reindex` (one generation switch). Returns the new anchor count, or
+    /// nil when nothing was due.
+    @discardableResult
+    public func relearnAnchorsIfDue() throws -> Int? {
+        guard let models else { return nil }
+        let (generation, partitions) = try store.read { (try $0.generation, try $0.partitions) }
+        let n = partitions.reduce(0) { $0 + $1.count }
+        guard n >= Self.relearnMinimumItems else { return nil }
+        if let g = generation, let anchors = try models.embedder(head: g.head).anchors, anchors == g.anchors { return nil }
+        let t = generation?.anchorCount ?? 1
+        let target = max(1, min(4096, Int(Double(n).squareRoot().rounded())))
+        let largest = partitions.map(\.count).max() ?? 0
+        guard 2 * t < target || t > 2 * target || largest > 8 * n / max(1, t) else { return nil }
+        try reindex(anchorCount: target)
+        return target
+    }
+
+    /// Below this many items a collection stays as it is: scanning it whole costs little.
+    public static let relearnMinimumItems = 1_000
+
     /// Puts every item in the partition of its nearest current anchor, as a new generation with
     /// the same anchors (one commit); repairs partitions left without an anchor by an older
     /// radb's interrupted reindex. Returns how many items moved.

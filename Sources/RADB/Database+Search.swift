@@ -48,28 +48,31 @@ extension Database {
     func search(rows: Int, options: SearchOptions, queries: (StoreSnapshot) throws -> [Float]) throws -> [[SearchMatch]] {
         guard options.k >= 1 else { throw DatabaseError.invalidArgument("k must be at least 1 (got \(options.k))") }
         if rows == 0 { return [] }
-        let nprobe: NProbe
         switch options.probe {
-        case .exact: nprobe = .all
-        case .nearest(let n):
-            guard n >= 1 else { throw DatabaseError.invalidArgument("nprobe must be at least 1 (got \(n)); use exact search to scan everything") }
-            nprobe = .count(n)
+        case .nearest(let n) where n < 1:
+            throw DatabaseError.invalidArgument("nprobe must be at least 1 (got \(n)); use exact search to scan everything")
+        case .recall(let r) where !(r > 0 && r <= 1):
+            throw DatabaseError.invalidArgument("the recall target must be in (0, 1] (got \(r)); use exact search for all of it")
+        default: break
         }
         do {
             return try store.read { snapshot in
                 // Route with the anchors of this snapshot's generation; an exact search scans
                 // every partition the snapshot holds (its router is never consulted).
                 let index: AnchorIndex<SnapshotLists>
+                let nprobe: NProbe
                 if case .exact = options.probe {
                     let lists = try SnapshotLists(everyPartitionOf: snapshot)
                     guard lists.listCount > 0 else { return Array(repeating: [], count: rows) }
                     let unused = try AnchorRouter(anchors: [Float](repeating: 0, count: lists.listCount * store.dimension),
                                                   dimension: store.dimension)
                     index = try AnchorIndex(router: unused, lists: lists, contexts: searchContexts)
+                    nprobe = .all
                 } else {
-                    let router = try routers.routing(for: snapshot).router
-                    let lists = try SnapshotLists(snapshot: snapshot, anchorCount: router.anchorCount)
-                    index = try AnchorIndex(router: router, lists: lists, contexts: searchContexts)
+                    let routing = try routers.routing(for: snapshot)
+                    let lists = try SnapshotLists(snapshot: snapshot, anchorCount: routing.router.anchorCount)
+                    index = try AnchorIndex(router: routing.router, lists: lists, contexts: searchContexts)
+                    nprobe = try probes(options.probe, snapshot: snapshot, routing: routing, lists: lists)
                 }
                 var idFilter: IDFilter?
                 if !options.filter.isEmpty {
@@ -93,6 +96,32 @@ extension Database {
     }
 
     /// The store's form of a `SearchFilter`.
+    /// The partitions a routed search scans for `probe` in `snapshot`'s generation: a fixed
+    /// count; the fewest that reach a recall target on this collection (`ProbeCalibration`);
+    /// or, automatically, the paper's two-stage search (the nearest class anchor first) when
+    /// learning measured it better than exact ranking, else recall 0.95.
+    func probes(_ probe: SearchOptions.Probe, snapshot: StoreSnapshot, routing: GenerationRouters.Routing,
+                lists: SnapshotLists) throws -> NProbe {
+        let target: Double
+        switch probe {
+        case .exact: return .all
+        case .nearest(let n): return .count(n)
+        case .recall(let r): target = r
+        case .automatic:
+            if let models, try models.embedder(head: routing.head).prefersTwoStageSearch { return .count(1) }
+            target = SearchOptions.defaultRecall
+        }
+        let anchors = routing.router.anchorCount
+        let items = try snapshot.partitions.reduce(0) { $0 + $1.count }
+        // Small collections, or one partition: scanning everything costs little and misses nothing.
+        guard anchors > 1, items > ProbeCalibration.exactBelow else { return .all }
+        let calibration = try probeCalibrations.calibration(generation: routing.generation ?? 0, items: items) {
+            try ProbeCalibration.measure(snapshot: snapshot, generation: routing.generation ?? 0, router: routing.router,
+                                         lists: lists, contexts: searchContexts)
+        }
+        return calibration.probes(forRecall: target, anchorCount: anchors)
+    }
+
     static func catalogFilter(_ f: SearchFilter) -> CatalogFilter {
         var parts: [CatalogFilter] = []
         if let labels = f.labels { parts.append(.labelIn(labels)) }

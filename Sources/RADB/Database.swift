@@ -48,6 +48,8 @@ public final class Database: @unchecked Sendable {
     /// Scratch space of single-query searches, kept across calls so a long-lived `Database`
     /// searches without allocating (one context per concurrent search, created on demand).
     let searchContexts = SearchContextPool()
+    /// How many partitions reach a recall target, per generation (see `ProbeCalibration`).
+    let probeCalibrations: ProbeCalibrations
 
     /// File name of the model copy inside the database directory.
     static let modelFileName = "model.safetensors"
@@ -59,6 +61,7 @@ public final class Database: @unchecked Sendable {
         self.url = url
         self.mode = mode
         self.models = embedder.map { GenerationModels(base: $0, directory: url) }
+        self.probeCalibrations = ProbeCalibrations(directory: url)
         self.store = store
         let featureFile = url.appendingPathComponent(FeatureStore.fileName)
         if embedder != nil, FileManager.default.fileExists(atPath: featureFile.path) {

@@ -37,6 +37,10 @@ public final class Embedder: @unchecked Sendable {
     public let anchors: [Float]?
     /// Names of the anchors' classes (metadata `class_names`), when recorded.
     public let anchorNames: [String]
+    /// True when this model's anchors are classes learned in place and learning measured the
+    /// paper's two-stage search (nearest anchor's items first) better than exact ranking on
+    /// held-out items (metadata `search = two-stage`).
+    public let prefersTwoStageSearch: Bool
 
     /// `head.0`, `head.2`, … of a trained head ([out, in] weights), ReLU between them.
     private let head: [(weight: Tensor, bias: Tensor)]
@@ -123,6 +127,7 @@ public final class Embedder: @unchecked Sendable {
             featureIdentity = Self.backboneIdentity(file)
             let names = file.metadata["class_names"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String] }
             anchorNames = names ?? []
+            prefersTwoStageSearch = anchors != nil && file.metadata["search"] == "two-stage"
         } catch let error as EmbedderError {
             throw error
         } catch {

@@ -5,9 +5,14 @@ public struct IngestOptions: Sendable {
     /// Images embedded and committed together; a crash loses at most the batch in flight.
     public var batchSize: Int
 
-    public init(labelFromFolder: Bool = false, batchSize: Int = 64) {
+    /// Re-learn k-means anchors at the end of the run when the collection has outgrown its
+    /// partitions (see `Database.relearnAnchorsIfDue`). Class anchors are never replaced.
+    public var relearnAnchors: Bool
+
+    public init(labelFromFolder: Bool = false, batchSize: Int = 64, relearnAnchors: Bool = true) {
         self.labelFromFolder = labelFromFolder
         self.batchSize = max(1, batchSize)
+        self.relearnAnchors = relearnAnchors
     }
 }
 
@@ -38,4 +43,7 @@ public struct IngestReport: Sendable {
     public var cancelled: Bool
     /// Ids of the items added, in the order the files were found.
     public var addedIDs: [UInt64]
+    /// How many k-means anchors the collection was re-partitioned under at the end of the run
+    /// (nil when its partitions still fit it; see `Database.relearnAnchorsIfDue`).
+    public var relearnedAnchors: Int? = nil
 }

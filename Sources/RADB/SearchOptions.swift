@@ -1,19 +1,22 @@
 /// How a `Database` search runs: how many results, how many anchors to scan, which items.
 public struct SearchOptions: Sendable, Equatable {
-    /// How many partitions a routed search scans when the caller does not say.
-    ///
-    /// The paper routes to one anchor; radb scans 16 of the default model's 200 by default
-    /// because a photo collection's images rarely sit near the Tiny ImageNet classes the anchors
-    /// were learned on (with one anchor, recall of the exact top-100 on CIFAR-10 is only 0.28,
-    /// RESULTS.md "Default model").
-    public static let defaultNProbe = 16
+    /// The recall of the exact top 10 that an automatic search aims for on collections
+    /// partitioned by k-means (or by anchors learned elsewhere).
+    public static let defaultRecall = 0.95
 
     /// Which partitions to scan.
     public enum Probe: Sendable, Equatable {
+        /// What measures best for the database's anchors (the default): the paper's two-stage
+        /// search (the nearest class anchor's items first) when learning in place measured it
+        /// better than exact ranking; else the fewest partitions reaching `defaultRecall`.
+        case automatic
         /// Every stored vector: the same ids in the same order as brute force.
         case exact
         /// The vectors under the `n` anchors nearest to the query (more if they hold fewer than k).
         case nearest(Int)
+        /// The fewest nearest partitions whose recall of the exact top 10, measured on this
+        /// collection's own vectors, reaches the target (0 < target ≤ 1).
+        case recall(Double)
     }
 
     /// Number of results wanted (at least 1); fewer come back only when fewer items match.
@@ -22,7 +25,7 @@ public struct SearchOptions: Sendable, Equatable {
     /// Restricts the results to matching items; empty = everything.
     public var filter: SearchFilter
 
-    public init(k: Int = 10, probe: Probe = .nearest(SearchOptions.defaultNProbe), filter: SearchFilter = SearchFilter()) {
+    public init(k: Int = 10, probe: Probe = .automatic, filter: SearchFilter = SearchFilter()) {
         self.k = k
         self.probe = probe
         self.filter = filter

@@ -38,7 +38,8 @@ public struct TrainedHead: Sendable {
     /// Writes the model file: the backbone's tensors and metadata (when `backbone` is given),
     /// plus `head.<i>.weight` [out, in], `head.<i>.bias` [out], `anchors` [t, d] and metadata
     /// `head`, `embedding_dim`, `class_names` (JSON array) and the loss settings.
-    public func writeModel(to url: URL, backbone: URL? = nil) throws {
+    /// `metadata` adds (or overrides) header entries, e.g. the search a learned model prefers.
+    public func writeModel(to url: URL, backbone: URL? = nil, metadata extra: [String: String] = [:]) throws {
         var archive = try backbone.map { try TensorArchive(contentsOf: $0) } ?? TensorArchive()
         for name in archive.entries.keys where name.hasPrefix("head.") || name == "anchors" { archive.entries[name] = nil }
         for (name, t) in zip(head.parameterNames, head.parameters) { archive.set(name, t) }
@@ -51,6 +52,7 @@ public struct TrainedHead: Sendable {
         archive.metadata["loss"] = configuration.loss.rawValue
         archive.metadata["training"] = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
         if let report { archive.metadata["evaluation"] = String(decoding: try JSONEncoder().encode(report), as: UTF8.self) }
+        for (key, value) in extra { archive.metadata[key] = value }
         try archive.write(to: url)
     }
 

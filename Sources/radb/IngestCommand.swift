@@ -42,11 +42,13 @@ struct IngestCommand: ParsableCommand {
             if global.json {
                 Output.json(["added": report.added, "unchanged": report.unchanged,
                              "failed": report.failed.map { ["path": $0.path, "error": $0.reason] },
-                             "cancelled": report.cancelled])
+                             "cancelled": report.cancelled,
+                             "relearned_anchors": report.relearnedAnchors.map { $0 as Any } ?? NSNull()])
             } else {
                 for f in report.failed { Output.note("failed: \(f.path): \(f.reason)") }
                 print("added \(report.added), unchanged \(report.unchanged), failed \(report.failed.count)"
                       + (report.cancelled ? " (interrupted: run the same command again to finish)" : ""))
+                if let t = report.relearnedAnchors { print("the collection has outgrown its partitions: re-partitioned under \(t) k-means anchors") }
             }
             if report.cancelled { throw ExitCode(130) }
             if !report.failed.isEmpty { throw ExitStatus.partial }

@@ -47,11 +47,18 @@ struct LearnCommand: ParsableCommand {
             if global.json {
                 Output.json(["trained_on": report.trainedOn, "classes": report.classes.count, "reembedded": report.reembedded,
                              "model": report.modelIdentity, "training_seconds": report.trainingSeconds,
-                             "rewrite_seconds": report.rewriteSeconds])
+                             "rewrite_seconds": report.rewriteSeconds,
+                             "validation_mAP": report.validationMAP.map { $0 as Any } ?? NSNull(),
+                             "validation_two_stage_mAP": report.validationTwoStageMAP.map { $0 as Any } ?? NSNull(),
+                             "search": report.prefersTwoStageSearch ? "two-stage" : "recall"])
             } else {
                 print("learned \(report.classes.count) class anchors from \(report.trainedOn) labelled items "
                       + String(format: "in %.1f s; re-embedded %d items in %.1f s; model %@", report.trainingSeconds,
                                report.reembedded, report.rewriteSeconds, String(report.modelIdentity.prefix(12))))
+                if let exact = report.validationMAP, let two = report.validationTwoStageMAP {
+                    print(String(format: "held-out items: mAP %.3f exact, %.3f two-stage → searches use %@", exact, two,
+                                 report.prefersTwoStageSearch ? "two-stage ranking (nearest anchor first)" : "exact ranking at recall 0.95"))
+                }
             }
         }
     }

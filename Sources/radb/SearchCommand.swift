@@ -10,8 +10,11 @@ struct SearchCommand: ParsableCommand {
         discussion: """
         The query is an image file, a stored item (--id) or a batch of vectors (--vectors Q.npy, \
         one result list per row, in order). Results are ordered by squared L2 distance, ties by id. \
-        By default the query is routed to its nearest anchors (--nprobe); --exact compares against \
-        every stored image.
+        By default the query is routed to as few of its nearest anchors as reach a recall of \
+        0.95 of the exact top 10 on this collection (measured once on its own vectors), or — \
+        after `radb learn`, when it measured better — to its nearest class anchor first (the \
+        paper's two-stage search). --recall sets another target, --nprobe a fixed number of \
+        anchors, and --exact compares against every stored image.
 
         --where restricts the search to matching items, e.g.
           --where "label = 'cat' AND added > '2026-01-01'"
@@ -26,8 +29,11 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .short, help: "Number of results per query.")
     var k: Int = 10
 
-    @Option(help: ArgumentHelp("Number of nearest anchors to scan (default: \(SearchOptions.defaultNProbe)).", valueName: "n"))
+    @Option(help: ArgumentHelp("Number of nearest anchors to scan (default: chosen per collection, see above).", valueName: "n"))
     var nprobe: Int?
+
+    @Option(help: ArgumentHelp("Scan the fewest anchors reaching this recall of the exact top 10, e.g. 0.99.", valueName: "r"))
+    var recall: Double?
 
     @Flag(help: "Exact search: scan every stored vector.")
     var exact = false
@@ -49,7 +55,10 @@ struct SearchCommand: ParsableCommand {
         if sources != 1 { throw ValidationError("give exactly one query: an image file, --id ID or --vectors FILE.npy") }
         if k <= 0 { throw ValidationError("-k must be at least 1 (got \(k))") }
         if let n = nprobe, n <= 0 { throw ValidationError("--nprobe must be at least 1 (got \(n))") }
-        if exact && nprobe != nil { throw ValidationError("--exact and --nprobe exclude each other") }
+        if [exact, nprobe != nil, recall != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("--exact, --nprobe and --recall exclude each other")
+        }
+        if let r = recall, !(r > 0 && r <= 1) { throw ValidationError("--recall must be greater than 0 and at most 1 (got \(r))") }
         if montage != nil && vectors != nil { throw ValidationError("--montage needs an image or --id query, not --vectors") }
     }
 
@@ -58,6 +67,7 @@ struct SearchCommand: ParsableCommand {
             let db = try Database.open(at: global.databaseURL, mode: .readOnly)
             var options = SearchOptions(k: k)
             if exact { options.probe = .exact } else if let n = nprobe { options.probe = .nearest(n) }
+            else if let r = recall { options.probe = .recall(r) }
             if let w = whereExpression { options.filter = try FilterExpression.parse(w) }
             let clock = ContinuousClock()
             let start = clock.now
