@@ -2,7 +2,7 @@ import Foundation
 
 /// What one forward pass returns.
 public struct MobileNetOutput: Sendable {
-    /// Globally pooled backbone features, [N, featureDim] — the backbone embedding.
+    /// Globally pooled backbone features (`MobileNet.pooling`), [N, featureDim] — the backbone embedding.
     public var features: Tensor
     /// Classifier logits, [N, classes], when the model has a classifier and they were requested.
     public var logits: Tensor?
@@ -151,7 +151,7 @@ extension MobileNet {
             swap(&a, &b)
         }
         for i in 0..<n {
-            GlobalAvgPool.forward(a + i * h * w * ch, positions: h * w, channels: ch, into: pooled + i * ch)
+            pooling.forward(a + i * h * w * ch, positions: h * w, channels: ch, into: pooled + i * featureDim)
         }
     }
 }
