@@ -27,12 +27,19 @@ FEAT = os.path.join(HERE, "..", ".data", "emb", "feat")
 COLLECTIONS = [("Tiny ImageNet 100-199", "tin"), ("CIFAR-10", "cifar"), ("Fashion-MNIST", "fmnist")]
 
 
-def load(variant, subset):
-    base = os.path.join(FEAT, variant, subset)
+def load(variant, subset, mini=False):
+    """Features of `subset`; with `mini`, its -mini version (the first half of every class), read
+    from the variant's own -mini file when it has one, else sliced from the full file."""
+    own = os.path.join(FEAT, variant, subset + "-mini")
+    base = own if mini and os.path.exists(own + ".f32") else os.path.join(FEAT, variant, subset)
     with open(base + ".json") as f:
         h = json.load(f)
     x = np.fromfile(base + ".f32", dtype="<f4").reshape(h["count"], h["dim"]).astype(np.float64)
-    return x, np.asarray(h["labels"])
+    y = np.asarray(h["labels"])
+    if mini and base != own:
+        keep = np.concatenate([np.flatnonzero(y == c)[:(y == c).sum() // 2] for c in np.unique(y)])
+        x, y = x[keep], y[keep]
+    return x, y
 
 
 # MARK: - Metrics
@@ -64,12 +71,18 @@ def l2(x):
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+_EIG = {}
+
+
 def pca_whitening(x, dim, power=0.5, shrink=0.0):
     """mean [d], weight [dim, d]: e = W (x - mean), W = diag((λ + shrink·mean λ)^-power) Uᵀ."""
-    mean = x.mean(0)
-    xc = x - mean
-    lam, u = np.linalg.eigh(xc.T @ xc / len(x))
-    lam, u = lam[::-1], u[:, ::-1]
+    key = (x.shape, float(x[0, 0]), float(x[-1, -1]), float(x.sum()))
+    if key not in _EIG:   # one eigendecomposition per fit set, shared by every (dim, power, shrink)
+        mean = x.mean(0)
+        xc = x - mean
+        lam, u = np.linalg.eigh(xc.T @ xc / len(x))
+        _EIG[key] = (mean, lam[::-1].copy(), u[:, ::-1].copy())
+    mean, lam, u = _EIG[key]
     lam = np.maximum(lam, 0) + shrink * lam.mean() + 1e-12
     w = (u[:, :dim] * lam[:dim] ** -power).T
     return mean, w
@@ -96,8 +109,9 @@ def learned_whitening(x, y, dim, shrink=0.1):
 class Recipe:
     """pooled features -> [sqrt] -> [L2] -> [W (f - mean)] -> [L2]."""
 
-    def __init__(self, name, variant, part, l2_in=False, stage=None, l2_out=False, sqrt=False, **params):
+    def __init__(self, name, variant, part, l2_in=False, stage=None, l2_out=False, sqrt=False, family=None, **params):
         self.name, self.variant, self.part = name, variant, part
+        self.family = family or name
         self.l2_in, self.stage, self.l2_out, self.sqrt, self.params = l2_in, stage, l2_out, sqrt, params
         self.mean = self.weight = None
 
@@ -129,30 +143,34 @@ class Recipe:
 
 # MARK: - Candidates
 
-def candidates(variants):
+def candidates(variants, small=False):
+    """Every recipe; `small` keeps raw, L2, PCA whitening with shrinkage 1 (both powers, three
+    widths) and full learned whitening with shrinkage 1 (the -mini table)."""
     out = []
     if "tflite-v1" in variants:
         out.append(Recipe("TFLite MobileNetV1 embedding (peer), raw", "tflite-v1", "all"))
         out.append(Recipe("TFLite MobileNetV1 embedding (peer), L2", "tflite-v1", "all", l2_in=True))
-    for v, label in [("v2-224", "V2 224"), ("v2-288", "V2 288"), ("v1-224", "V1 224")]:
+    for v, label in [("v2-224", "radb V2 224"), ("v2-256", "radb V2 256"), ("v1-224", "radb V1 224")]:
         if v not in variants:
             continue
         for part in ["avg", "gem"]:
             tag = f"{label} {part}"
             out.append(Recipe(f"{tag}, raw", v, part))
             out.append(Recipe(f"{tag}, L2", v, part, l2_in=True))
-            out.append(Recipe(f"{tag}, sqrt+L2", v, part, l2_in=True, sqrt=True))
+            if not small:
+                out.append(Recipe(f"{tag}, sqrt+L2", v, part, l2_in=True, sqrt=True))
             full = 1280 if v.startswith("v2") else 1024
             for dim in [256, 512, full]:
                 for power in [0.5, 0.25]:
-                    for shrink in [0.0, 0.1, 1.0]:
+                    for shrink in [1.0] if small else [0.0, 0.1, 1.0]:
                         out.append(Recipe(f"{tag}, L2-PCAw{dim} a={power} s={shrink}-L2", v, part, l2_in=True,
-                                          stage="pca", l2_out=True, dim=dim, power=power, shrink=shrink))
-                for shrink in [0.1, 1.0]:
+                                          stage="pca", l2_out=True, dim=dim, power=power, shrink=shrink,
+                                          family=f"{tag}, L2 -> PCA-whiten {dim} -> L2"))
+            for dim in [full] if small else [64, full]:
+                for shrink in [1.0] if small else [0.1, 1.0]:
                     out.append(Recipe(f"{tag}, L2-LW{dim} s={shrink}-L2", v, part, l2_in=True, stage="lw",
-                                      l2_out=True, dim=min(dim, 99), shrink=shrink) if dim < 100 else
-                               Recipe(f"{tag}, L2-LW{dim} s={shrink}-L2", v, part, l2_in=True, stage="lw",
-                                      l2_out=True, dim=dim, shrink=shrink))
+                                      l2_out=True, dim=dim, shrink=shrink,
+                                      family=f"{tag}, L2 -> learned whitening {dim} -> L2"))
     return out
 
 
@@ -161,12 +179,20 @@ def main():
     ap.add_argument("--save-whitening", action="append", default=[], help="NAME=OUT.npz: save a recipe's fitted stage")
     ap.add_argument("--json", default=None)
     ap.add_argument("--all", action="store_true", help="print every candidate, not only the best per family")
+    ap.add_argument("--mini", action="store_true", help="the -mini subsets (first half of every class), with the costlier candidates")
+    ap.add_argument("--small", action="store_true", help="the reduced grid (see candidates())")
+    ap.add_argument("--only", default=None, help="evaluate only recipes whose name contains this")
     a = ap.parse_args()
-    variants = sorted(v for v in os.listdir(FEAT) if os.path.exists(os.path.join(FEAT, v, "fmnist-q.f32")))
-    data = {v: {s: load(v, s) for s in ["tin-fit", "tin-db", "tin-q", "cifar-db", "cifar-q", "fmnist-db", "fmnist-q"]}
+    suffix = "-mini" if a.mini else ""
+    variants = sorted(v for v in os.listdir(FEAT) if os.path.exists(os.path.join(FEAT, v, "fmnist-q" + suffix + ".f32"))
+                      or (v in ("v2-224", "tflite-v1") and os.path.exists(os.path.join(FEAT, v, "fmnist-q.f32"))))
+    data = {v: {s: load(v, s, a.mini) for s in ["tin-fit", "tin-db", "tin-q", "cifar-db", "cifar-q", "fmnist-db", "fmnist-q"]}
             for v in variants}
+    print(f"variants: {variants}; " + ", ".join(f"{s} {len(data[variants[0]][s][1])}" for s in data[variants[0]]), file=sys.stderr)
     rows = []
-    for r in candidates(variants):
+    for r in candidates(variants, small=a.small):
+        if a.only and a.only not in r.name:
+            continue
         d = data[r.variant]
         x, y = d["tin-fit"]
         # Validation inside the fit classes: fit on classes 0-49, every image of 50-99 queries the rest.
@@ -181,11 +207,12 @@ def main():
             (xd, yd), (xq, yq) = d[c + "-db"], d[c + "-q"]
             res[c] = retrieval(r(xq), yq, r(xd), yd)
         dim = r.weight.shape[0] if r.weight is not None else r.pooled(x[:1]).shape[1]
-        rows.append({"name": r.name, "variant": r.variant, "dim": int(dim), "val_map": val, **{c: res[c] for _, c in COLLECTIONS}})
+        rows.append({"name": r.name, "family": r.family, "variant": r.variant, "dim": int(dim), "val_map": val,
+                     **{c: res[c] for _, c in COLLECTIONS}})
         print(f"{r.name:52s} d={dim:5d} val {val:.3f} " + " ".join(f"{c} {res[c][0]:.3f}" for _, c in COLLECTIONS),
               file=sys.stderr, flush=True)
         for spec in a.save_whitening:
-            name, path = spec.split("=", 1)
+            name, path = spec.rsplit("=", 1)
             if name == r.name:
                 np.savez(path, mean=r.mean.astype(np.float32), weight=r.weight.astype(np.float32))
                 print(f"saved {name} -> {path}", file=sys.stderr)
@@ -196,8 +223,7 @@ def main():
     # best validation mAP — chosen on the fit classes, never on the evaluation collections.
     best = {}
     for row in rows:
-        fam = row["name"].split(", ")[0] + ", " + row["name"].split(", ")[1].split("-")[0].split("w")[0].split("LW")[0]
-        fam = row["name"] if a.all else fam
+        fam = row["name"] if a.all else row["family"]
         if fam not in best or row["val_map"] > best[fam]["val_map"]:
             best[fam] = row
     print("| candidate | d | validation mAP (fit classes 50-99) | " + " | ".join(f"{n} mAP / P@10 / P@100" for n, _ in COLLECTIONS) + " | mean mAP |")
