@@ -3,8 +3,9 @@ import RADBNeural
 import RADBVision
 
 /// Turns images into embedding vectors with one model file: decode → resize the shorter side →
-/// centre crop → normalise (all from the model record) → MobileNet backbone → optional trained
-/// head. Every vector of a database comes from one `Embedder`, identified by `modelIdentity`.
+/// centre crop → normalise (all from the model record) → MobileNet backbone and its global pooling
+/// → the file's L2 / whitening stage (`EmbeddingPostprocess`) or a trained head. Every vector of a
+/// database comes from one `Embedder`, identified by `modelIdentity`.
 ///
 ///     let embedder = try Embedder()                          // packaged MobileNetV2
 ///     let results = try embedder.embed(files: urls)          // [Result<[Float], EmbedderError>]
@@ -44,12 +45,15 @@ public final class Embedder: @unchecked Sendable {
 
     /// `head.0`, `head.2`, … of a trained head ([out, in] weights), ReLU between them.
     private let head: [(weight: Tensor, bias: Tensor)]
+    /// L2 / whitening of the pooled features (`EmbeddingPostprocess`); identity for a head model.
+    private let postprocess: EmbeddingPostprocess
 
     // MARK: - Loading
 
-    /// File name of the packaged default model: the MobileNetV2 backbone plus a CAM-trained
-    /// head and its class anchors (see RESULTS.md, "Default model").
-    public static let defaultModelFileName = "radb_default_cam.safetensors"
+    /// File name of the packaged default model: the MobileNetV2 backbone with GeM pooling and a
+    /// PCA whitening fitted on Tiny ImageNet classes 0–99, no class anchors (chosen by the
+    /// held-out-class protocol of RESULTS.md, "Default model").
+    public static let defaultModelFileName = "radb_default.safetensors"
     /// File name of the packaged backbone alone (1280-d pooled features), the input of `radb train`.
     public static let backboneModelFileName = "mobilenet_v2_1.0_224.safetensors"
 
@@ -83,7 +87,7 @@ public final class Embedder: @unchecked Sendable {
     /// Loads the packaged default model.
     ///
     ///     let embedder = try Embedder()
-    ///     print(embedder.dimension)   // 256 (the CAM head's width)
+    ///     print(embedder.dimension)   // the default model's width (RESULTS.md, "Default model")
     ///
     /// Throws `EmbedderError.defaultModelMissing` or `.badModel`.
     public convenience init() throws {
@@ -114,7 +118,11 @@ public final class Embedder: @unchecked Sendable {
             let file = try SafeTensorsFile(bytes: bytes, source: modelURL.path)
             model = try MobileNet(file: file)
             head = try Self.loadHead(file, inputWidth: model.featureDim)
-            let width = head.last?.weight.shape[0] ?? model.featureDim
+            postprocess = try EmbeddingPostprocess(file: file, featureDim: model.featureDim)
+            if !head.isEmpty && !postprocess.isIdentity {
+                throw EmbedderError.badModel(path: modelURL.path, reason: "a model has either a trained head or a whitening/L2 stage, this file has both")
+            }
+            let width = head.last?.weight.shape[0] ?? postprocess.outputWidth(inputWidth: model.featureDim)
             if file.entry("anchors") != nil {
                 let a = try file.tensor("anchors")
                 guard a.rank == 2, a.shape[0] >= 1, a.shape[1] == width, a.storage.allSatisfy(\.isFinite) else {
@@ -136,7 +144,7 @@ public final class Embedder: @unchecked Sendable {
         self.modelURL = modelURL
         hashing.wait()
         modelIdentity = identity.value
-        dimension = head.last?.weight.shape[0] ?? model.featureDim
+        dimension = head.last?.weight.shape[0] ?? postprocess.outputWidth(inputWidth: model.featureDim)
         resizeShorterSide = model.record.resizeShorterSide
         guard dimension == model.record.embeddingDim else {
             throw EmbedderError.badModel(path: modelURL.path,
@@ -333,7 +341,8 @@ public final class Embedder: @unchecked Sendable {
     }
 
     /// The vector of one image's backbone features (`featureDim` values): the features rounded
-    /// to half precision, then the head, if any; nil if the result is not finite.
+    /// to half precision, then the model's L2 / whitening stage or its head; nil if the result
+    /// is not finite.
     ///
     /// Why the rounding: a database keeps every image's features in half precision so that
     /// learning in place can re-embed the collection without the image files. Rounding here
@@ -341,7 +350,7 @@ public final class Embedder: @unchecked Sendable {
     /// image queried after learning is still found at distance 0.
     public func vector(fromFeatures features: [Float]) -> [Float]? {
         guard features.count == model.featureDim else { return nil }
-        var e = Tensor(shape: [1, features.count], storage: features.map { Float(Float16($0)) })
+        var e = postprocess.apply(Tensor(shape: [1, features.count], storage: features.map { Float(Float16($0)) }))
         for (i, layer) in head.enumerated() {
             e = Self.linear(e, layer.weight, layer.bias)
             if i < head.count - 1 { for j in e.storage.indices { e.storage[j] = max(e.storage[j], 0) } }

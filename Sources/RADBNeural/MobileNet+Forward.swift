@@ -2,7 +2,7 @@ import Foundation
 
 /// What one forward pass returns.
 public struct MobileNetOutput: Sendable {
-    /// Globally pooled backbone features, [N, featureDim] — the backbone embedding.
+    /// Globally pooled backbone features (`MobileNet.pooling`), [N, featureDim] — the backbone embedding.
     public var features: Tensor
     /// Classifier logits, [N, classes], when the model has a classifier and they were requested.
     public var logits: Tensor?
@@ -153,7 +153,7 @@ extension MobileNet {
             ch = last.outChannels
             swap(&a, &b)
         }
-        GlobalAvgPool.forward(a, positions: h * w, channels: ch, into: pooled)
+        pooling.forward(a, positions: h * w, channels: ch, into: pooled)
     }
 }
 

@@ -24,8 +24,10 @@ public final class MobileNet: @unchecked Sendable {
     public let architecture: Architecture
     /// The whole weight file, for tensors beyond the backbone (`head.*`, `anchors`).
     public let file: SafeTensorsFile
-    /// Width of the pooled backbone features (1280 for V2, 1024 for V1).
+    /// Width of the pooled backbone features (1280 for V2, 1024 for V1; twice that for `avg+gem`).
     public let featureDim: Int
+    /// How the last feature map becomes the feature vector (metadata `pooling`, `gem_p`; default average).
+    public let pooling: GlobalPooling
     /// The ImageNet classifier as a [classes, featureDim] matrix and bias, when the file has one.
     public let classifier: (weight: Tensor, bias: Tensor)?
 
@@ -85,7 +87,8 @@ public final class MobileNet: @unchecked Sendable {
             }
             last = nil
         }
-        featureDim = last?.outChannels ?? blocks.last!.project.outChannels
+        pooling = try GlobalPooling(metadata: file.metadata, source: file.source)
+        featureDim = pooling.outputWidth(channels: last?.outChannels ?? blocks.last!.project.outChannels)
         try loader.checkChain(stem: stem, blocks: blocks, last: last)
         if file.entry("classifier.1.weight") != nil {
             let w = try file.tensor("classifier.1.weight")

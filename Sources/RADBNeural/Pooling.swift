@@ -1,3 +1,5 @@
+import Foundation
+
 // MARK: - Average pooling
 
 /// Average pooling over windows of NHWC tensors. Padded positions are excluded from the count
@@ -129,5 +131,66 @@ public enum GlobalAvgPool {
         for p in 0..<positions { let row = x + p * channels; for ch in 0..<channels { out[ch] += row[ch] } }
         let inv = 1 / Float(positions)
         for ch in 0..<channels { out[ch] *= inv }
+    }
+}
+
+// MARK: - Global pooling of the last feature map
+
+/// How the backbone's last feature map [H·W, C] becomes one vector [C] (model metadata `pooling`,
+/// `gem_p`): the mean (`avg`, the ImageNet classifier's input) or the generalised mean
+/// `(mean_p max(x, ε)^p)^(1/p)` (`gem`, Radenović et al.), which leans towards the strongest
+/// activations and is the usual choice for retrieval. p = 1 is the mean; p → ∞ is max pooling.
+///
+/// `avg+gem` concatenates both ([2C]: the mean, then GeM) so that measuring tools get the two
+/// candidates from one forward pass; it is not meant for shipped models.
+public enum GlobalPooling: Sendable, Equatable {
+    case average
+    case generalizedMean(p: Float)
+    case averageAndGeneralizedMean(p: Float)
+
+    /// Activations below this are clamped before the power (the reference GeM's `eps`).
+    public static let epsilon: Float = 1e-6
+
+    /// Parses metadata `pooling` ("avg" when absent) and `gem_p` (default 3); `source` names the file.
+    public init(metadata: [String: String], source: String) throws {
+        switch metadata["pooling"] ?? "avg" {
+        case "avg": self = .average
+        case let kind where kind == "gem" || kind == "avg+gem":
+            let raw = metadata["gem_p"] ?? "3"
+            guard let p = Float(raw), p.isFinite, p >= 1, p <= 16 else {
+                throw ModelError.badRecord(path: source, reason: "gem_p is '\(raw)', expected a number in 1...16")
+            }
+            self = kind == "gem" ? .generalizedMean(p: p) : .averageAndGeneralizedMean(p: p)
+        case let other:
+            throw ModelError.badRecord(path: source, reason: "pooling is '\(other)', expected 'avg' or 'gem'")
+        }
+    }
+
+    /// Width of the pooled vector of a map with `channels` channels.
+    public func outputWidth(channels: Int) -> Int {
+        if case .averageAndGeneralizedMean = self { return 2 * channels }
+        return channels
+    }
+
+    /// Pools `positions` rows of `channels` values (one image) into `out[outputWidth(channels:)]`.
+    @inlinable
+    package func forward(_ x: UnsafePointer<Float>, positions: Int, channels: Int, into out: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .average:
+            GlobalAvgPool.forward(x, positions: positions, channels: channels, into: out)
+        case .averageAndGeneralizedMean(let p):
+            GlobalAvgPool.forward(x, positions: positions, channels: channels, into: out)
+            GlobalPooling.generalizedMean(p: p).forward(x, positions: positions, channels: channels, into: out + channels)
+        case .generalizedMean(let p):
+            out.update(repeating: 0, count: channels)
+            let eps = Self.epsilon
+            if p == 3 {
+                for q in 0..<positions { let row = x + q * channels; for ch in 0..<channels { let v = max(row[ch], eps); out[ch] += v * v * v } }
+            } else {
+                for q in 0..<positions { let row = x + q * channels; for ch in 0..<channels { out[ch] += Foundation.pow(max(row[ch], eps), p) } }
+            }
+            let inv = 1 / Float(positions)
+            for ch in 0..<channels { out[ch] = p == 3 ? Foundation.cbrt(out[ch] * inv) : Foundation.pow(out[ch] * inv, 1 / p) }
+        }
     }
 }

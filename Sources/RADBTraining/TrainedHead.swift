@@ -41,7 +41,12 @@ public struct TrainedHead: Sendable {
     /// `metadata` adds (or overrides) header entries, e.g. the search a learned model prefers.
     public func writeModel(to url: URL, backbone: URL? = nil, metadata extra: [String: String] = [:]) throws {
         var archive = try backbone.map { try TensorArchive(contentsOf: $0) } ?? TensorArchive()
-        for name in archive.entries.keys where name.hasPrefix("head.") || name == "anchors" { archive.entries[name] = nil }
+        // Keep only the backbone: a head replaces the backbone file's own head, anchors and
+        // L2 / whitening stage (the head is trained on the raw pooled features).
+        for name in archive.entries.keys where name.hasPrefix("head.") || name == "anchors" || name.hasPrefix("whiten.") {
+            archive.entries[name] = nil
+        }
+        for key in ["l2_features", "l2_output"] { archive.metadata[key] = nil }
         for (name, t) in zip(head.parameterNames, head.parameters) { archive.set(name, t) }
         archive.set("anchors", anchors)
         archive.metadata["head"] = head.kind
