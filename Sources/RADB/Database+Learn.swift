@@ -16,11 +16,15 @@ public struct LearnOptions: Sendable {
     public var epochs = 30
     /// Seed of the run: two runs with equal options and items learn bit-identical heads.
     public var seed: UInt64 = 0
+    /// Width of the learned embedding (at most the database's dimension; the vectors are
+    /// padded with zeros to it, which changes no distance).
+    public var dimension = 128
 
-    public init(loss: LossKind = .cam, epochs: Int = 30, seed: UInt64 = 0) {
+    public init(loss: LossKind = .cam, epochs: Int = 30, seed: UInt64 = 0, dimension: Int = 128) {
         self.loss = loss
         self.epochs = epochs
         self.seed = seed
+        self.dimension = dimension
     }
 }
 
@@ -82,7 +86,10 @@ extension Database {
         config.loss = options.loss
         config.epochs = options.epochs
         config.seed = options.seed
-        config.embeddingDimension = store.dimension
+        guard options.dimension >= 2, options.dimension <= store.dimension else {
+            throw DatabaseError.invalidArgument("the learned embedding's width must be between 2 and the database's \(store.dimension) (got \(options.dimension))")
+        }
+        config.embeddingDimension = options.dimension
         config.batchSize = min(config.batchSize, max(2, training.count))
         config.curveQueries = 0
         if config.loss == .contrastive || config.loss == .triplet { config.classesPerBatch = min(16, training.classNames.count) }
@@ -107,7 +114,18 @@ extension Database {
         try FileManager.default.createDirectory(at: modelsDirectory, withIntermediateDirectories: true)
         let staged = modelsDirectory.appendingPathComponent(".learning-\(getpid()).safetensors")
         defer { try? FileManager.default.removeItem(at: staged) }
-        do { try head.writeModel(to: staged, backbone: embedder.modelURL, metadata: ["search": twoStage ? "two-stage" : "recall"]) } catch {
+        // The database keeps its width: the head's output is padded with zeros to it (the
+        // anchors too), which leaves every distance as the head made it.
+        var padded = head
+        let width = options.dimension, d = store.dimension
+        let anchorCount = head.anchors.shape[0]
+        var wide = [Float](repeating: 0, count: anchorCount * d)
+        for a in 0..<anchorCount {
+            for j in 0..<width { wide[a * d + j] = head.anchors.storage[a * width + j] }
+        }
+        padded.anchors = Tensor(shape: [anchorCount, d], storage: wide)
+        let metadata = ["search": twoStage ? "two-stage" : "recall", "pad_to": String(d), "embedding_dim": String(d)]
+        do { try padded.writeModel(to: staged, backbone: embedder.modelURL, metadata: metadata) } catch {
             throw DatabaseError.underlying("\(error) Nothing was changed; run learn again once that is fixed.")
         }
         let learned = try Embedder(modelURL: staged)
@@ -129,21 +147,27 @@ extension Database {
                 guard let f = stored[item.contentHash] else { throw Self.missingFeatures(items.filter { stored[$0.contentHash] == nil }.count, of: items.count) }
                 byID[item.id] = f
             }
-            let router = try AnchorRouter(anchors: head.anchors.storage, dimension: store.dimension)
+            let router = try AnchorRouter(anchors: padded.anchors.storage, dimension: store.dimension)
             let d = store.dimension
             do {
                 let report = try store.switchGeneration(anchors: router.anchors, count: router.anchorCount, head: learned.modelIdentity,
                     reembed: { ids, _ in
-                        // Every item stored now (the write lock keeps others out); all have features.
-                        var vectors = [Float]()
-                        vectors.reserveCapacity(ids.count * d)
-                        for id in ids {
+                        // Every item stored now (the write lock keeps others out); all have
+                        // features. Each row on its own, on both cores (rows never interact).
+                        let rows = try ids.map { id -> [Float] in
                             guard let f = byID[id] else { throw Self.missingFeatures(1, of: ids.count) }
-                            guard let v = learned.vector(fromFeatures: f) else {
-                                throw DatabaseError.underlying("item \(id) re-embeds to non-finite values; nothing was changed")
-                            }
-                            vectors += v
+                            return f
                         }
+                        var vectors = [Float](repeating: 0, count: ids.count * d)
+                        let failed = LockedFlag()
+                        vectors.withUnsafeMutableBufferPointer { out in
+                            let base = SendablePointer(out.baseAddress!)
+                            DispatchQueue.concurrentPerform(iterations: ids.count) { i in
+                                guard let v = learned.vector(fromFeatures: rows[i]) else { failed.set(); return }
+                                v.withUnsafeBufferPointer { (base.pointer + i * d).update(from: $0.baseAddress!, count: d) }
+                            }
+                        }
+                        if failed.isSet { throw DatabaseError.underlying("an item re-embeds to non-finite values; nothing was changed") }
                         return vectors
                     },
                     assign: { vectors, _ in try router.nearestAnchors(of: vectors, parallelism: .automatic) })
@@ -246,4 +270,18 @@ extension LabeledFeatures {
         try LabeledFeatures(features: head.embed(features), labels: labels, classNames: classNames, paths: paths,
                             origin: "learned embeddings")
     }
+}
+
+/// A flag any thread may raise (a worker's failure inside `concurrentPerform`).
+private final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+    func set() { lock.lock(); raised = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return raised }
+}
+
+/// An output buffer shared by `concurrentPerform` workers that each write their own rows only.
+private struct SendablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }

@@ -45,6 +45,9 @@ public final class Embedder: @unchecked Sendable {
 
     /// `head.0`, `head.2`, … of a trained head ([out, in] weights), ReLU between them.
     private let head: [(weight: Tensor, bias: Tensor)]
+    /// Zeros appended to the head's output (metadata `pad_to`): a head learned in place at a
+    /// small width fills a database of a wider vector. Zeros change no distance.
+    private let padding: Int
     /// L2 / whitening of the pooled features (`EmbeddingPostprocess`); identity for a head model.
     private let postprocess: EmbeddingPostprocess
 
@@ -122,7 +125,15 @@ public final class Embedder: @unchecked Sendable {
             if !head.isEmpty && !postprocess.isIdentity {
                 throw EmbedderError.badModel(path: modelURL.path, reason: "a model has either a trained head or a whitening/L2 stage, this file has both")
             }
-            let width = head.last?.weight.shape[0] ?? postprocess.outputWidth(inputWidth: model.featureDim)
+            let unpadded = head.last?.weight.shape[0] ?? postprocess.outputWidth(inputWidth: model.featureDim)
+            var width = unpadded
+            if let raw = file.metadata["pad_to"] {
+                guard !head.isEmpty, let padTo = Int(raw), padTo >= unpadded, padTo <= 65_536 else {
+                    throw EmbedderError.badModel(path: modelURL.path, reason: "metadata pad_to is '\(raw)', expected a width from the head's \(unpadded) to 65536 (and a head)")
+                }
+                width = padTo
+            }
+            padding = width - unpadded
             if file.entry("anchors") != nil {
                 let a = try file.tensor("anchors")
                 guard a.rank == 2, a.shape[0] >= 1, a.shape[1] == width, a.storage.allSatisfy(\.isFinite) else {
@@ -144,7 +155,7 @@ public final class Embedder: @unchecked Sendable {
         self.modelURL = modelURL
         hashing.wait()
         modelIdentity = identity.value
-        dimension = head.last?.weight.shape[0] ?? postprocess.outputWidth(inputWidth: model.featureDim)
+        dimension = (head.last?.weight.shape[0] ?? postprocess.outputWidth(inputWidth: model.featureDim)) + padding
         resizeShorterSide = model.record.resizeShorterSide
         guard dimension == model.record.embeddingDim else {
             throw EmbedderError.badModel(path: modelURL.path,
@@ -355,7 +366,8 @@ public final class Embedder: @unchecked Sendable {
             e = Self.linear(e, layer.weight, layer.bias)
             if i < head.count - 1 { for j in e.storage.indices { e.storage[j] = max(e.storage[j], 0) } }
         }
-        return e.storage.allSatisfy(\.isFinite) ? e.storage : nil
+        guard e.storage.allSatisfy(\.isFinite) else { return nil }
+        return padding == 0 ? e.storage : e.storage + repeatElement(0, count: padding)
     }
 
     /// The backbone features of one image file (what `vector(fromFeatures:)` turns into its vector).

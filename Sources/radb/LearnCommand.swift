@@ -29,6 +29,9 @@ struct LearnCommand: ParsableCommand {
     @Option(help: "Random seed (runs with the same seed and items are bit-identical).")
     var seed: UInt64 = 0
 
+    @Option(help: "Width of the learned embedding (padded with zeros to the database's dimension).")
+    var dim: Int = 128
+
     var lossKind: LossKind? { LossKind(rawValue: loss == "center" ? "centre" : loss) }
 
     func validate() throws {
@@ -41,7 +44,7 @@ struct LearnCommand: ParsableCommand {
             let db = try Database.open(at: global.databaseURL)
             let interrupted = InterruptFlag.install()
             let json = global.json
-            let report = try db.learn(LearnOptions(loss: lossKind!, epochs: epochs, seed: seed),
+            let report = try db.learn(LearnOptions(loss: lossKind!, epochs: epochs, seed: seed, dimension: dim),
                                       isCancelled: { interrupted.isSet },
                                       progress: { if !json { Output.note($0) } })
             if global.json {
