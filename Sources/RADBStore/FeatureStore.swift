@@ -44,10 +44,15 @@ public final class FeatureStore: Sendable {
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
             if create {
+                // 64 KiB pages hold about 24 rows of 2.6 KB each; at SQLite's default 4 KiB a row
+                // takes a page of its own (measured 4.7 KB per image). Rows are appended in rowid
+                // order, so pages fill up; the content-hash index is small. Only a new file takes it.
+                try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA page_size = 65536") }
                 try queue.write { db in
                     try db.execute(sql: """
-                        CREATE TABLE IF NOT EXISTS features (content_hash TEXT PRIMARY KEY NOT NULL,
-                                                             f16 BLOB NOT NULL) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS features (id INTEGER PRIMARY KEY,
+                                                             content_hash TEXT NOT NULL UNIQUE,
+                                                             f16 BLOB NOT NULL);
                         CREATE TABLE IF NOT EXISTS feature_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
                         """)
                 }

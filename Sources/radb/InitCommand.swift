@@ -14,9 +14,13 @@ struct InitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Model file (.safetensors) the database will embed with (default: the built-in model).", valueName: "file"))
     var model: String?
 
+    @Flag(help: "Do not keep each image's backbone features (saves about 2.5 KB per image, but `radb learn` then cannot run).")
+    var noFeatures = false
+
     func run() throws {
         try reportingErrors {
-            let db = try Database.create(at: global.databaseURL, model: model.map { URL(fileURLWithPath: $0) })
+            let db = try Database.create(at: global.databaseURL, model: model.map { URL(fileURLWithPath: $0) },
+                                         keepFeatures: !noFeatures)
             let stats = try db.stats()
             if global.json {
                 Output.json(["path": global.databaseURL.path, "model": stats.model, "dimension": stats.dimension, "anchors": stats.anchors])
