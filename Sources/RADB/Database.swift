@@ -161,17 +161,23 @@ public final class Database: @unchecked Sendable {
         public var storedFeatures: Int?
         /// Bytes of the kept features (`features.sqlite`), included in `bytesOnDisk`.
         public var featureBytes: Int
+        /// Items in the smallest, the median and the largest non-empty partition (the balance a
+        /// routed search depends on; nil when the database is empty).
+        public var partitionSizes: (smallest: Int, median: Int, largest: Int)?
     }
 
     public func stats() throws -> Stats {
         do {
             let s = try store.stats()
-            let (anchors, head) = try store.read { (try $0.generation?.anchorCount ?? 1, try $0.generation?.head ?? "") }
+            let (anchors, head, sizes) = try store.read {
+                (try $0.generation?.anchorCount ?? 1, try $0.generation?.head ?? "", try $0.partitions.map(\.count).sorted())
+            }
             let kept = try features?.stats()
             return Stats(items: s.items, anchors: anchors, nonEmptyPartitions: s.partitions,
                          dimension: s.dimension, model: head.isEmpty ? s.modelIdentity : head,
                          bytesOnDisk: s.bytesOnDisk + (kept?.bytes ?? 0),
-                         storedFeatures: kept?.entries, featureBytes: kept?.bytes ?? 0)
+                         storedFeatures: kept?.entries, featureBytes: kept?.bytes ?? 0,
+                         partitionSizes: sizes.isEmpty ? nil : (sizes[0], sizes[sizes.count / 2], sizes[sizes.count - 1]))
         } catch { throw Self.wrap(error) }
     }
 

@@ -13,11 +13,14 @@ struct StatsCommand: ParsableCommand {
             if global.json {
                 Output.json(["items": s.items, "anchors": s.anchors, "dimension": s.dimension, "model": s.model,
                              "bytes_on_disk": s.bytesOnDisk, "nonempty_partitions": s.nonEmptyPartitions,
-                             "stored_features": s.storedFeatures.map { $0 as Any } ?? NSNull(), "feature_bytes": s.featureBytes])
+                             "stored_features": s.storedFeatures.map { $0 as Any } ?? NSNull(), "feature_bytes": s.featureBytes,
+                             "partition_sizes": s.partitionSizes.map { ["smallest": $0.smallest, "median": $0.median, "largest": $0.largest] as Any } ?? NSNull()])
             } else {
                 Output.table(header: ["property", "value"], rows: [
                     ["items", String(s.items)], ["anchors", String(s.anchors)],
-                    ["non-empty partitions", String(s.nonEmptyPartitions)], ["dimension", String(s.dimension)],
+                    ["non-empty partitions", String(s.nonEmptyPartitions)],
+                    ["partition sizes", s.partitionSizes.map { "smallest \($0.smallest), median \($0.median), largest \($0.largest)" } ?? "-"],
+                    ["dimension", String(s.dimension)],
                     ["model", s.model], ["bytes on disk", String(s.bytesOnDisk)],
                     ["kept backbone features", s.storedFeatures.map { "\($0) (\(s.featureBytes) bytes)" } ?? "off"],
                 ])
