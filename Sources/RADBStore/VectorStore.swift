@@ -266,8 +266,11 @@ public final class VectorStore: @unchecked Sendable {
         let env: LMDBEnvironment
         do {
             env = try LMDBEnvironmentRegistry.environment(directory: vectorsPath, create: false, durable: options.durable,
-                                                          initialMapSize: options.initialMapSize)
-        } catch let e as StoreError { throw e } catch {
+                                                          initialMapSize: options.initialMapSize, readOnly: options.readOnly)
+        } catch let e as StoreError { throw e } catch let e as LMDBError where e.isEnvironmental {
+            // A read-only medium, a full disk, missing permissions: not damage.
+            throw StoreError.system(path: vectorsPath, operation: "opening the vector store", code: e.code, detail: e.description)
+        } catch {
             throw StoreError.corruptVectorStore(path: dataPath, reason: "\(error)")
         }
         let meta: (format: UInt64, dimension: Int, model: String, capacity: Int, mergeFactor: Int)
@@ -295,7 +298,7 @@ public final class VectorStore: @unchecked Sendable {
                                        mergeFactor: meta.mergeFactor)
 
         // Catalog half: refuse a newer schema before touching it.
-        let catalog = try Catalog(path: catalogPath, create: false, durable: options.durable)
+        let catalog = try Catalog(path: catalogPath, create: false, durable: options.durable, readOnly: options.readOnly)
         let version = try catalog.schemaVersion()
         if version > CatalogSchema.latestVersion {
             throw StoreError.catalogSchemaTooNew(path: catalogPath, found: version, supported: CatalogSchema.latestVersion)
@@ -303,7 +306,7 @@ public final class VectorStore: @unchecked Sendable {
         if version == 0 {
             throw StoreError.corruptCatalog(path: catalogPath, reason: "it has no radb schema")
         }
-        let lock = try WriterLock(path: directory.appendingPathComponent(writerLockFileName).path)
+        let lock = try WriterLock(path: directory.appendingPathComponent(writerLockFileName).path, readOnly: options.readOnly)
         guard let model = try catalog.wrap({ try catalog.pool.read { try Catalog.model($0) } }) else {
             throw StoreError.corruptCatalog(path: catalogPath, reason: "the model record is missing")
         }
@@ -328,9 +331,17 @@ public final class VectorStore: @unchecked Sendable {
         } else if lock.tryAcquire() {
             // Roll an interrupted write forward now if no live writer is mid-commit. (A read-only
             // store does this too: it only completes a write that was already decided, as SQLite
-            // readers roll back a hot journal.)
+            // readers roll back a hot journal.) If that write cannot be finished here (a full
+            // disk, a read-only medium), say so: the database is not damaged.
             defer { lock.release() }
-            try store.recoverLocked()
+            do {
+                try store.recoverLocked()
+            } catch let e as StoreError {
+                switch e {
+                case .diskFull, .notWritable, .io: throw StoreError.interruptedWriteNeedsFinishing(path: path, reason: e.description)
+                default: throw e
+                }
+            }
         }
         return store
     }
@@ -416,7 +427,7 @@ public final class VectorStore: @unchecked Sendable {
     /// Runs LMDB work, turning LMDB return codes into `StoreError`s naming the environment.
     func lmdbCall<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as StoreError { throw e } catch let e as LMDBError {
-            throw StoreError.io(path: lmdb.directory, operation: "LMDB", reason: e.description)
+            throw StoreError.system(path: lmdb.directory, operation: "LMDB", code: e.code, detail: e.description)
         }
     }
 
