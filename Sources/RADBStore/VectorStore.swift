@@ -456,24 +456,7 @@ public final class VectorStore: @unchecked Sendable {
 
     /// Checks metadata in place (a by-value copy retains its three strings).
     func validate(_ m: UnsafePointer<ItemMetadata>, index: Int) throws {
-        if m.pointee.path.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the path is empty") }
-        if m.pointee.contentHash.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the content hash is empty") }
-        func rejectNUL(_ text: String, _ name: String) throws {
-            if Self.containsNUL(text) {
-                throw StoreError.invalidMetadata(path: path, index: index, reason: "the \(name) contains a NUL character (catalog text ends at NUL)")
-            }
-        }
-        try rejectNUL(m.pointee.path, "path")
-        try rejectNUL(m.pointee.contentHash, "content hash")
-        if let label = m.pointee.label { try rejectNUL(label, "label") }
-        if m.pointee.width < 0 || m.pointee.height < 0 {
-            throw StoreError.invalidMetadata(path: path, index: index, reason: "negative size \(m.pointee.width)×\(m.pointee.height)")
-        }
-    }
-
-    private static func containsNUL(_ s: String) -> Bool {
-        s.utf8.withContiguousStorageIfAvailable { $0.isEmpty ? false : memchr($0.baseAddress!, 0, $0.count) != nil }
-            ?? s.utf8.contains(0)
+        if let reason = ItemMetadata.problem(of: m) { throw StoreError.invalidMetadata(path: path, index: index, reason: reason) }
     }
 
     /// Inserts a batch atomically and returns the new ids, in batch order.

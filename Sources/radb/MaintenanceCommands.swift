@@ -116,7 +116,10 @@ struct ImportCommand: ParsableCommand {
         discussion: """
         A database created by `radb import` holds vectors from elsewhere; its anchors are learned \
         with k-means over the imported vectors. Each metadata line is a JSON object with optional \
-        "path", "label", "content_hash", "width", "height"; line i describes row i.
+        "path", "label", "content_hash", "width", "height"; line i describes row i. All input is \
+        checked before anything is written; a new database appears only when complete. Rows whose \
+        content hash is already stored (by default the SHA-256 of the row) are skipped, so an \
+        interrupted import is finished by running it again.
         """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: ArgumentHelp("A float32 .npy file, one vector per row.", valueName: "file.npy"))
@@ -131,8 +134,9 @@ struct ImportCommand: ParsableCommand {
             let matrix = try NPYMatrix(contentsOf: URL(fileURLWithPath: file))
             let ids = try Database.importVectors(matrix, metadata: metadata.map { URL(fileURLWithPath: $0) },
                                                  into: global.databaseURL, anchorCount: anchors)
-            if global.json { Output.json(["added": ids.count, "first_id": ids.first as Any]) }
-            else { print("imported \(ids.count) vectors") }
+            let unchanged = matrix.rows - ids.count
+            if global.json { Output.json(["added": ids.count, "unchanged": unchanged, "first_id": ids.first as Any]) }
+            else { print("imported \(ids.count) vectors" + (unchanged > 0 ? ", \(unchanged) already stored (skipped)" : "")) }
         }
     }
 }
