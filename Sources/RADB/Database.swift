@@ -1,5 +1,6 @@
 import Foundation
 import RADBIndex
+import RADBVision
 import RADBStore
 
 /// An image database: a directory holding the vectors (LMDB), the catalog (SQLite) and the
@@ -63,7 +64,25 @@ public final class Database: @unchecked Sendable {
     /// - Throws: `DatabaseError` when `url` exists, the model cannot be loaded, or the disk fails.
     public static func create(at url: URL, model: URL? = nil, options: StoreOptions = StoreOptions()) throws -> Database {
         let embedder = try model.map { try Embedder(modelURL: $0) } ?? Embedder()
+        if model != nil { try trialEmbed(embedder) }
         return try create(at: url, embedder: embedder, anchors: embedder.anchors, options: options)
+    }
+
+    /// The last check of a model file before a database is built on it: loading bounded every
+    /// field and shape; one embed of a small synthetic picture proves that the network runs and
+    /// produces finite vectors of the recorded dimension, so a model that passes can embed.
+    static func trialEmbed(_ embedder: Embedder) throws {
+        let side = 16
+        let pixels = (0..<(side * side * 3)).map { UInt8(truncatingIfNeeded: $0 &* 37) }
+        guard let image = Image(width: side, height: side, pixels: pixels) else { return }
+        let vector: [Float]
+        do { vector = try embedder.embed(image: image) } catch {
+            throw EmbedderError.badModel(path: embedder.modelURL.path, reason: "a trial embed of a 16×16 picture failed (\(error))")
+        }
+        guard vector.count == embedder.dimension, vector.allSatisfy(\.isFinite) else {
+            throw EmbedderError.badModel(path: embedder.modelURL.path,
+                reason: "a trial embed of a 16×16 picture gave \(vector.count) values, not \(embedder.dimension) finite ones")
+        }
     }
 
     /// Creates a database for `embedder` partitioned by `anchors` (row-major, `count × dimension`;
