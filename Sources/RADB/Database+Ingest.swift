@@ -25,12 +25,15 @@ extension Database {
                        isCancelled: (() -> Bool)? = nil) throws -> IngestReport {
         try requireWritable("ingest images")
         let embedder = try requireEmbedder()
-        let files: [URL]
-        do { files = try ImageFileWalker().files(under: paths) } catch { throw Self.wrap(error) }
-        guard !files.isEmpty else {
+        let listing: ImageFileWalker.Listing
+        do { listing = try ImageFileWalker().listing(under: paths) } catch { throw Self.wrap(error) }
+        let files = listing.files
+        // Entries the walk could not list (a name that is not UTF-8) are failures, not silence.
+        let unlisted = listing.problems.map { IngestReport.Failure(path: $0.path, reason: $0.reason) }
+        guard !files.isEmpty || !unlisted.isEmpty else {
             throw DatabaseError.invalidArgument("no images found under \(paths.map(\.path).joined(separator: ", ")): radb reads JPEG, PNG and WebP files")
         }
-        var report = IngestReport(added: 0, unchanged: 0, failed: [], cancelled: false, addedIDs: [])
+        var report = IngestReport(added: 0, unchanged: 0, failed: unlisted, cancelled: false, addedIDs: [])
         var seenHashes = Set<String>()
         var start = 0
         // One writer for the whole run: a second ingest waits (then fails, naming this process)
@@ -67,6 +70,16 @@ extension Database {
         var candidates = batch.map { Candidate(url: $0) }
         candidates.withUnsafeMutableBufferPointer { buf in
             DispatchQueue.concurrentPerform(iterations: buf.count) { i in
+                // A FIFO or device would block the read or be misreported as a permission problem.
+                var info = stat()
+                if stat(buf[i].url.path, &info) != 0 {
+                    buf[i].failure = "cannot read the file (\(String(cString: strerror(errno)))); check that it exists and is readable"
+                    return
+                }
+                if (info.st_mode & S_IFMT) != S_IFREG {
+                    buf[i].failure = "cannot read the file: \(ImageDecoder.notRegularFileReason(info.st_mode))"
+                    return
+                }
                 do {
                     buf[i].data = try Data(contentsOf: buf[i].url, options: .mappedIfSafe)
                     buf[i].hash = SHA256.hex(buf[i].data)

@@ -113,6 +113,7 @@ public final class Database: @unchecked Sendable {
     ///   (wrapped) when the directory is not a radb database, is damaged, or is from a newer radb.
     public static func open(at url: URL, mode: Mode = .readWrite, options: StoreOptions = StoreOptions()) throws -> Database {
         guard FileManager.default.fileExists(atPath: url.path) else { throw DatabaseError.noDatabase(path: url.path) }
+        removeStaleBackups(of: url)
         do {
             var storeOptions = options
             if mode == .readOnly { storeOptions.readOnly = true }  // never upgrades or recovers in place
@@ -207,6 +208,9 @@ public final class Database: @unchecked Sendable {
         Self.removeStaleBackupStaging(for: dest)
         let staging = parent.appendingPathComponent(Self.backupStagingName(for: dest, pid: getpid()))
         try? fm.removeItem(at: staging)
+        Self.removeStaleBackups(of: url)
+        noteBackupStaging(staging)
+        defer { removeBackupNote() }
         staged?(staging)
         do {
             try store.backup(to: staging)
@@ -221,8 +225,45 @@ public final class Database: @unchecked Sendable {
             }
         } catch {
             try? fm.removeItem(at: staging)
+            let wrapped = Self.wrap(error)
+            // Another process holds the write lock: keep the error's kind (the CLI's exit 4).
+            if case DatabaseError.writeLockBusy(let message) = wrapped {
+                throw DatabaseError.writeLockBusy("backup to \(dest.path) waited for the write lock, nothing was written there: \(message)")
+            }
             throw DatabaseError.underlying(
-                "backup to \(dest.path) failed, nothing was written there: \(String(describing: Self.wrap(error)))")
+                "backup to \(dest.path) failed, nothing was written there: \(String(describing: wrapped))")
+        }
+    }
+
+    /// Name prefix of the note a running backup leaves in the database directory, holding the
+    /// path of its staging directory: a backup killed with -9 cannot remove its staging
+    /// directory, so the next backup or open of this database (whatever its destination) does.
+    static let backupNotePrefix = ".backup-staging-"
+
+    /// Records `staging` as the staging directory of this process's backup (best effort: a
+    /// read-only database directory keeps no note).
+    func noteBackupStaging(_ staging: URL) {
+        let note = url.appendingPathComponent("\(Self.backupNotePrefix)\(getpid())")
+        try? Data(staging.path.utf8).write(to: note)
+    }
+
+    func removeBackupNote() {
+        try? FileManager.default.removeItem(at: url.appendingPathComponent("\(Self.backupNotePrefix)\(getpid())"))
+    }
+
+    /// Removes the staging directories (and notes) of backups of the database at `url` whose
+    /// process is gone. Best effort and silent: it never stops an open.
+    static func removeStaleBackups(of url: URL) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: url.path)) ?? [] where name.hasPrefix(backupNotePrefix) {
+            guard let pid = Int32(name.dropFirst(backupNotePrefix.count)), pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }  // still running
+            let note = url.appendingPathComponent(name)
+            if let data = try? Data(contentsOf: note), let staging = String(data: data, encoding: .utf8),
+               URL(fileURLWithPath: staging).lastPathComponent.contains(".radb-backup-\(pid)") {
+                try? fm.removeItem(atPath: staging)
+            }
+            try? fm.removeItem(at: note)
         }
     }
 
