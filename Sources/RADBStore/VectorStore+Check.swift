@@ -19,6 +19,14 @@ extension VectorStore {
     ///   (vector blocks, then catalog rows; the SQLite integrity check reports no steps).
     public func check(progress: ((CheckProgress) -> Void)? = nil) throws -> [StoreProblem] {
         try read { snap in
+            // Page structure first, read from the file (the snapshot pins its pages): LMDB
+            // trusts page headers, and a traversal of a damaged one crashes instead of failing.
+            let damage = LMDBPageAudit.problems(dataPath: lmdb.directory + "/data.mdb")
+            guard damage.isEmpty else {
+                return damage.map {
+                    StoreProblem(kind: .vectorStore, message: "vectors/data.mdb is damaged: \($0). Restore the database from a backup")
+                }
+            }
             var problems: [StoreProblem] = []
             func report(_ kind: StoreProblem.Kind, _ message: String) {
                 problems.append(StoreProblem(kind: kind, message: message))
