@@ -163,13 +163,18 @@ extension StoreError {
     /// True when the file system holding `path` has (almost) no space left for this user:
     /// fewer than 64 KiB, less than LMDB or SQLite need to commit anything.
     static func diskIsFull(at path: String) -> Bool {
+        (freeBytes(at: path) ?? .max) < 64 * 1024
+    }
+
+    /// Bytes this user may still write on the file system holding `path` (nil if unknown).
+    static func freeBytes(at path: String) -> UInt64? {
         var url = URL(fileURLWithPath: path)
         // statvfs needs an existing path: walk up to the nearest one.
         while !FileManager.default.fileExists(atPath: url.path), url.pathComponents.count > 1 {
             url.deleteLastPathComponent()
         }
         var info = statvfs()
-        guard statvfs(url.path, &info) == 0 else { return false }
-        return UInt64(info.f_bavail) * UInt64(info.f_bsize) < 64 * 1024
+        guard statvfs(url.path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_bsize)
     }
 }

@@ -182,6 +182,11 @@ public final class VectorStore: @unchecked Sendable {
             let contents = (try? fm.contentsOfDirectory(atPath: path)) ?? []
             guard isDir.boolValue, contents.isEmpty else { throw StoreError.alreadyExists(path: path) }
         }
+        // LMDB maps its lock file (64 KiB for 1022 readers) and meta pages: on a full disk the
+        // first store into the map is a SIGBUS, not an error. Refuse before creating anything.
+        if let free = StoreError.freeBytes(at: path), free < 1 << 20 {
+            throw StoreError.diskFull(path: path, operation: "creating the database")
+        }
         let vectorsPath = directory.appendingPathComponent(vectorsDirectoryName).path
         do {
             try fm.createDirectory(atPath: vectorsPath, withIntermediateDirectories: true)
@@ -338,7 +343,9 @@ public final class VectorStore: @unchecked Sendable {
                 try store.recoverLocked()
             } catch let e as StoreError {
                 switch e {
-                case .diskFull, .notWritable, .io: throw StoreError.interruptedWriteNeedsFinishing(path: path, reason: e.description)
+                case .diskFull: throw StoreError.interruptedWriteNeedsFinishing(path: path, reason: "the disk is full (no space left on device)")
+                case let .notWritable(_, _, r): throw StoreError.interruptedWriteNeedsFinishing(path: path, reason: "the file system refused to write (\(r))")
+                case let .io(p, op, r): throw StoreError.interruptedWriteNeedsFinishing(path: path, reason: "\(op) failed on \(p): \(r)")
                 default: throw e
                 }
             }

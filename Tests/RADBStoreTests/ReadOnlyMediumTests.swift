@@ -59,8 +59,8 @@ final class ReadOnlyMediumTests: StoreTestCase {
         XCTAssertNotEqual(pending.status, 0, pending.output)
         XCTAssertTrue(pending.output.contains("an interrupted write needs finishing"), pending.output)
         XCTAssertTrue(pending.output.contains("refused to write"), pending.output)
-        XCTAssertFalse(pending.output.contains("damaged"), pending.output)
-        XCTAssertFalse(pending.output.contains("Restore"), pending.output)
+        XCTAssertFalse(pending.output.contains("is damaged"), pending.output)
+        XCTAssertFalse(pending.output.lowercased().contains("restore"), pending.output)
 
         // Writable again: any open finishes the write, nothing lost.
         let after = try runProbe(["stats", url.path])
@@ -79,14 +79,13 @@ final class ReadOnlyMediumTests: StoreTestCase {
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         let full = try inMountNamespace("""
             mount -t tmpfs -o size=8m tmpfs '\(mountPoint)' && cp -a '\(url.path)' '\(mountPoint)/db' && \
-            rm -f '\(mountPoint)/db/catalog.sqlite-shm' && \
             dd if=/dev/zero of='\(mountPoint)/fill' bs=4k >/dev/null 2>&1; \
             "$PROBE" stats '\(mountPoint)/db'
             """)
         XCTAssertNotEqual(full.status, 0, full.output)
         XCTAssertTrue(full.output.contains("an interrupted write needs finishing"), full.output)
         XCTAssertTrue(full.output.contains("disk is full"), full.output)
-        XCTAssertFalse(full.output.contains("damaged"), full.output)
-        XCTAssertFalse(full.output.contains("Restore"), full.output)
+        XCTAssertFalse(full.output.contains("is damaged"), full.output)
+        XCTAssertFalse(full.output.lowercased().contains("restore"), full.output)
     }
 }

@@ -34,15 +34,32 @@ final class Catalog: @unchecked Sendable {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
             let directory = (path as NSString).deletingLastPathComponent
-            guard readOnly, !create, access(directory, W_OK) != 0, errno == EROFS else { throw Self.classify(error, path: path) }
-            var immutable = config
-            immutable.readonly = true
-            // A URI filename (this SQLite is built with SQLITE_USE_URI); the path is percent-encoded.
-            let encoded = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path
-            do {
-                pool = try DatabasePool(path: "file:\(encoded)?immutable=1", configuration: immutable)
-            } catch {
-                throw Self.classify(error, path: path)
+            // A reader on a read-only medium, or on a full disk (SQLite may need to write its
+            // -shm file), tries SQLite's read-only ways before giving up.
+            let kind = Self.classify(error, path: path)
+            let refused: Bool
+            switch kind {
+            case .diskFull, .notWritable: refused = true
+            default: refused = access(directory, W_OK) != 0 && errno == EROFS
+            }
+            guard readOnly, !create, refused else { throw kind }
+            var readOnlyConfig = config
+            readOnlyConfig.readonly = true
+            if let opened = try? DatabasePool(path: path, configuration: readOnlyConfig) {
+                // SQLite reads a WAL database read-only when its -wal and -shm files exist.
+                pool = opened
+            } else {
+                // Immutable ignores the WAL: only right when there is none (a clean close
+                // checkpoints and deletes it); else its commits would be missed.
+                let walSize = ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? Int) ?? 0
+                guard walSize == 0 else { throw kind }
+                // A URI filename (this SQLite is built with SQLITE_USE_URI); the path is percent-encoded.
+                let encoded = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path
+                do {
+                    pool = try DatabasePool(path: "file:\(encoded)?immutable=1", configuration: readOnlyConfig)
+                } catch {
+                    throw Self.classify(error, path: path)
+                }
             }
         }
     }
