@@ -25,6 +25,7 @@ extension Database {
                        isCancelled: (() -> Bool)? = nil) throws -> IngestReport {
         try requireWritable("ingest images")
         let embedder = try requireEmbedder()
+        try requireUndamagedPages("ingest")
         let listing: ImageFileWalker.Listing
         do { listing = try ImageFileWalker().listing(under: paths) } catch { throw Self.wrap(error) }
         let files = listing.files

@@ -330,6 +330,17 @@ public final class Database: @unchecked Sendable {
 
     func reloadRouter() throws { router = try Self.loadRouter(store) }
 
+    /// Throws when the vector file has damaged pages (`VectorStore.pageDamage`), so that a
+    /// long write (ingest, import) never goes on writing to a damaged file.
+    func requireUndamagedPages(_ operation: String) throws {
+        let damage: [String]
+        do { damage = try store.pageDamage() } catch { throw Self.wrap(error) }
+        guard damage.isEmpty else {
+            throw DatabaseError.underlying("\(url.path)/vectors/data.mdb is damaged (\(damage.prefix(3).joined(separator: "; "))"
+                + "\(damage.count > 3 ? "; …" : "")); \(operation) writes nothing to it. Run `radb check`, and restore the database from a backup")
+        }
+    }
+
     /// Throws unless the database was opened for writing.
     func requireWritable(_ operation: String) throws {
         guard mode == .readWrite else {

@@ -241,6 +241,14 @@ extension VectorStore {
     }
 
     /// Where a running `check()` is: its phase and the steps of that phase done so far.
+    /// The damaged pages of the LMDB file (`LMDBPageAudit`; empty when sound), read directly
+    /// from the file inside a read snapshot. Cheap next to a write: it reads the B-tree pages and
+    /// the first page of each stored block, not the vectors. Writers call it before a long run
+    /// of writes so that they do not go on writing to a damaged file.
+    public func pageDamage() throws -> [String] {
+        try read { _ in LMDBPageAudit.problems(dataPath: lmdb.directory + "/data.mdb") }
+    }
+
     public struct CheckProgress: Sendable {
         /// The parts of a check, in the order they run.
         public enum Phase: String, Sendable { case vectors, catalog, catalogIntegrity = "catalog integrity" }

@@ -46,5 +46,7 @@ final class DamagedPagesTests: StoreTestCase {
         for page in targets {
             XCTAssertTrue(problems.contains { $0.message.contains("page \(page)") }, "page \(page) not named in \(problems)")
         }
+        // What writers (ingest, import) ask before writing.
+        XCTAssertEqual(try store.pageDamage().count, problems.count)
     }
 }

@@ -182,7 +182,8 @@ package enum LMDBPageAudit {
             guard let header = read(Int(number) * pageSize, LMDBPageAudit.headerSize) else { return report("\(name): overflow page \(number) cannot be read") }
             let pages = UInt64(Self.u32(header, 12))
             let needed = UInt64((dataSize + LMDBPageAudit.headerSize + pageSize - 1) / pageSize)
-            guard Self.u64(header, 0) == number, Self.u16(header, 10) & LMDBPageAudit.pOverflow != 0, pages == needed,
+            // LMDB reuses a value's overflow pages for a smaller new value: more pages than needed is fine.
+            guard Self.u64(header, 0) == number, Self.u16(header, 10) & LMDBPageAudit.pOverflow != 0, pages >= needed,
                   number + pages - 1 <= lastPage else {
                 return report("\(name): overflow page \(number) has a damaged header (a \(dataSize)-byte value needs \(needed) pages)")
             }
