@@ -83,7 +83,7 @@ public struct NPYMatrix: Sendable, Equatable {
         let (needed, neededOverflow) = count.multipliedReportingOverflow(by: elementSize)
         guard !countOverflow, !neededOverflow, available >= needed else {
             let need = countOverflow || neededOverflow ? "more than \(Int.max) bytes" : "\(needed) data bytes"
-            throw fail("shape \(shapeText) does not match the file: it needs \(need) but the file holds \(available)")
+            throw fail("file is truncated or its header is wrong: shape \(shapeText) needs \(need) but the file holds \(available)")
         }
         var values = [Float](repeating: 0, count: count)
         bytes.withUnsafeBytes { raw in

@@ -113,6 +113,8 @@ final class Catalog: @unchecked Sendable {
         case .SQLITE_FULL:
             return .diskFull(path: path, operation: "writing the catalog")
         case .SQLITE_READONLY, .SQLITE_PERM:
+            // A catalog opened read-only because the disk is full refuses writes for that reason.
+            if StoreError.diskIsFull(at: path) { return .diskFull(path: path, operation: "writing the catalog") }
             return .notWritable(path: path, operation: "writing the catalog", reason: "\(e.message ?? "\(e)")")
         case .SQLITE_IOERR, .SQLITE_CANTOPEN:
             if StoreError.diskIsFull(at: path) { return .diskFull(path: path, operation: "writing the catalog") }
