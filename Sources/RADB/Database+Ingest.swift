@@ -27,12 +27,16 @@ extension Database {
         // The backbone is every generation's: features are computed with the database's own
         // model, and the current generation's head is applied when the items are inserted.
         let models = try requireModels()
-        let files: [URL]
-        do { files = try ImageFileWalker().files(under: paths) } catch { throw Self.wrap(error) }
-        guard !files.isEmpty else {
+        try requireUndamagedPages("ingest")
+        let listing: ImageFileWalker.Listing
+        do { listing = try ImageFileWalker().listing(under: paths) } catch { throw Self.wrap(error) }
+        let files = listing.files
+        // Entries the walk could not list (a name that is not UTF-8) are failures, not silence.
+        let unlisted = listing.problems.map { IngestReport.Failure(path: $0.path, reason: $0.reason) }
+        guard !files.isEmpty || !unlisted.isEmpty else {
             throw DatabaseError.invalidArgument("no images found under \(paths.map(\.path).joined(separator: ", ")): radb reads JPEG, PNG and WebP files")
         }
-        var report = IngestReport(added: 0, unchanged: 0, failed: [], cancelled: false, addedIDs: [])
+        var report = IngestReport(added: 0, unchanged: 0, failed: unlisted, cancelled: false, addedIDs: [])
         var seenHashes = Set<String>()
         var start = 0
         // One writer for the whole run: a second ingest waits (then fails, naming this process)
@@ -73,6 +77,16 @@ extension Database {
         var candidates = batch.map { Candidate(url: $0) }
         candidates.withUnsafeMutableBufferPointer { buf in
             DispatchQueue.concurrentPerform(iterations: buf.count) { i in
+                // A FIFO or device would block the read or be misreported as a permission problem.
+                var info = stat()
+                if stat(buf[i].url.path, &info) != 0 {
+                    buf[i].failure = "cannot read the file (\(String(cString: strerror(errno)))); check that it exists and is readable"
+                    return
+                }
+                if (info.st_mode & S_IFMT) != S_IFREG {
+                    buf[i].failure = "cannot read the file: \(ImageDecoder.notRegularFileReason(info.st_mode))"
+                    return
+                }
                 do {
                     buf[i].data = try Data(contentsOf: buf[i].url, options: .mappedIfSafe)
                     buf[i].hash = SHA256.hex(buf[i].data)
@@ -97,41 +111,38 @@ extension Database {
             }
         } catch { throw Self.wrap(error) }
         // 3. Decode the new ones on both cores (large JPEGs at a reduced DCT scale), then embed
-        //    them in batched forward passes.
-        var images = [Image?](repeating: nil, count: fresh.count)
+        //    them in batched forward passes. Each header says what decoding will cost before any
+        //    pixel memory is allocated: a file over the budget alone is refused, and the rest are
+        //    decoded and embedded in groups whose costs add up to at most the budget (a batch of
+        //    64 small PNGs declaring 14000² pixels each must not need 64 × 1.4 GB).
         let hint = ImageSize(width: embedder.resizeShorterSide, height: embedder.resizeShorterSide)
-        candidates.withUnsafeMutableBufferPointer { buf in
-            images.withUnsafeMutableBufferPointer { imgs in
-                DispatchQueue.concurrentPerform(iterations: fresh.count) { j in
-                    let i = fresh[j]
-                    do {
-                        let size = try ImageDecoder.size(of: buf[i].data, name: buf[i].url.path)
-                        buf[i].width = size.width
-                        buf[i].height = size.height
-                        imgs[j] = try ImageDecoder.decode(buf[i].data, name: buf[i].url.path, targetSizeHint: hint)
-                    } catch {
-                        buf[i].failure = describeFailure(error)
-                    }
-                    buf[i].data = Data()
-                }
-            }
-        }
-        let decoded = fresh.indices.filter { images[$0] != nil }
-        if !decoded.isEmpty {
+        let budget = options.decodeMemoryBudget
+        var costs = [Int](repeating: 0, count: fresh.count)
+        for (j, i) in fresh.enumerated() {
             do {
-                let rows = try embedder.embedWithFeatures(images: decoded.map { images[$0]! })
-                for (j, row) in zip(decoded, rows) {
-                    let i = fresh[j]
-                    if let row {
-                        candidates[i].features = row.features
-                    } else {
-                        candidates[i].failure = EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path).description
-                    }
+                let cost = try ImageDecoder.decodingCost(of: candidates[i].data, name: candidates[i].url.path, targetSizeHint: hint)
+                if cost.peakBytes > budget {
+                    throw ImageError.overMemoryBudget(source: candidates[i].url.path, width: cost.declaredSize.width,
+                                                      height: cost.declaredSize.height, peakBytes: cost.peakBytes,
+                                                      budgetBytes: budget)
                 }
+                costs[j] = cost.peakBytes
             } catch {
-                for j in decoded { candidates[fresh[j]].failure = describeFailure(error) }
+                candidates[i].failure = describeFailure(error)
+                candidates[i].data = Data()
             }
         }
+        var group: [Int] = [], groupCost = 0
+        for j in fresh.indices where candidates[fresh[j]].failure == nil {
+            if !group.isEmpty && groupCost + costs[j] > budget {
+                decodeAndEmbed(group.map { fresh[$0] }, candidates: &candidates, embedder: embedder, hint: hint)
+                group = []
+                groupCost = 0
+            }
+            group.append(j)
+            groupCost += costs[j]
+        }
+        if !group.isEmpty { decodeAndEmbed(group.map { fresh[$0] }, candidates: &candidates, embedder: embedder, hint: hint) }
         for c in candidates {
             if let f = c.failure { report.failed.append(.init(path: c.url.path, reason: f)) }
         }
@@ -170,6 +181,43 @@ extension Database {
         } catch {
             for i in ready { seenHashes.remove(candidates[i].hash) }
             throw Self.wrap(error)
+        }
+    }
+
+    /// Decodes `indices` of `candidates` on both cores and embeds them in one batched pass,
+    /// setting each one's vector and size, or its failure. The pictures are freed on return.
+    private func decodeAndEmbed(_ indices: [Int], candidates: inout [Candidate], embedder: Embedder, hint: ImageSize) {
+        var images = [Image?](repeating: nil, count: indices.count)
+        candidates.withUnsafeMutableBufferPointer { buf in
+            images.withUnsafeMutableBufferPointer { imgs in
+                DispatchQueue.concurrentPerform(iterations: indices.count) { j in
+                    let i = indices[j]
+                    do {
+                        let size = try ImageDecoder.size(of: buf[i].data, name: buf[i].url.path)
+                        buf[i].width = size.width
+                        buf[i].height = size.height
+                        imgs[j] = try ImageDecoder.decode(buf[i].data, name: buf[i].url.path, targetSizeHint: hint)
+                    } catch {
+                        buf[i].failure = describeFailure(error)
+                    }
+                    buf[i].data = Data()
+                }
+            }
+        }
+        let decoded = indices.indices.filter { images[$0] != nil }
+        guard !decoded.isEmpty else { return }
+        do {
+            let rows = try embedder.embedWithFeatures(images: decoded.map { images[$0]! })
+            for (j, row) in zip(decoded, rows) {
+                let i = indices[j]
+                if let row {
+                    candidates[i].features = row.features
+                } else {
+                    candidates[i].failure = EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path).description
+                }
+            }
+        } catch {
+            for j in decoded { candidates[indices[j]].failure = describeFailure(error) }
         }
     }
 

@@ -45,80 +45,183 @@ extension Database {
     /// with `anchorCount` k-means anchors (default ≈ √n) learned from these vectors; an existing
     /// database must itself hold imported vectors of the same dimension.
     ///
-    /// `metadata` is JSON lines, line i describing row i: optional "path", "label",
-    /// "content_hash", "width", "height" (missing paths become `import:<row>`).
+    /// `metadata` is JSON lines (LF or CRLF), line i describing row i: optional "path", "label",
+    /// "content_hash", "width", "height" (missing paths become `import:<row>`, missing content
+    /// hashes the SHA-256 of the row's float32 bytes).
+    ///
+    /// All or nothing where it can be, resumable where it cannot:
+    /// - every row and metadata line is validated before anything is written, so bad input
+    ///   writes nothing, and the error names its row (and line) in the whole file;
+    /// - a new database is built in a hidden staging directory beside `url` and renamed into
+    ///   place only when every row is stored, so a failed or killed import leaves no database
+    ///   behind (a staging directory left by a killed import is removed by the next one);
+    /// - into an existing database, rows are written in batches (one LMDB transaction cannot
+    ///   hold millions of vectors); a row whose content hash is already stored, or appears
+    ///   earlier in the file, is skipped. Re-running an import that failed half-way (a full
+    ///   disk) therefore adds exactly the missing rows, never duplicates.
+    ///
+    /// Returns the ids of the rows added, in row order (skipped rows have none).
     public static func importVectors(_ matrix: NPYMatrix, metadata: URL?, into url: URL, anchorCount: Int? = nil,
                                      options: StoreOptions = StoreOptions()) throws -> [UInt64] {
         guard matrix.rows > 0, matrix.columns > 0 else {
             throw DatabaseError.invalidArgument("the vector file is empty: nothing to import")
         }
         if let bad = matrix.values.firstIndex(where: { !$0.isFinite }) {
-            throw DatabaseError.invalidArgument("row \(bad / matrix.columns) contains NaN or infinity (column \(bad % matrix.columns)); clean the vectors before importing")
+            throw DatabaseError.invalidArgument("row \(bad / matrix.columns) contains NaN or infinity (column \(bad % matrix.columns)); clean the vectors before importing. Nothing was written")
         }
         let records = try metadata.map { try readMetadataLines($0, expected: matrix.rows) }
-        let metas: [ItemMetadata] = (0..<matrix.rows).map { i in
-            let r = records?[i] ?? [:]
-            return ItemMetadata(path: r["path"] as? String ?? "import:\(i)",
-                                contentHash: r["content_hash"] as? String ?? SHA256.hex(matrix.values[(i * matrix.columns)..<((i + 1) * matrix.columns)].withUnsafeBytes { Data($0) }),
-                                label: r["label"] as? String, width: r["width"] as? Int ?? 0, height: r["height"] as? Int ?? 0)
+        var metas: [ItemMetadata] = []
+        metas.reserveCapacity(matrix.rows)
+        for i in 0..<matrix.rows {
+            let r = records?[i]
+            let where_ = r.map { "\(metadata!.path):\($0.line) (row \(i))" } ?? "row \(i)"
+            let fields = r?.object ?? [:]
+            let m = ItemMetadata(path: fields["path"] as? String ?? "import:\(i)",
+                                 contentHash: fields["content_hash"] as? String ?? SHA256.hex(matrix.values[(i * matrix.columns)..<((i + 1) * matrix.columns)].withUnsafeBytes { Data($0) }),
+                                 label: fields["label"] as? String, width: fields["width"] as? Int ?? 0, height: fields["height"] as? Int ?? 0)
+            if let problem = m.problem {
+                throw DatabaseError.invalidArgument("\(where_): \(problem); fix the metadata and import again. Nothing was written")
+            }
+            metas.append(m)
         }
-        let db: Database
-        if FileManager.default.fileExists(atPath: url.path) {
-            db = try open(at: url, options: options)
+        let fm = FileManager.default
+        if fm.fileExists(atPath: url.path) {
+            let db = try open(at: url, options: options)
             guard db.embedder == nil else {
                 throw DatabaseError.modelMismatch("\(url.path) embeds images with its own model; vectors from elsewhere cannot be mixed in. Import into a new database (--db NEW)")
             }
-        } else {
-            let count = anchorCount ?? max(1, min(4096, Int(Double(matrix.rows).squareRoot().rounded())))
-            guard count >= 1, count <= matrix.rows else {
-                throw DatabaseError.invalidArgument("cannot learn \(count) anchors from \(matrix.rows) vectors: use at most one anchor per vector")
+            guard db.store.dimension == matrix.columns else {
+                throw DatabaseError.invalidArgument("\(url.path) stores \(db.store.dimension)-dimensional vectors but the file's rows have \(matrix.columns) components. Nothing was written")
             }
-            let router: AnchorRouter
-            do {
-                router = try AnchorRouter.train(vectors: matrix.values, dimension: matrix.columns,
-                                                configuration: KMeansConfiguration(anchorCount: count))
-            } catch { throw wrap(error) }
-            db = try createExternal(at: url, dimension: matrix.columns, anchors: router.anchors, options: options)
+            return try db.insertImported(matrix, metas)
         }
-        var ids: [UInt64] = []
-        let batch = 10_000
-        for start in stride(from: 0, to: matrix.rows, by: batch) {
-            let end = min(start + batch, matrix.rows)
-            ids += try db.insert(vectors: (start..<end).map { matrix.row($0) }, metadata: Array(metas[start..<end]))
+        let count = anchorCount ?? max(1, min(4096, Int(Double(matrix.rows).squareRoot().rounded())))
+        guard count >= 1, count <= matrix.rows else {
+            throw DatabaseError.invalidArgument("cannot learn \(count) anchors from \(matrix.rows) vectors: use at most one anchor per vector")
         }
-        return ids
-    }
-
-    private static func createExternal(at url: URL, dimension: Int, anchors: [Float], options: StoreOptions) throws -> Database {
-        let fm = FileManager.default
-        let staging = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).creating-\(getpid())")
-        try? fm.removeItem(at: staging)
+        let router: AnchorRouter
         do {
-            let store = try VectorStore.create(at: staging, dimension: dimension,
-                                               modelIdentity: "\(externalModelPrefix)\(dimension)", options: options)
-            try store.setAnchors(anchors, count: anchors.count / dimension)
-            try fm.moveItem(at: staging, to: url)
+            router = try AnchorRouter.train(vectors: matrix.values, dimension: matrix.columns,
+                                            configuration: KMeansConfiguration(anchorCount: count))
+        } catch { throw wrap(error) }
+        // Built aside and renamed into place when complete: a failure leaves nothing at `url`.
+        removeStaleStaging(for: url)
+        let staging = creationStaging(for: url)
+        try? fm.removeItem(at: staging)
+        let ids: [UInt64]
+        do {
+            let db = try createExternal(at: staging, dimension: matrix.columns, anchors: router.anchors, options: options)
+            ids = try db.insertImported(matrix, metas)
+            try db.store.sync()
         } catch {
             try? fm.removeItem(at: staging)
             throw wrap(error)
         }
+        // rename(2) refuses to replace a non-empty directory: a database another process
+        // created at `url` meanwhile is never overwritten.
+        guard rename(staging.path, url.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? fm.removeItem(at: staging)
+            if fm.fileExists(atPath: url.path) {
+                throw DatabaseError.invalidArgument("\(url.path) was created by another process while this import ran; nothing was imported. Run the import again to add the vectors to it")
+            }
+            throw DatabaseError.underlying("\(url.path): cannot move the new database into place (\(reason)); nothing was imported")
+        }
+        return ids
+    }
+
+    /// Inserts validated rows under one write lock, skipping rows whose content hash is stored
+    /// or seen earlier in the file; on a failure, says how far it got and how to finish.
+    private func insertImported(_ matrix: NPYMatrix, _ metas: [ItemMetadata]) throws -> [UInt64] {
+        try requireWritable("import vectors")
+        try requireUndamagedPages("import")
+        var ids: [UInt64] = []
+        var written = 0
+        do {
+            try store.withExclusiveWriteAccess {
+                var seen = Set<String>()
+                let fresh: [Int] = try store.read { snapshot in
+                    try (0..<matrix.rows).filter { i in
+                        guard seen.insert(metas[i].contentHash).inserted else { return false }
+                        return try snapshot.items(contentHash: metas[i].contentHash).isEmpty
+                    }
+                }
+                let batch = 10_000
+                for start in stride(from: 0, to: fresh.count, by: batch) {
+                    let rows = fresh[start..<min(start + batch, fresh.count)]
+                    ids += try insert(vectors: rows.map { matrix.row($0) }, metadata: rows.map { metas[$0] })
+                    written = start + rows.count
+                }
+            }
+        } catch {
+            let detail = Self.wrap(error)
+            guard written > 0 else { throw detail }
+            throw DatabaseError.underlying("\(describeError(detail)) — \(written) rows were stored before the failure; "
+                + "run the same import again to add the rest (rows already stored are recognised by content hash and skipped)")
+        }
+        return ids
+    }
+
+    private func describeError(_ error: Error) -> String {
+        if let e = error as? LocalizedError, let d = e.errorDescription { return d }
+        return String(describing: error)
+    }
+
+    /// The hidden directory a new database at `url` is assembled in by this process.
+    static func creationStaging(for url: URL) -> URL {
+        url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).creating-\(getpid())")
+    }
+
+    /// Removes staging directories for `url` left by killed processes (their PID is gone).
+    static func removeStaleStaging(for url: URL) {
+        let parent = url.deletingLastPathComponent()
+        let prefix = ".\(url.lastPathComponent).creating-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(at: parent.appendingPathComponent(name))
+            }
+        }
+    }
+
+    /// Creates an empty database for imported vectors directly at `url` (a staging directory).
+    private static func createExternal(at url: URL, dimension: Int, anchors: [Float], options: StoreOptions) throws -> Database {
+        do {
+            let store = try VectorStore.create(at: url, dimension: dimension,
+                                               modelIdentity: "\(externalModelPrefix)\(dimension)", options: options)
+            try store.setAnchors(anchors, count: anchors.count / dimension)
+        } catch { throw wrap(error) }
         return try open(at: url, options: options)
     }
 
-    private static func readMetadataLines(_ url: URL, expected: Int) throws -> [[String: Any]] {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+    /// The metadata lines, one per row: blank lines are skipped, LF and CRLF both end a line,
+    /// and each record keeps its 1-based line number for error messages.
+    private static func readMetadataLines(_ url: URL, expected: Int) throws -> [(line: Int, object: [String: Any])] {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
             throw DatabaseError.invalidArgument("\(url.path): cannot read the metadata file (\(error.localizedDescription))")
         }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        guard lines.count == expected else {
-            throw DatabaseError.invalidArgument("\(url.path) has \(lines.count) lines but the vector file has \(expected) rows: give one JSON line per row")
+        // Split on bytes: in a Swift String "\r\n" is one Character, so splitting on "\n" would
+        // see a CRLF file as one line.
+        var lines: [(line: Int, bytes: Data)] = []
+        var lineNumber = 0
+        for raw in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let text = raw.last == 0x0D ? raw.dropLast() : raw
+            if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            lines.append((lineNumber, Data(text)))
         }
-        return try lines.enumerated().map { i, line in
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw DatabaseError.invalidArgument("\(url.path):\(i + 1): not a JSON object")
+        guard lines.count == expected else {
+            throw DatabaseError.invalidArgument("\(url.path) has \(lines.count) non-blank lines but the vector file has \(expected) rows: give one JSON line per row")
+        }
+        return try lines.map { line, bytes in
+            guard String(data: bytes, encoding: .utf8) != nil else {
+                throw DatabaseError.invalidArgument("\(url.path):\(line): not valid UTF-8")
             }
-            return obj
+            guard let obj = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any] else {
+                throw DatabaseError.invalidArgument("\(url.path):\(line): not a JSON object")
+            }
+            return (line, obj)
         }
     }
 

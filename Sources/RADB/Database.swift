@@ -1,5 +1,6 @@
 import Foundation
 import RADBIndex
+import RADBVision
 import RADBStore
 
 /// An image database: a directory holding the vectors (LMDB), the catalog (SQLite) and the
@@ -65,7 +66,9 @@ public final class Database: @unchecked Sendable {
         self.store = store
         let featureFile = url.appendingPathComponent(FeatureStore.fileName)
         if embedder != nil, FileManager.default.fileExists(atPath: featureFile.path) {
-            features = try FeatureStore(directory: url, create: mode == .readWrite)
+            // On a read-only medium the features are still readable (a search never needs them);
+            // an unreadable file must not stop the database from opening: learning reports it.
+            features = (try? FeatureStore(directory: url, create: mode == .readWrite)) ?? (try? FeatureStore(directory: url, create: false))
         } else {
             features = nil
         }
@@ -87,7 +90,25 @@ public final class Database: @unchecked Sendable {
     public static func create(at url: URL, model: URL? = nil, options: StoreOptions = StoreOptions(),
                               keepFeatures: Bool = true) throws -> Database {
         let embedder = try model.map { try Embedder(modelURL: $0) } ?? Embedder()
+        if model != nil { try trialEmbed(embedder) }
         return try create(at: url, embedder: embedder, anchors: embedder.anchors, options: options, keepFeatures: keepFeatures)
+    }
+
+    /// The last check of a model file before a database is built on it: loading bounded every
+    /// field and shape; one embed of a small synthetic picture proves that the network runs and
+    /// produces finite vectors of the recorded dimension, so a model that passes can embed.
+    static func trialEmbed(_ embedder: Embedder) throws {
+        let side = 16
+        let pixels = (0..<(side * side * 3)).map { UInt8(truncatingIfNeeded: $0 &* 37) }
+        guard let image = Image(width: side, height: side, pixels: pixels) else { return }
+        let vector: [Float]
+        do { vector = try embedder.embed(image: image) } catch {
+            throw EmbedderError.badModel(path: embedder.modelURL.path, reason: "a trial embed of a 16×16 picture failed (\(error))")
+        }
+        guard vector.count == embedder.dimension, vector.allSatisfy(\.isFinite) else {
+            throw EmbedderError.badModel(path: embedder.modelURL.path,
+                reason: "a trial embed of a 16×16 picture gave \(vector.count) values, not \(embedder.dimension) finite ones")
+        }
     }
 
     /// Creates a database for `embedder` partitioned by `anchors` (row-major, `count × dimension`;
@@ -120,6 +141,7 @@ public final class Database: @unchecked Sendable {
     ///   (wrapped) when the directory is not a radb database, is damaged, or is from a newer radb.
     public static func open(at url: URL, mode: Mode = .readWrite, options: StoreOptions = StoreOptions()) throws -> Database {
         guard FileManager.default.fileExists(atPath: url.path) else { throw DatabaseError.noDatabase(path: url.path) }
+        removeStaleBackups(of: url)
         do {
             var storeOptions = options
             if mode == .readOnly { storeOptions.readOnly = true }  // never upgrades or recovers in place
@@ -224,6 +246,9 @@ public final class Database: @unchecked Sendable {
         Self.removeStaleBackupStaging(for: dest)
         let staging = parent.appendingPathComponent(Self.backupStagingName(for: dest, pid: getpid()))
         try? fm.removeItem(at: staging)
+        Self.removeStaleBackups(of: url)
+        noteBackupStaging(staging)
+        defer { removeBackupNote() }
         staged?(staging)
         do {
             try store.backup(to: staging)
@@ -247,8 +272,45 @@ public final class Database: @unchecked Sendable {
             }
         } catch {
             try? fm.removeItem(at: staging)
+            let wrapped = Self.wrap(error)
+            // Another process holds the write lock: keep the error's kind (the CLI's exit 4).
+            if case DatabaseError.writeLockBusy(let message) = wrapped {
+                throw DatabaseError.writeLockBusy("backup to \(dest.path) waited for the write lock, nothing was written there: \(message)")
+            }
             throw DatabaseError.underlying(
-                "backup to \(dest.path) failed, nothing was written there: \(String(describing: Self.wrap(error)))")
+                "backup to \(dest.path) failed, nothing was written there: \(String(describing: wrapped))")
+        }
+    }
+
+    /// Name prefix of the note a running backup leaves in the database directory, holding the
+    /// path of its staging directory: a backup killed with -9 cannot remove its staging
+    /// directory, so the next backup or open of this database (whatever its destination) does.
+    static let backupNotePrefix = ".backup-staging-"
+
+    /// Records `staging` as the staging directory of this process's backup (best effort: a
+    /// read-only database directory keeps no note).
+    func noteBackupStaging(_ staging: URL) {
+        let note = url.appendingPathComponent("\(Self.backupNotePrefix)\(getpid())")
+        try? Data(staging.path.utf8).write(to: note)
+    }
+
+    func removeBackupNote() {
+        try? FileManager.default.removeItem(at: url.appendingPathComponent("\(Self.backupNotePrefix)\(getpid())"))
+    }
+
+    /// Removes the staging directories (and notes) of backups of the database at `url` whose
+    /// process is gone. Best effort and silent: it never stops an open.
+    static func removeStaleBackups(of url: URL) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: url.path)) ?? [] where name.hasPrefix(backupNotePrefix) {
+            guard let pid = Int32(name.dropFirst(backupNotePrefix.count)), pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }  // still running
+            let note = url.appendingPathComponent(name)
+            if let data = try? Data(contentsOf: note), let staging = String(data: data, encoding: .utf8),
+               URL(fileURLWithPath: staging).lastPathComponent.contains(".radb-backup-\(pid)") {
+                try? fm.removeItem(atPath: staging)
+            }
+            try? fm.removeItem(at: note)
         }
     }
 
@@ -327,6 +389,17 @@ public final class Database: @unchecked Sendable {
     }
 
     // MARK: - Helpers
+
+    /// Throws when the vector file has damaged pages (`VectorStore.pageDamage`), so that a
+    /// long write (ingest, import) never goes on writing to a damaged file.
+    func requireUndamagedPages(_ operation: String) throws {
+        let damage: [String]
+        do { damage = try store.pageDamage() } catch { throw Self.wrap(error) }
+        guard damage.isEmpty else {
+            throw DatabaseError.underlying("\(url.path)/vectors/data.mdb is damaged (\(damage.prefix(3).joined(separator: "; "))"
+                + "\(damage.count > 3 ? "; …" : "")); \(operation) writes nothing to it. Run `radb check`, and restore the database from a backup")
+        }
+    }
 
     /// Throws unless the database was opened for writing.
     func requireWritable(_ operation: String) throws {

@@ -25,10 +25,24 @@ public struct ImageFileWalker: Sendable {
 
     public init() {}
 
+    /// What a walk found: the candidate files, and entries it had to leave out with the
+    /// reason (a file name that is not UTF-8 cannot be stored as a path, so it is reported,
+    /// never dropped silently).
+    public struct Listing: Sendable {
+        public var files: [URL]
+        public var problems: [Error]
+    }
+
     /// Every candidate file under `roots`, each once, in a stable order. A root that is a
     /// file is always listed; a root that does not exist throws.
     public func files(under roots: [URL]) throws -> [URL] {
+        try listing(under: roots).files
+    }
+
+    /// `files(under:)`, plus the entries that could not be listed and why.
+    public func listing(under roots: [URL]) throws -> Listing {
         var out: [URL] = []
+        var problems: [Error] = []
         var seenFiles = Set<FileKey>()
         var seenDirs = Set<FileKey>()
         for root in roots {
@@ -37,12 +51,12 @@ public struct ImageFileWalker: Sendable {
                 throw Error(path: root.path, reason: "no such file or folder (\(String(cString: strerror(errno))))")
             }
             if (st.st_mode & S_IFMT) == S_IFDIR {
-                walk(root, &out, &seenFiles, &seenDirs)
+                walk(root, &out, &problems, &seenFiles, &seenDirs)
             } else if seenFiles.insert(FileKey(st)).inserted {
                 out.append(root)
             }
         }
-        return out
+        return Listing(files: out, problems: problems)
     }
 
     private struct FileKey: Hashable {
@@ -51,17 +65,23 @@ public struct ImageFileWalker: Sendable {
         init(_ st: stat) { device = UInt64(st.st_dev); inode = UInt64(st.st_ino) }
     }
 
-    private func walk(_ dir: URL, _ out: inout [URL], _ seenFiles: inout Set<FileKey>, _ seenDirs: inout Set<FileKey>) {
+    private func walk(_ dir: URL, _ out: inout [URL], _ problems: inout [Error], _ seenFiles: inout Set<FileKey>,
+                      _ seenDirs: inout Set<FileKey>) {
         var st = stat()
         guard stat(dir.path, &st) == 0, seenDirs.insert(FileKey(st)).inserted else { return }
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return }
+        guard let (names, undecodable) = Self.entries(of: dir.path) else { return }
+        for raw in undecodable.sorted() {
+            problems.append(Error(path: dir.appendingPathComponent(raw).path,
+                                  reason: "the file name is not valid UTF-8 (shown with \\x escapes), so radb cannot record its path; "
+                                      + "rename it to UTF-8 (e.g. with convmv) and ingest again"))
+        }
         for name in names.sorted() where !name.hasPrefix(".") {
             let url = dir.appendingPathComponent(name)
             var s = stat()
             guard stat(url.path, &s) == 0 else { continue }  // dangling link: nothing to read
             switch s.st_mode & S_IFMT {
             case S_IFDIR:
-                walk(url, &out, &seenFiles, &seenDirs)
+                walk(url, &out, &problems, &seenFiles, &seenDirs)
             case S_IFREG:
                 guard seenFiles.insert(FileKey(s)).inserted else { continue }
                 if Self.imageExtensions.contains(url.pathExtension.lowercased()) || Self.looksLikeImage(url) {
@@ -71,6 +91,25 @@ public struct ImageFileWalker: Sendable {
                 continue
             }
         }
+    }
+
+    /// The names in `path` (without "." and ".."), read as raw bytes: Foundation's listing
+    /// drops or mangles names that are not UTF-8. Those come back separately, escaped (\\xNN for
+    /// every byte that is not printable ASCII), unless they are hidden. nil if unreadable.
+    static func entries(of path: String) -> (names: [String], undecodable: [String])? {
+        guard let d = opendir(path) else { return nil }
+        defer { closedir(d) }
+        var names: [String] = [], undecodable: [String] = []
+        while let entry = readdir(d) {
+            let bytes: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
+            if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
+            if let name = String(validating: bytes, as: UTF8.self) {
+                names.append(name)
+            } else if bytes.first != 0x2E {
+                undecodable.append(bytes.map { (0x20..<0x7F).contains($0) ? String(UnicodeScalar($0)) : String(format: "\\x%02X", $0) }.joined())
+            }
+        }
+        return (names, undecodable)
     }
 
     /// True when the file starts with a JPEG, PNG or WebP signature.

@@ -4,14 +4,25 @@ public struct IngestOptions: Sendable {
     public var labelFromFolder: Bool
     /// Images embedded and committed together; a crash loses at most the batch in flight.
     public var batchSize: Int
+    /// Bytes that the decoded pictures of one batch may hold at once (`ImageDecoder.decodingCost`,
+    /// read from each header before decoding). A batch whose pictures need more is decoded and
+    /// embedded in smaller groups; a single file that needs more on its own is refused with a
+    /// reason naming it (`ImageError.overMemoryBudget`). The default, 1 GiB, admits a 150-megapixel
+    /// PNG and any JPEG up to the decoder's 200-megapixel limit (JPEGs decode at a reduced scale).
+    public var decodeMemoryBudget: Int
 
     /// Re-learn k-means anchors at the end of the run when the collection has outgrown its
     /// partitions (see `Database.relearnAnchorsIfDue`). Class anchors are never replaced.
     public var relearnAnchors: Bool
 
-    public init(labelFromFolder: Bool = false, batchSize: Int = 64, relearnAnchors: Bool = true) {
+    /// The default `decodeMemoryBudget`: 1 GiB.
+    public static let defaultDecodeMemoryBudget = 1 << 30
+
+    public init(labelFromFolder: Bool = false, batchSize: Int = 64,
+                decodeMemoryBudget: Int = IngestOptions.defaultDecodeMemoryBudget, relearnAnchors: Bool = true) {
         self.labelFromFolder = labelFromFolder
         self.batchSize = max(1, batchSize)
+        self.decodeMemoryBudget = max(1, decodeMemoryBudget)
         self.relearnAnchors = relearnAnchors
     }
 }

@@ -63,8 +63,11 @@ public struct NPYMatrix: Sendable, Equatable {
         }
         if let fortran = Self.field("fortran_order", in: header), fortran.hasPrefix("True") { throw fail("Fortran order is not supported (save with np.ascontiguousarray)") }
         guard let shapeText = Self.field("shape", in: header) else { throw fail("header has no shape") }
-        let dims = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() ")).split(separator: ",")
-            .compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let dimTexts = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() ")).split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let dims = dimTexts.compactMap { Int($0) }
+        // A dimension too large for Int is dropped by compactMap: that must not turn (huge, 4) into (4,).
+        guard dims.count == dimTexts.count else { throw fail("shape \(shapeText) has a dimension that is not a non-negative integer below 2^63") }
         let (r, c): (Int, Int)
         switch dims.count {
         case 1: (r, c) = (1, dims[0])
@@ -72,13 +75,22 @@ public struct NPYMatrix: Sendable, Equatable {
         default: throw fail("shape \(shapeText) is not 1-D or 2-D")
         }
         let payload = headerStart + headerLength
-        guard r >= 0, c >= 0, bytes.count - payload >= r * c * elementSize else { throw fail("file is truncated: shape \(shapeText) needs \(r * c * elementSize) data bytes") }
-        var values = [Float](repeating: 0, count: r * c)
+        // The shape is untrusted: bound it by the bytes actually present before multiplying or
+        // allocating (a shape of (2^62, 4) must be an error, not an overflow trap).
+        guard r >= 0, c >= 0 else { throw fail("shape \(shapeText) has a negative dimension") }
+        let available = bytes.count - payload
+        let (count, countOverflow) = r.multipliedReportingOverflow(by: c)
+        let (needed, neededOverflow) = count.multipliedReportingOverflow(by: elementSize)
+        guard !countOverflow, !neededOverflow, available >= needed else {
+            let need = countOverflow || neededOverflow ? "more than \(Int.max) bytes" : "\(needed) data bytes"
+            throw fail("file is truncated or its header is wrong: shape \(shapeText) needs \(need) but the file holds \(available)")
+        }
+        var values = [Float](repeating: 0, count: count)
         bytes.withUnsafeBytes { raw in
             if elementSize == 4 {
-                for i in 0..<(r * c) { values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: payload + 4 * i, as: UInt32.self))) }
+                for i in 0..<count { values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: payload + 4 * i, as: UInt32.self))) }
             } else {
-                for i in 0..<(r * c) { values[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: payload + 8 * i, as: UInt64.self)))) }
+                for i in 0..<count { values[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: payload + 8 * i, as: UInt64.self)))) }
             }
         }
         self.init(rows: r, columns: c, values: values)

@@ -103,6 +103,9 @@ public struct AnchorIndex<Lists: InvertedLists> {
             throw IndexError.dimensionMismatch(what: "query", expected: dimension, actual: query.count)
         }
         guard k >= 1 else { throw IndexError.invalidK(k) }
+        // k beyond the stored vectors returns them all: clamp before any arithmetic on k
+        // (heap capacities are k-sized, and a k near Int.max would overflow them).
+        let k = min(k, max(1, lists.totalCount))
         let probeCount = try nprobe.resolved(listCount: lists.listCount)
         try IndexError.validate(query, count: 1, dimension: dimension, what: "query")
         return try context.exclusively {
@@ -143,6 +146,7 @@ public struct AnchorIndex<Lists: InvertedLists> {
     private func run(_ queries: UnsafeBufferPointer<Float>, count nq: Int, k: Int, nprobe: NProbe,
                      filter: IDFilter?, strategy: FilterStrategy, what: String) throws -> ([[SearchHit]], SearchStats) {
         guard k >= 1 else { throw IndexError.invalidK(k) }
+        let k = min(k, max(1, lists.totalCount))  // as in the single-query path: bound k before arithmetic
         let probeCount = try nprobe.resolved(listCount: lists.listCount)
         try IndexError.validate(queries, count: nq, dimension: dimension, what: what)
         var stats = SearchStats()

@@ -59,7 +59,7 @@ public final class MobileNet: @unchecked Sendable {
         case let other: throw ModelError.badRecord(path: file.source, reason: "padding '\(other)' is not tf_same or symmetric")
         }
         let loader = LayerLoader(file: file, padding: padding)
-        stem = try loader.conv("features.0.0", stride: 2, inChannels: 3)
+        stem = try loader.conv("features.0.0", stride: 2, inChannels: 3, kernel: 3)
         switch arch {
         case .mobileNetV2:
             var blocks = [MobileNetBlock]()
@@ -118,12 +118,20 @@ private struct LayerLoader {
     let file: SafeTensorsFile
     let padding: Padding
 
-    func conv(_ name: String, stride: Int, inChannels: Int? = nil) throws -> Conv2D {
+    /// Largest channel count of any layer (MobileNet's widest is 1280; ×6 for wide variants).
+    static let maximumChannels = 8192
+
+    /// A conv whose weight is [out, in, kernel, kernel] (torchvision layout): MobileNet's stem is
+    /// 3×3 and every other full conv 1×1, so another kernel (a 0×0 one would crash the forward
+    /// pass) is refused here, with every width bounded.
+    func conv(_ name: String, stride: Int, inChannels: Int? = nil, kernel: Int = 1) throws -> Conv2D {
         let w = try file.tensor(name + ".weight")
-        guard w.rank == 4, inChannels == nil || w.shape[1] == inChannels else {
+        guard w.rank == 4, inChannels == nil || w.shape[1] == inChannels, w.shape[2] == kernel, w.shape[3] == kernel,
+              (1...Self.maximumChannels).contains(w.shape[0]), (1...Self.maximumChannels).contains(w.shape[1]) else {
             throw SafeTensorsError.shapeMismatch(path: file.source, tensor: name + ".weight",
-                                                 expected: [-1, inChannels ?? -1, -1, -1], actual: w.shape)
+                                                 expected: [-1, inChannels ?? -1, kernel, kernel], actual: w.shape)
         }
+        try requireFinite(w, name + ".weight")
         let b = try bias(name, w.shape[0])
         let conv = Conv2D(pytorchWeight: w, bias: b, stride: stride, padding: w.shape[2] == 1 ? .valid : padding)
         return try batchNorm(after: name, channels: w.shape[0]).map { conv.folding($0) } ?? conv
@@ -131,9 +139,10 @@ private struct LayerLoader {
 
     func depthwise(_ name: String, stride: Int) throws -> DepthwiseConv2D {
         let w = try file.tensor(name + ".weight")
-        guard w.rank == 4, w.shape[1] == 1 else {
+        guard w.rank == 4, w.shape[1] == 1, w.shape[2] == 3, w.shape[3] == 3, (1...Self.maximumChannels).contains(w.shape[0]) else {
             throw SafeTensorsError.shapeMismatch(path: file.source, tensor: name + ".weight", expected: [-1, 1, 3, 3], actual: w.shape)
         }
+        try requireFinite(w, name + ".weight")
         let c = w.shape[0]
         var dw = DepthwiseConv2D(pytorchWeight: w, bias: try bias(name, c), stride: stride, padding: padding)
         if let bn = try batchNorm(after: name, channels: c) {
@@ -147,7 +156,17 @@ private struct LayerLoader {
     }
 
     private func bias(_ name: String, _ c: Int) throws -> Tensor? {
-        file.entry(name + ".bias") == nil ? nil : try file.tensor(name + ".bias", expectedShape: [c])
+        guard file.entry(name + ".bias") != nil else { return nil }
+        let b = try file.tensor(name + ".bias", expectedShape: [c])
+        try requireFinite(b, name + ".bias")
+        return b
+    }
+
+    /// NaN or infinite weights would make every embedding non-finite.
+    private func requireFinite(_ t: Tensor, _ name: String) throws {
+        guard t.storage.allSatisfy(\.isFinite) else {
+            throw ModelError.badRecord(path: file.source, reason: "tensor '\(name)' holds NaN or infinite values")
+        }
     }
 
     /// torchvision puts a conv's BatchNorm at the next index: `features.0.0` → `features.0.1`.
@@ -162,6 +181,12 @@ private struct LayerLoader {
         norm.beta = try file.tensor(bn + ".bias", expectedShape: [c])
         norm.runningMean = try file.tensor(bn + ".running_mean", expectedShape: [c])
         norm.runningVar = try file.tensor(bn + ".running_var", expectedShape: [c])
+        for (t, suffix) in [(norm.gamma, "weight"), (norm.beta, "bias"), (norm.runningMean, "running_mean"), (norm.runningVar, "running_var")] {
+            try requireFinite(t, "\(bn).\(suffix)")
+        }
+        guard norm.runningVar.storage.allSatisfy({ $0 >= 0 }) else {
+            throw ModelError.badRecord(path: file.source, reason: "tensor '\(bn).running_var' has negative variances")
+        }
         return norm
     }
 

@@ -45,17 +45,37 @@ public struct ModelRecord: Sendable, Equatable {
         }
         inputScale = scale
         inputOffset = offset
-        guard let dim = Int(try require("embedding_dim")), dim > 0 else {
-            throw ModelError.badRecord(path: source, reason: "embedding_dim must be a positive integer")
+        guard let dim = Int(try require("embedding_dim")), (1...Self.maximumEmbeddingDim).contains(dim) else {
+            throw ModelError.badRecord(path: source, reason: "embedding_dim must be an integer in 1...\(Self.maximumEmbeddingDim)")
         }
         embeddingDim = dim
         head = metadata["head"] ?? "none"
+        // Every optional field the network reads is bounded here, so that a record that loads
+        // can embed: resize_shorter_side = 60000 would make every embed allocate gigabytes.
+        if let raw = metadata["resize_shorter_side"] {
+            guard let side = Int(raw), (size...Self.maximumResizeSide).contains(side) else {
+                throw ModelError.badRecord(path: source,
+                    reason: "resize_shorter_side '\(raw)' must be an integer from input_size (\(size)) to \(Self.maximumResizeSide)")
+            }
+        }
+        if let raw = metadata["bn_epsilon"] {
+            guard let eps = Float(raw), eps.isFinite, eps > 0, eps < 1 else {
+                throw ModelError.badRecord(path: source, reason: "bn_epsilon '\(raw)' must be a number in (0, 1)")
+            }
+        }
         self.metadata = metadata
     }
 
+    /// Largest `resize_shorter_side` a record may ask for (4 × the largest input size there is
+    /// use for; a bigger one only costs memory).
+    public static let maximumResizeSide = 4096
+    /// Largest `embedding_dim` (the store's limit).
+    public static let maximumEmbeddingDim = 65_536
+
     /// The shorter image side is resized to this before the centre crop to `inputSize`
-    /// (`resize_shorter_side`, default `inputSize`). Every path that feeds the network — ingest,
-    /// queries, training features — uses it, so they preprocess identically.
+    /// (`resize_shorter_side`, default `inputSize`; bounded when the record is parsed). Every
+    /// path that feeds the network — ingest, queries, training features — uses it, so they
+    /// preprocess identically.
     public var resizeShorterSide: Int {
         Int(metadata["resize_shorter_side"] ?? "") ?? inputSize
     }

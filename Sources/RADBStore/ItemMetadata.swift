@@ -21,6 +21,30 @@ public struct ItemMetadata: Sendable, Equatable, Hashable {
     }
 }
 
+extension ItemMetadata {
+    /// Why the store would refuse this metadata (`StoreError.invalidMetadata`), or nil if it
+    /// can be stored — so a caller can validate a whole input before writing any of it.
+    public var problem: String? {
+        withUnsafePointer(to: self) { ItemMetadata.problem(of: $0) }
+    }
+
+    /// `problem`, checked in place (a by-value copy retains its three strings).
+    static func problem(of m: UnsafePointer<ItemMetadata>) -> String? {
+        if m.pointee.path.isEmpty { return "the path is empty" }
+        if m.pointee.contentHash.isEmpty { return "the content hash is empty" }
+        if containsNUL(m.pointee.path) { return "the path contains a NUL character (catalog text ends at NUL)" }
+        if containsNUL(m.pointee.contentHash) { return "the content hash contains a NUL character (catalog text ends at NUL)" }
+        if let label = m.pointee.label, containsNUL(label) { return "the label contains a NUL character (catalog text ends at NUL)" }
+        if m.pointee.width < 0 || m.pointee.height < 0 { return "negative size \(m.pointee.width)×\(m.pointee.height)" }
+        return nil
+    }
+
+    private static func containsNUL(_ s: String) -> Bool {
+        s.utf8.withContiguousStorageIfAvailable { $0.isEmpty ? false : memchr($0.baseAddress!, 0, $0.count) != nil }
+            ?? s.utf8.contains(0)
+    }
+}
+
 /// One vector to insert, with the anchor partition it belongs to and its metadata.
 public struct NewItem: Sendable {
     /// The embedding; must have the store's dimension and only finite components.

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Every failure of the store, as one typed error.
 ///
@@ -71,6 +74,16 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case corruptFeatures(path: String, reason: String)
     /// Writing backbone features failed (full disk, I/O error).
     case featureWriteFailed(path: String, reason: String)
+    /// The file system refused a write: a read-only medium or mount, or no write permission.
+    /// The database is not damaged.
+    case notWritable(path: String, operation: String, reason: String)
+    /// The disk (or the user's quota) is full. The database is not damaged: every write that
+    /// returned is stored, the failed one left nothing behind.
+    case diskFull(path: String, operation: String)
+    /// The last writer stopped between its two commits, and finishing its write (which every
+    /// open does first) needs to write, which failed for `reason` (full disk, read-only medium).
+    /// Nothing is lost or damaged; the database cannot be read until the write is finished.
+    case interruptedWriteNeedsFinishing(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -136,6 +149,54 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(p): the backbone-feature file cannot be read (\(r)). Delete it and ingest the images again to rebuild it; stored items and vectors are not affected."
         case let .featureWriteFailed(p, r):
             return "\(p): writing backbone features failed: \(r). Nothing of this batch was stored."
+        case let .notWritable(p, op, r):
+            return "\(p): \(op) failed: the file system refused to write (\(r)). The database is not damaged; "
+                + "make the medium writable (remount read-write, fix permissions) to change it."
+        case let .diskFull(p, op):
+            return "\(p): \(op) failed: the disk is full (no space left on device). The database is not damaged and the "
+                + "failed write left nothing behind; free disk space and run the command again."
+        case let .interruptedWriteNeedsFinishing(p, r):
+            return "\(p): an interrupted write needs finishing before the database can be read, and finishing it failed: \(r). "
+                + "Nothing is lost and no backup is needed: make room or write access (free disk space, remount read-write), "
+                + "then run any radb command (e.g. radb stats) and it finishes the write."
         }
+    }
+}
+
+// MARK: - Classifying system errors
+
+extension StoreError {
+    /// The error for a failed system call or library call with errno-style `code` on `path`:
+    /// a read-only medium, a full disk or a plain I/O error — never "damaged". LMDB reports a
+    /// short write (which a full disk causes) as EIO, so EIO with no space left is a full disk.
+    static func system(path: String, operation: String, code: Int32, detail: String) -> StoreError {
+        switch code {
+        case EROFS, EACCES, EPERM:
+            return .notWritable(path: path, operation: operation, reason: detail)
+        case ENOSPC, EDQUOT:
+            return .diskFull(path: path, operation: operation)
+        case EIO where diskIsFull(at: path):
+            return .diskFull(path: path, operation: operation)
+        default:
+            return .io(path: path, operation: operation, reason: detail)
+        }
+    }
+
+    /// True when the file system holding `path` has (almost) no space left for this user:
+    /// fewer than 64 KiB, less than LMDB or SQLite need to commit anything.
+    static func diskIsFull(at path: String) -> Bool {
+        (freeBytes(at: path) ?? .max) < 64 * 1024
+    }
+
+    /// Bytes this user may still write on the file system holding `path` (nil if unknown).
+    static func freeBytes(at path: String) -> UInt64? {
+        var url = URL(fileURLWithPath: path)
+        // statvfs needs an existing path: walk up to the nearest one.
+        while !FileManager.default.fileExists(atPath: url.path), url.pathComponents.count > 1 {
+            url.deleteLastPathComponent()
+        }
+        var info = statvfs()
+        guard statvfs(url.path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_bsize)
     }
 }

@@ -22,6 +22,14 @@ extension VectorStore {
     ///   (vector blocks, then catalog rows; the SQLite integrity check reports no steps).
     public func check(progress: ((CheckProgress) -> Void)? = nil) throws -> [StoreProblem] {
         try read { snap in
+            // Page structure first, read from the file (the snapshot pins its pages): LMDB
+            // trusts page headers, and a traversal of a damaged one crashes instead of failing.
+            let damage = LMDBPageAudit.problems(dataPath: lmdb.directory + "/data.mdb")
+            guard damage.isEmpty else {
+                return damage.map {
+                    StoreProblem(kind: .vectorStore, message: "vectors/data.mdb is damaged: \($0). Restore the database from a backup")
+                }
+            }
             var problems: [StoreProblem] = []
             func report(_ kind: StoreProblem.Kind, _ message: String) {
                 problems.append(StoreProblem(kind: kind, message: message))
@@ -252,6 +260,14 @@ extension VectorStore {
     }
 
     /// Where a running `check()` is: its phase and the steps of that phase done so far.
+    /// The damaged pages of the LMDB file (`LMDBPageAudit`; empty when sound), read directly
+    /// from the file inside a read snapshot. Cheap next to a write: it reads the B-tree pages and
+    /// the first page of each stored block, not the vectors. Writers call it before a long run
+    /// of writes so that they do not go on writing to a damaged file.
+    public func pageDamage() throws -> [String] {
+        try read { _ in LMDBPageAudit.problems(dataPath: lmdb.directory + "/data.mdb") }
+    }
+
     public struct CheckProgress: Sendable {
         /// The parts of a check, in the order they run.
         public enum Phase: String, Sendable { case vectors, catalog, catalogIntegrity = "catalog integrity" }

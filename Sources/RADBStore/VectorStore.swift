@@ -196,6 +196,11 @@ public final class VectorStore: @unchecked Sendable {
             let contents = (try? fm.contentsOfDirectory(atPath: path)) ?? []
             guard isDir.boolValue, contents.isEmpty else { throw StoreError.alreadyExists(path: path) }
         }
+        // LMDB maps its lock file (64 KiB for 1022 readers) and meta pages: on a full disk the
+        // first store into the map is a SIGBUS, not an error. Refuse before creating anything.
+        if let free = StoreError.freeBytes(at: path), free < 1 << 20 {
+            throw StoreError.diskFull(path: path, operation: "creating the database")
+        }
         let vectorsPath = directory.appendingPathComponent(vectorsDirectoryName).path
         do {
             try fm.createDirectory(atPath: vectorsPath, withIntermediateDirectories: true)
@@ -280,8 +285,11 @@ public final class VectorStore: @unchecked Sendable {
         let env: LMDBEnvironment
         do {
             env = try LMDBEnvironmentRegistry.environment(directory: vectorsPath, create: false, durable: options.durable,
-                                                          initialMapSize: options.initialMapSize)
-        } catch let e as StoreError { throw e } catch {
+                                                          initialMapSize: options.initialMapSize, readOnly: options.readOnly)
+        } catch let e as StoreError { throw e } catch let e as LMDBError where e.isEnvironmental {
+            // A read-only medium, a full disk, missing permissions: not damage.
+            throw StoreError.system(path: vectorsPath, operation: "opening the vector store", code: e.code, detail: e.description)
+        } catch {
             throw StoreError.corruptVectorStore(path: dataPath, reason: "\(error)")
         }
         let meta: (format: UInt64, dimension: Int, model: String, capacity: Int, mergeFactor: Int)
@@ -309,7 +317,7 @@ public final class VectorStore: @unchecked Sendable {
                                        mergeFactor: meta.mergeFactor)
 
         // Catalog half: refuse a newer schema before touching it.
-        let catalog = try Catalog(path: catalogPath, create: false, durable: options.durable)
+        let catalog = try Catalog(path: catalogPath, create: false, durable: options.durable, readOnly: options.readOnly)
         let version = try catalog.schemaVersion()
         if version > CatalogSchema.latestVersion {
             throw StoreError.catalogSchemaTooNew(path: catalogPath, found: version, supported: CatalogSchema.latestVersion)
@@ -317,7 +325,7 @@ public final class VectorStore: @unchecked Sendable {
         if version == 0 {
             throw StoreError.corruptCatalog(path: catalogPath, reason: "it has no radb schema")
         }
-        let lock = try WriterLock(path: directory.appendingPathComponent(writerLockFileName).path)
+        let lock = try WriterLock(path: directory.appendingPathComponent(writerLockFileName).path, readOnly: options.readOnly)
         guard let model = try catalog.wrap({ try catalog.pool.read { try Catalog.model($0) } }) else {
             throw StoreError.corruptCatalog(path: catalogPath, reason: "the model record is missing")
         }
@@ -342,9 +350,19 @@ public final class VectorStore: @unchecked Sendable {
         } else if lock.tryAcquire() {
             // Roll an interrupted write forward now if no live writer is mid-commit. (A read-only
             // store does this too: it only completes a write that was already decided, as SQLite
-            // readers roll back a hot journal.)
+            // readers roll back a hot journal.) If that write cannot be finished here (a full
+            // disk, a read-only medium), say so: the database is not damaged.
             defer { lock.release() }
-            try store.recoverLocked()
+            do {
+                try store.recoverLocked()
+            } catch let e as StoreError {
+                switch e {
+                case .diskFull: throw StoreError.interruptedWriteNeedsFinishing(path: path, reason: "the disk is full (no space left on device)")
+                case let .notWritable(_, _, r): throw StoreError.interruptedWriteNeedsFinishing(path: path, reason: "the file system refused to write (\(r))")
+                case let .io(p, op, r): throw StoreError.interruptedWriteNeedsFinishing(path: path, reason: "\(op) failed on \(p): \(r)")
+                default: throw e
+                }
+            }
         }
         return store
     }
@@ -448,7 +466,7 @@ public final class VectorStore: @unchecked Sendable {
     /// Runs LMDB work, turning LMDB return codes into `StoreError`s naming the environment.
     func lmdbCall<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as StoreError { throw e } catch let e as LMDBError {
-            throw StoreError.io(path: lmdb.directory, operation: "LMDB", reason: e.description)
+            throw StoreError.system(path: lmdb.directory, operation: "LMDB", code: e.code, detail: e.description)
         }
     }
 
@@ -477,24 +495,7 @@ public final class VectorStore: @unchecked Sendable {
 
     /// Checks metadata in place (a by-value copy retains its three strings).
     func validate(_ m: UnsafePointer<ItemMetadata>, index: Int) throws {
-        if m.pointee.path.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the path is empty") }
-        if m.pointee.contentHash.isEmpty { throw StoreError.invalidMetadata(path: path, index: index, reason: "the content hash is empty") }
-        func rejectNUL(_ text: String, _ name: String) throws {
-            if Self.containsNUL(text) {
-                throw StoreError.invalidMetadata(path: path, index: index, reason: "the \(name) contains a NUL character (catalog text ends at NUL)")
-            }
-        }
-        try rejectNUL(m.pointee.path, "path")
-        try rejectNUL(m.pointee.contentHash, "content hash")
-        if let label = m.pointee.label { try rejectNUL(label, "label") }
-        if m.pointee.width < 0 || m.pointee.height < 0 {
-            throw StoreError.invalidMetadata(path: path, index: index, reason: "negative size \(m.pointee.width)×\(m.pointee.height)")
-        }
-    }
-
-    private static func containsNUL(_ s: String) -> Bool {
-        s.utf8.withContiguousStorageIfAvailable { $0.isEmpty ? false : memchr($0.baseAddress!, 0, $0.count) != nil }
-            ?? s.utf8.contains(0)
+        if let reason = ItemMetadata.problem(of: m) { throw StoreError.invalidMetadata(path: path, index: index, reason: reason) }
     }
 
     /// Inserts a batch atomically and returns the new ids, in batch order.

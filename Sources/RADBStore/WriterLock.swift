@@ -22,15 +22,25 @@ final class WriterLock: @unchecked Sendable {
     private var backgroundHolds = 0
     private var flockHeld = false
 
-    init(path: String) throws {
+    /// With `readOnly` (a store that never writes), a lock file the file system will not open
+    /// for writing is opened for reading — `flock` works on it, so recovery still sees a live
+    /// writer — or, if it cannot be opened at all on a read-only medium, not at all: then
+    /// `tryAcquire` fails, and no one can be writing there anyway.
+    init(path: String, readOnly: Bool = false) throws {
         self.path = path
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        if fd < 0 {
-            throw StoreError.io(path: path, operation: "open write lock", reason: String(cString: strerror(errno)))
+        var descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if descriptor < 0 {
+            let err = errno
+            if readOnly && [EROFS, EACCES, EPERM].contains(err) {
+                descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            } else {
+                throw StoreError.system(path: path, operation: "opening the write lock", code: err, detail: String(cString: strerror(err)))
+            }
         }
+        fd = descriptor
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     /// Takes the lock, polling until `timeout`; re-entrant within one thread of this store.
     func acquire(timeout: TimeInterval) throws {

@@ -89,10 +89,23 @@ public enum ImageDecoder {
 
     // MARK: File reading
 
+    /// What to tell a user who gave a path that is not a regular file (`st_mode` of it).
+    public static func notRegularFileReason(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: return "it is a directory"
+        case S_IFIFO: return "it is a FIFO (named pipe), not a file; radb reads image files only"
+        case S_IFSOCK: return "it is a socket, not a file; radb reads image files only"
+        case S_IFCHR, S_IFBLK: return "it is a device, not a file; radb reads image files only"
+        default: return "it is not a regular file"
+        }
+    }
+
     /// Reads a whole file with POSIX calls (one open, one fstat, few reads), mapping errno to a
     /// message that names the file.
     static func readFile(path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+        // The type is checked on the open descriptor, so the file cannot be swapped in between.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw ImageError.unreadable(source: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()
@@ -100,9 +113,9 @@ public enum ImageDecoder {
             throw ImageError.unreadable(source: path, reason: String(cString: strerror(errno)))
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
-            let what = (info.st_mode & S_IFMT) == S_IFDIR ? "it is a directory" : "it is not a regular file"
-            throw ImageError.unreadable(source: path, reason: what)
+            throw ImageError.unreadable(source: path, reason: notRegularFileReason(info.st_mode))
         }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         let size = Int(info.st_size)
         if size == 0 { throw ImageError.empty(source: path) }
         var failure: Int32 = 0

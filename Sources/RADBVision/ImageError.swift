@@ -16,6 +16,9 @@ public enum ImageError: Error, Sendable, Equatable, CustomStringConvertible, Loc
     case unsupportedFormat(source: String, format: String)
     /// The header declares more pixels than the limit; refused before any pixel memory is allocated.
     case tooLarge(source: String, width: Int, height: Int, maxPixels: Int)
+    /// Decoding would need more memory than the caller's budget allows (`peakBytes` >
+    /// `budgetBytes`, from `ImageDecoder.decodingCost`); refused before any pixel memory is allocated.
+    case overMemoryBudget(source: String, width: Int, height: Int, peakBytes: Int, budgetBytes: Int)
     /// The data ends before the picture does (an interrupted download or copy).
     case truncated(source: String, format: ImageFormat, detail: String)
     /// The data is damaged or not valid for its format (bad checksum, broken header, ...).
@@ -41,6 +44,11 @@ public enum ImageError: Error, Sendable, Equatable, CustomStringConvertible, Loc
         case let .tooLarge(source, width, height, maxPixels):
             return "\(source): the header declares \(width)x\(height) pixels, more than the limit of \(maxPixels) "
                 + "(a protection against decompression bombs). Downscale the image, or raise maxPixels if you trust it."
+        case let .overMemoryBudget(source, width, height, peak, budget):
+            let mb = { (b: Int) in String(b / 1_000_000) + " MB" }
+            return "\(source): the header declares \(width)x\(height) pixels; decoding it needs about \(mb(peak)), more than "
+                + "the decoding memory budget of \(mb(budget)) (a small file can declare a huge picture). "
+                + "Downscale the image, or raise the budget (radb ingest --decode-memory MB) if you trust it."
         case let .truncated(source, format, detail):
             return "\(source): the \(format) data is truncated (\(detail)). The file was probably cut off while "
                 + "copying or downloading; fetch it again."
@@ -61,7 +69,7 @@ public enum ImageError: Error, Sendable, Equatable, CustomStringConvertible, Loc
     public var source: String? {
         switch self {
         case let .unreadable(s, _), let .empty(s), let .notAnImage(s, _), let .unsupportedFormat(s, _),
-             let .tooLarge(s, _, _, _), let .truncated(s, _, _), let .corrupt(s, _, _), let .unwritable(s, _):
+             let .tooLarge(s, _, _, _), let .overMemoryBudget(s, _, _, _, _), let .truncated(s, _, _), let .corrupt(s, _, _), let .unwritable(s, _):
             return s
         case .invalidArgument, .encodingFailed:
             return nil

@@ -25,8 +25,15 @@ struct IngestCommand: ParsableCommand {
     @Flag(help: "Use each image's parent folder name as its label.")
     var labelFromFolder = false
 
+    @Option(help: ArgumentHelp("Memory the decoded pictures of one batch may take, in MB (default \(IngestOptions.defaultDecodeMemoryBudget >> 20)); "
+                                + "a file that alone needs more is refused, naming the file.", valueName: "MB"))
+    var decodeMemory: Int?
+
     func validate() throws {
         if paths.isEmpty { throw ValidationError("give at least one file or folder to ingest") }
+        if let mb = decodeMemory, !(1...(1 << 30)).contains(mb) {
+            throw ValidationError("--decode-memory must be between 1 and \(1 << 30) MB (got \(mb))")
+        }
     }
 
     func run() throws {
@@ -35,7 +42,8 @@ struct IngestCommand: ParsableCommand {
             let urls = paths.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
             let bar = ProgressBar(label: "ingest")
             let interrupted = InterruptFlag.install()
-            let report = try db.ingest(urls, options: IngestOptions(labelFromFolder: labelFromFolder),
+            let report = try db.ingest(urls, options: IngestOptions(labelFromFolder: labelFromFolder,
+                                                                     decodeMemoryBudget: decodeMemory.map { $0 << 20 } ?? IngestOptions.defaultDecodeMemoryBudget),
                                        progress: { p in bar.update(done: p.processed, total: p.total) },
                                        isCancelled: { interrupted.isSet })
             bar.finish()

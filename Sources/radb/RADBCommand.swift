@@ -35,4 +35,12 @@ struct RADBCommand: ParsableCommand {
             TrainCommand.self, LearnCommand.self, EvalCommand.self,
         ]
     )
+
+    /// Parses the command line and runs; `radb delete` with many ids first takes them out of
+    /// the arguments in one linear pass (see `DeleteCommand.takeIDs`).
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        DeleteCommand.takeIDs(from: &arguments)
+        main(arguments)
+    }
 }

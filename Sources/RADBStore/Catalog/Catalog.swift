@@ -13,7 +13,9 @@ final class Catalog: @unchecked Sendable {
 
     /// Opens the catalog at `path`. Without `create` the file must already be a SQLite database
     /// (checked from its header before SQLite touches it, so a garbage file is left as is).
-    init(path: String, create: Bool, durable: Bool) throws {
+    /// With `readOnly`, a catalog on a read-only medium (which SQLite cannot open in WAL mode,
+    /// since it cannot create the -shm file) is opened as immutable: no one can change it there.
+    init(path: String, create: Bool, durable: Bool, readOnly: Bool = false) throws {
         self.path = path
         if !create { try Catalog.checkHeader(path) }
         var config = Configuration()
@@ -31,7 +33,34 @@ final class Catalog: @unchecked Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
-            throw StoreError.corruptCatalog(path: path, reason: "\(error)")
+            let directory = (path as NSString).deletingLastPathComponent
+            // A reader on a read-only medium, or on a full disk (SQLite may need to write its
+            // -shm file), tries SQLite's read-only ways before giving up.
+            let kind = Self.classify(error, path: path)
+            let refused: Bool
+            switch kind {
+            case .diskFull, .notWritable: refused = true
+            default: refused = access(directory, W_OK) != 0 && errno == EROFS
+            }
+            guard readOnly, !create, refused else { throw kind }
+            var readOnlyConfig = config
+            readOnlyConfig.readonly = true
+            if let opened = try? DatabasePool(path: path, configuration: readOnlyConfig) {
+                // SQLite reads a WAL database read-only when its -wal and -shm files exist.
+                pool = opened
+            } else {
+                // Immutable ignores the WAL: only right when there is none (a clean close
+                // checkpoints and deletes it); else its commits would be missed.
+                let walSize = ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? Int) ?? 0
+                guard walSize == 0 else { throw kind }
+                // A URI filename (this SQLite is built with SQLITE_USE_URI); the path is percent-encoded.
+                let encoded = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path
+                do {
+                    pool = try DatabasePool(path: "file:\(encoded)?immutable=1", configuration: readOnlyConfig)
+                } catch {
+                    throw Self.classify(error, path: path)
+                }
+            }
         }
     }
 
@@ -70,9 +99,31 @@ final class Catalog: @unchecked Sendable {
     }
 
     /// Runs `body`, turning GRDB errors into `StoreError.corruptCatalog` naming the file.
+    /// A full disk, a read-only medium or an I/O error is named as such, not as damage.
     func wrap<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as StoreError { throw e } catch {
-            throw StoreError.corruptCatalog(path: path, reason: "\(error)")
+            throw Self.classify(error, path: path)
+        }
+    }
+
+    /// The `StoreError` for an error of SQLite on the catalog at `path`.
+    static func classify(_ error: Error, path: String) -> StoreError {
+        guard let e = error as? DatabaseError else { return .corruptCatalog(path: path, reason: "\(error)") }
+        switch e.resultCode {
+        case .SQLITE_FULL:
+            return .diskFull(path: path, operation: "writing the catalog")
+        case .SQLITE_READONLY, .SQLITE_PERM:
+            // A catalog opened read-only because the disk is full refuses writes for that reason.
+            if StoreError.diskIsFull(at: path) { return .diskFull(path: path, operation: "writing the catalog") }
+            return .notWritable(path: path, operation: "writing the catalog", reason: "\(e.message ?? "\(e)")")
+        case .SQLITE_IOERR, .SQLITE_CANTOPEN:
+            if StoreError.diskIsFull(at: path) { return .diskFull(path: path, operation: "writing the catalog") }
+            if access((path as NSString).deletingLastPathComponent, W_OK) != 0 && (errno == EROFS || errno == EACCES) {
+                return .notWritable(path: path, operation: "opening the catalog", reason: "\(e.message ?? "\(e)")")
+            }
+            return .io(path: path, operation: "SQLite", reason: "\(e)")
+        default:
+            return .corruptCatalog(path: path, reason: "\(error)")
         }
     }
 

@@ -47,20 +47,24 @@ final class LMDBEnvironment: @unchecked Sendable {
     // MARK: - Opening
 
     /// Opens (or, with `create`, initialises) the environment in `directory`.
-    init(directory: String, create: Bool, durable: Bool, initialMapSize: Int) throws {
-        var envPointer: OpaquePointer?
-        try LMDBError.check(mdb_env_create(&envPointer), "mdb_env_create")
-        guard let env = envPointer else { throw LMDBError(code: EINVAL, operation: "mdb_env_create") }
-        var ok = false
-        defer { if !ok { mdb_env_close(env) } }
-        try LMDBError.check(mdb_env_set_maxdbs(env, 8), "mdb_env_set_maxdbs")
-        try LMDBError.check(mdb_env_set_maxreaders(env, 1022), "mdb_env_set_maxreaders")
-        try LMDBError.check(mdb_env_set_mapsize(env, initialMapSize), "mdb_env_set_mapsize")
+    /// With `readOnly`, an environment the file system will not let us open for writing (a
+    /// read-only mount, no write permission) is opened with `MDB_RDONLY` instead, so reads still
+    /// work; it is tried read-write first, because the environment is shared by every store of
+    /// the process on this directory (`LMDBEnvironmentRegistry`).
+    init(directory: String, create: Bool, durable: Bool, initialMapSize: Int, readOnly: Bool = false) throws {
         // NOTLS: read transactions are not tied to threads (GRDB and Dispatch move work across
         // threads). NORDAHEAD: scans are sequential within blocks, random across partitions.
         var flags = UInt32(MDB_NOTLS) | UInt32(MDB_NORDAHEAD)
         if !durable { flags |= UInt32(MDB_NOSYNC) }
-        try LMDBError.check(mdb_env_open(env, directory, flags, 0o644), "mdb_env_open(\(directory))")
+        var opened: OpaquePointer?
+        do {
+            opened = try Self.openEnvironment(directory, flags: flags, initialMapSize: initialMapSize)
+        } catch let e as LMDBError where readOnly && !create && [EROFS, EACCES, EPERM].contains(e.code) {
+            opened = try Self.openEnvironment(directory, flags: flags | UInt32(MDB_RDONLY), initialMapSize: initialMapSize)
+        }
+        guard let env = opened else { throw LMDBError(code: EINVAL, operation: "mdb_env_create") }
+        var ok = false
+        defer { if !ok { mdb_env_close(env) } }
         var stat = MDB_stat()
         try LMDBError.check(mdb_env_stat(env, &stat), "mdb_env_stat")
         if !create {
@@ -111,6 +115,23 @@ final class LMDBEnvironment: @unchecked Sendable {
             throw error
         }
         ok = true
+    }
+
+    /// Creates and opens an environment handle; closes it again when opening fails (as LMDB requires).
+    private static func openEnvironment(_ directory: String, flags: UInt32, initialMapSize: Int) throws -> OpaquePointer {
+        var envPointer: OpaquePointer?
+        try LMDBError.check(mdb_env_create(&envPointer), "mdb_env_create")
+        guard let env = envPointer else { throw LMDBError(code: EINVAL, operation: "mdb_env_create") }
+        do {
+            try LMDBError.check(mdb_env_set_maxdbs(env, 8), "mdb_env_set_maxdbs")
+            try LMDBError.check(mdb_env_set_maxreaders(env, 1022), "mdb_env_set_maxreaders")
+            try LMDBError.check(mdb_env_set_mapsize(env, initialMapSize), "mdb_env_set_mapsize")
+            try LMDBError.check(mdb_env_open(env, directory, flags, 0o644), "mdb_env_open(\(directory))")
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        return env
     }
 
     deinit {

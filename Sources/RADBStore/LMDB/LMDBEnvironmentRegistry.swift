@@ -10,12 +10,14 @@ enum LMDBEnvironmentRegistry {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var entries: [String: Entry] = [:]
 
-    static func environment(directory: String, create: Bool, durable: Bool, initialMapSize: Int) throws -> LMDBEnvironment {
+    static func environment(directory: String, create: Bool, durable: Bool, initialMapSize: Int,
+                            readOnly: Bool = false) throws -> LMDBEnvironment {
         let key = URL(fileURLWithPath: directory).resolvingSymlinksInPath().standardizedFileURL.path
         lock.lock()
         defer { lock.unlock() }
         if let existing = entries[key]?.environment { return existing }
-        let env = try LMDBEnvironment(directory: directory, create: create, durable: durable, initialMapSize: initialMapSize)
+        let env = try LMDBEnvironment(directory: directory, create: create, durable: durable, initialMapSize: initialMapSize,
+                                      readOnly: readOnly)
         entries[key] = Entry(env)
         return env
     }

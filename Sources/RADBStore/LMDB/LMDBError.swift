@@ -1,4 +1,7 @@
 import CLMDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An LMDB return code, kept internal: the store turns it into a `StoreError` naming the path.
 struct LMDBError: Error, CustomStringConvertible {
@@ -6,6 +9,8 @@ struct LMDBError: Error, CustomStringConvertible {
     let operation: String
 
     var isMapFull: Bool { code == MDB_MAP_FULL }
+    /// A refusal of the file system (read-only, permissions, full, I/O), not a damaged file.
+    var isEnvironmental: Bool { [EROFS, EACCES, EPERM, ENOSPC, EDQUOT, EIO, EAGAIN, ENOMEM].contains(code) }
     var description: String { "\(operation): \(String(cString: mdb_strerror(code))) (code \(code))" }
 
     /// Throws unless `code` is `MDB_SUCCESS`.

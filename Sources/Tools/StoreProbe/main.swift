@@ -22,6 +22,9 @@
 //                                     prints "snapshot <seq> <generation> <items>", at the end
 //                                     "reads <n> distinct <m> generations <g>"; exits 1 on a miss
 //   check DIR                         print check() problems; exit 1 if any
+//   stats DIR                         open read-only, print "items <n> seq <s>"
+//   interrupt DIR N                   insert N items but stop between the LMDB and the SQLite
+//                                     commit (as a writer killed there), print "interrupted"
 //
 // RADB_PROBE_MAP_SIZE=<bytes> sets StoreOptions.initialMapSize for every subcommand (tests use a
 // tiny map so that writers grow it while readers in other processes must follow).
@@ -294,6 +297,25 @@ do {
             if sequences.insert(seq).inserted { print("snapshot \(seq) \(number) \(items)") }
         }
         print("reads \(reads) distinct \(sequences.count) generations \(generations.count)")
+
+    case "stats":
+        var options = probeOptions()
+        options.readOnly = true
+        let store = try VectorStore.open(at: dir, options: options)
+        let (items, seq) = try store.read { (try $0.itemCount, $0.sequence) }
+        print("items \(items) seq \(seq)")
+
+    case "interrupt":
+        guard args.count == 4, let n = Int(args[3]) else { fail("interrupt DIR N") }
+        let store = try VectorStore.open(at: dir, options: probeOptions())
+        struct Died: Error {}
+        store.afterVectorCommitHook = { throw Died() }
+        do {
+            try store.insert((0..<n).map { item("interrupted/\($0)", store.dimension) })
+            fail("the insert was not interrupted")
+        } catch is Died {
+            print("interrupted")
+        }
 
     case "check":
         let problems = try VectorStore.open(at: dir).check()
