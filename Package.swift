@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "RADBVisionTests", dependencies: ["RADBVision"]),
         .testTarget(name: "RADBNeuralTests", dependencies: ["RADBNeural", "RADBVision"]),
         .testTarget(name: "RADBTrainingTests", dependencies: ["RADBTraining", "RADBNeural", "RADBVision", "RADBIndex"]),
-        .testTarget(name: "RADBTests", dependencies: ["RADB", "RADBTraining"]),
+        .testTarget(name: "RADBTests", dependencies: ["RADB", "RADBTraining", "RADBStore"]),
     ],
     swiftLanguageModes: [.v5]
 )
