@@ -112,7 +112,7 @@ final class CLIReanchoringTests: XCTestCase {
         let cli = self.cli!
         DispatchQueue.global().async {
             defer { done.signal() }
-            for i in 0..<6 {
+            for i in 0..<10 {
                 do {
                     if i == 2 {
                         let r = try cli.run(["import", "--db", url.path, more.path])
@@ -142,7 +142,7 @@ final class CLIReanchoringTests: XCTestCase {
         XCTAssertEqual(writerErrors.count, 0, "\(writerErrors)")
         XCTAssertEqual(failures, [], "\(failures.count) misses over \(searches) searches")
         XCTAssertGreaterThanOrEqual(searches, 6)
-        XCTAssertEqual(reindexes.count, 6)
+        XCTAssertEqual(reindexes.count, 10)
         let db = try Database.open(at: url)
         XCTAssertEqual(try db.check(), [])
         XCTAssertEqual(try db.stats().items, 3000)
