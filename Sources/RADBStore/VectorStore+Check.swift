@@ -129,6 +129,10 @@ extension VectorStore {
             for a in blocksPerPartition.keys.sorted() where !recorded.contains(a) {
                 report(.vectorStore, "partition \(a) has blocks but no partition record: its \(blocksPerPartition[a]?.count ?? 0) items are unreachable by search")
             }
+            if generation == nil, format >= 4, !blocksPerPartition.isEmpty || recorded.count > 0,
+               (try? Catalog.anchors(snap.db, dimension: d, path: catalog.path).isEmpty) == false {
+                report(.anchors, "the catalog has anchors but the vector store records no model generation; restore the database from a backup")
+            }
             if let g = generation {
                 for a in Set(blocksPerPartition.keys).union(recorded).sorted() where a < 0 || Int(a) >= g.anchorCount {
                     report(.anchors, "partition \(a) holds \(blocksPerPartition[a]?.count ?? 0) items but generation \(g.number) has anchors 0…\(g.anchorCount - 1) only: routed searches never reach them; run `radb reindex`")

@@ -619,8 +619,10 @@ public final class VectorStore: @unchecked Sendable {
         try updateMetadata([(id, metadata)])
     }
 
-    /// Moves items to other partitions (re-anchoring, e.g. after new anchors were trained).
-    /// Ids, vectors and metadata are kept. The last move of an id in the list wins.
+    /// Moves items to other partitions of the current generation. Ids, vectors and metadata are
+    /// kept. The last move of an id in the list wins. To change anchors, use
+    /// `switchGeneration(anchors:count:assign:)`, which moves every item in the same commit.
+    /// - Throws: also `.noSuchAnchor` for a target without an anchor (in a store with anchors).
     /// - Throws: `.emptyBatch`, `.unknownIDs` (nothing moved).
     public func reanchor(_ moves: [(id: UInt64, anchor: Int32)]) throws {
         guard !moves.isEmpty else { throw StoreError.emptyBatch(path: path, operation: "reanchor") }

@@ -112,7 +112,7 @@ final class CLIReanchoringTests: XCTestCase {
         let cli = self.cli!
         DispatchQueue.global().async {
             defer { done.signal() }
-            for i in 0..<6 {
+            for i in 0..<10 {
                 do {
                     if i == 2 {
                         let r = try cli.run(["import", "--db", url.path, more.path])
@@ -142,11 +142,62 @@ final class CLIReanchoringTests: XCTestCase {
         XCTAssertEqual(writerErrors.count, 0, "\(writerErrors)")
         XCTAssertEqual(failures, [], "\(failures.count) misses over \(searches) searches")
         XCTAssertGreaterThanOrEqual(searches, 6)
-        XCTAssertEqual(reindexes.count, 6)
+        XCTAssertEqual(reindexes.count, 10)
         let db = try Database.open(at: url)
         XCTAssertEqual(try db.check(), [])
         XCTAssertEqual(try db.stats().items, 3000)
         try assertEveryItemFound(db, base, "after the writers")
+    }
+
+    /// The issue's race with real images: `ingest A` runs, `reindex --anchors 3` starts beside
+    /// it, `ingest B` starts while both wait for the writer lock. Whatever order they get it in,
+    /// B routes with the anchors current once it holds the lock: `check` is clean and every
+    /// image is found by exact and by routed search.
+    func testIngestWaitingBehindAReindexRoutesWithTheNewAnchorsWithSharedCIFAR() throws {
+        let cifar = CLIHarness.repositoryRoot.appendingPathComponent(".data/cifar10/test")
+        guard let classes = try? FileManager.default.contentsOfDirectory(atPath: cifar.path).sorted(), !classes.isEmpty else {
+            throw XCTSkip("needs the shared CIFAR-10 data: run `bash Tools/unpack-datasets.sh`")
+        }
+        /// Copies images `range` of every class (in name order) into `folder`.
+        func copy(_ range: Range<Int>, to name: String) throws -> URL {
+            let folder = cli.workdir.appendingPathComponent(name)
+            for c in classes {
+                let dest = folder.appendingPathComponent(c)
+                try FileManager.default.createDirectory(at: dest, withIntermediateDirectories: true)
+                let files = try FileManager.default.contentsOfDirectory(atPath: cifar.appendingPathComponent(c).path).sorted()
+                for f in files[range] {
+                    try FileManager.default.copyItem(at: cifar.appendingPathComponent(c).appendingPathComponent(f), to: dest.appendingPathComponent(f))
+                }
+            }
+            return folder
+        }
+        let seed = try copy(0..<3, to: "seed"), a = try copy(3..<13, to: "a"), b = try copy(13..<19, to: "b")
+        XCTAssertEqual(try cli.run(["ingest", seed.path]).status, 0)
+        let (ingestA, _, errA) = try cli.start(["ingest", a.path])
+        usleep(400_000)
+        let (reindex, _, errR) = try cli.start(["reindex", "--anchors", "3"])
+        usleep(300_000)
+        let (ingestB, _, errB) = try cli.start(["ingest", b.path])
+        for (p, err) in [(ingestA, errA), (reindex, errR), (ingestB, errB)] {
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        }
+        let check = try cli.run(["check"])
+        XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
+        let exported = cli.workdir.appendingPathComponent("all.npy")
+        XCTAssertEqual(try cli.run(["export", exported.path]).status, 0)
+        let ids = try String(contentsOf: cli.workdir.appendingPathComponent("all.jsonl"), encoding: .utf8).split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["id"] as? Int
+        }
+        XCTAssertEqual(ids.count, 19 * classes.count)
+        for mode in [["--exact"], []] {
+            let r = try cli.run(["search", "--vectors", exported.path, "-k", "1", "--json"] + mode)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let queries = try XCTUnwrap(try r.json()["queries"] as? [[String: Any]])
+            let found = queries.map { ($0["results"] as? [[String: Any]])?.first?["id"] as? Int }
+            let missed = zip(ids, found).filter { $0.0 != $0.1 }
+            XCTAssertEqual(missed.count, 0, "\(mode): e.g. id \(missed.first?.0 ?? 0)")
+        }
     }
 
     /// Issue 12, item 8: anchors damaged on disk (a NaN, a short row) are reported by open and

@@ -249,7 +249,7 @@ do {
             }
             print("switched \(report.generation) \(count) \(report.moved)")
             round += 1
-            usleep(10_000) // let writers of other processes take the (polled) lock
+            usleep(15_000) // let writers of other processes take the lock (it is polled, not queued)
         }
 
     case "routed-insert-loop":
@@ -261,6 +261,7 @@ do {
             let ids = try insertRouted(store, (0..<batchSize).map { "r\(seed)/b\(batch)/i\($0)" })
             print("committed \(batch) \(ids[0]) \(ids.count)")
             batch += 1
+            usleep(15_000) // as in switch-loop
         }
 
     case "search-loop":
