@@ -300,7 +300,8 @@ public final class Embedder: @unchecked Sendable {
         return batch
     }
 
-    /// Backbone (+ head) on a preprocessed batch; nil for a row with non-finite values.
+    /// Backbone, then the L2 / whitening stage or the head, on a preprocessed batch; nil for a row
+    /// with non-finite values.
     private func vectors(_ x: Tensor) throws -> [[Float]?] {
         var e = postprocess.apply(try model.forward(x, logits: false).features)
         for (i, layer) in head.enumerated() {
