@@ -53,14 +53,14 @@ public final class Embedder: @unchecked Sendable {
 
     // MARK: - Loading
 
-    /// File name of the packaged default model: the MobileNetV2 backbone with GeM pooling and a
-    /// PCA whitening fitted on Tiny ImageNet classes 0–99, no class anchors (chosen by the
-    /// held-out-class protocol of RESULTS.md, "Default model").
+    /// File name of the packaged default model: the MobileNetV2 backbone (average pooling) with an
+    /// L2 → PCA-whitening → L2 stage fitted on Tiny ImageNet classes 0–99, 1280-d, no class anchors
+    /// (chosen by the held-out-class protocol of RESULTS.md, "Default model").
     public static let defaultModelFileName = "radb_default.safetensors"
     /// File name of the packaged backbone alone (1280-d pooled features), the input of `radb train`.
     public static let backboneModelFileName = "mobilenet_v2_1.0_224.safetensors"
 
-    /// The packaged default model, or the bare backbone when the build has no trained head.
+    /// The packaged default model, or the bare backbone when the build lacks it.
     public static var defaultModelURL: URL? {
         packagedModelURL(defaultModelFileName) ?? packagedModelURL(backboneModelFileName)
     }
@@ -335,7 +335,8 @@ public final class Embedder: @unchecked Sendable {
         return batch
     }
 
-    /// Backbone (+ head) on a preprocessed batch; nil for a row with non-finite values.
+    /// Backbone, then the L2 / whitening stage or the head, on a preprocessed batch; nil for a row
+    /// with non-finite values.
     private func vectors(_ x: Tensor) throws -> [[Float]?] {
         try embedWithFeatures(x).map { $0?.vector }
     }

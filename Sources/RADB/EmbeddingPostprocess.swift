@@ -10,8 +10,8 @@ import RADBNeural
 ///     e = e / ‖e‖             if metadata l2_output = "1"
 ///
 /// `Tools/make_embedding_model.py` writes these from arrays fitted in numpy
-/// (`Tools/embedding_candidates.py`). Each row is computed on its own (plain loops, no GEMM
-/// blocking), so a vector never depends on which other images shared its batch.
+/// (`Tools/embedding_candidates.py`). Each row is computed on its own (one BLAS call per row, never a
+/// batched GEMM), so a vector never depends on which other images shared its batch.
 struct EmbeddingPostprocess: Sendable {
     var l2Features = false
     var whitening: (mean: [Float], weight: [Float], rows: Int)?
@@ -68,12 +68,11 @@ struct EmbeddingPostprocess: Sendable {
                     if l2Features { Self.normalize(&row) }
                     if let w = whitening {
                         for j in 0..<d { row[j] -= w.mean[j] }
+                        // One [1, d] × [d, m] product per row: the same call whatever the batch.
                         w.weight.withUnsafeBufferPointer { wp in
-                            for o in 0..<m {
-                                var acc: Float = 0
-                                let wr = wp.baseAddress! + o * d
-                                for j in 0..<d { acc += wr[j] * row[j] }
-                                y[i * m + o] = acc
+                            row.withUnsafeBufferPointer { rp in
+                                sgemm(transB: true, m: 1, n: m, k: d, a: rp.baseAddress!, lda: d,
+                                      b: wp.baseAddress!, ldb: d, c: y.baseAddress! + i * m, ldc: m)
                             }
                         }
                     } else {
