@@ -13,13 +13,15 @@ final class SearchProbeTests: XCTestCase {
         return dir
     }
 
-    /// `count` vectors around `clusters` random centres (fixed seed), row-major.
+    /// `count` vectors around `clusters` random centres (always the same centres; `seed` draws
+    /// the points), row-major.
     private func clustered(count: Int, clusters: Int, dimension: Int, seed: UInt64) -> [Float] {
+        var centreRNG = SplitMix(0xC0FFEE)
+        let centres = (0..<clusters * dimension).map { _ in Float(centreRNG.unit() * 2 - 1) }
         var rng = SplitMix(seed)
-        let centres = (0..<clusters * dimension).map { _ in Float(rng.unit() * 2 - 1) }
         return (0..<count).flatMap { i -> [Float] in
             let c = (i * 7919) % clusters
-            return (0..<dimension).map { centres[c * dimension + $0] + Float(rng.unit() - 0.5) * 0.6 }
+            return (0..<dimension).map { centres[c * dimension + $0] + Float(rng.unit() - 0.5) * 1.6 }
         }
     }
 
