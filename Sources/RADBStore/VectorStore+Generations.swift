@@ -101,8 +101,12 @@ extension VectorStore {
                 moves.append(.init(id: contents.ids[i], anchor: targets[i]))
             }
             movedCount = moves.count
+            // The record alone (not its anchors, which may be the damage this switch repairs).
             let currentHead = try lmdbCall {
-                try lmdb.read { txn in try txn.generation(dimension: d, path: path)?.head ?? "" }
+                try lmdb.read { txn -> String in
+                    guard let record = try txn.metaBytes(ModelGeneration.recordKey) else { return "" }
+                    return try ModelGeneration.decodeRecord(record, path: path).4
+                }
             }
             let g = ModelGeneration(number: (previous.map { $0 == .max ? 0 : $0 } ?? 0) + 1, anchorCount: count,
                                     dimension: d, head: head ?? currentHead, createdAt: Date().timeIntervalSince1970, anchors: anchors)
