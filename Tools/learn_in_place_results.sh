@@ -10,6 +10,7 @@
 #   CIFAR-10:       500 train images per class (5,000), 50 test images per class (500 queries)
 #   Tiny ImageNet:  50 train images per class (10,000), 5 val images per class (1,000 queries)
 set -euo pipefail
+export LC_ALL=C
 cd "$(dirname "$0")/.."
 radb=${RADB:-.build/release/radb}
 scratch=${1:-.data/learn-results}
@@ -20,7 +21,8 @@ subset() {  # subset SRC DEST PER_CLASS
   [ -d "$dest" ] && return
   for c in "$src"/*/; do
     c=$(basename "$c"); mkdir -p "$dest/$c"
-    ls "$src/$c" | sort | head -n "$n" | while read -r f; do ln -s "$(realpath "$src/$c/$f")" "$dest/$c/$f"; done
+    local files=("$src/$c"/*)   # sorted by name (LC_ALL=C below); no `ls | head` under pipefail
+    for f in "${files[@]:0:$n}"; do ln -s "$(realpath "$f")" "$dest/$c/$(basename "$f")"; done
   done
 }
 
