@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import RADB
 import RADBStore
+import RADBTraining
 
 /// How many partitions a search scans: the recall target calibrated on the collection's own
 /// vectors, and the k-means anchors that ingest learns once a collection outgrows its partitions.
@@ -16,12 +17,12 @@ final class SearchProbeTests: XCTestCase {
     /// `count` vectors around `clusters` random centres (always the same centres; `seed` draws
     /// the points), row-major.
     private func clustered(count: Int, clusters: Int, dimension: Int, seed: UInt64) -> [Float] {
-        var centreRNG = SplitMix(0xC0FFEE)
-        let centres = (0..<clusters * dimension).map { _ in Float(centreRNG.unit() * 2 - 1) }
-        var rng = SplitMix(seed)
+        var centreRNG = SeededGenerator(seed: 0xC0FFEE)
+        let centres = (0..<clusters * dimension).map { _ in Float.random(in: -1..<1, using: &centreRNG) }
+        var rng = SeededGenerator(seed: seed)
         return (0..<count).flatMap { i -> [Float] in
             let c = (i * 7919) % clusters
-            return (0..<dimension).map { centres[c * dimension + $0] + Float(rng.unit() - 0.5) * 1.6 }
+            return (0..<dimension).map { centres[c * dimension + $0] + Float.random(in: -0.8..<0.8, using: &rng) }
         }
     }
 
@@ -83,18 +84,4 @@ final class SearchProbeTests: XCTestCase {
         XCTAssertEqual(try db.search(image: owl, options: SearchOptions(k: 1)).first?.path, owl.path)
         XCTAssertNil(try db.relearnAnchorsIfDue(), "the partitions fit the collection now")
     }
-}
-
-/// A small deterministic generator (SplitMix64) for test data.
-private struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
