@@ -101,28 +101,16 @@ public struct StoreSnapshot {
     /// Calls `body` with every block of every partition, partition by partition (ascending
     /// anchor), in one pass of one cursor.
     public func forEachBlock(_ body: (PartitionBlock) throws -> Void) throws {
-        var failure: Error?
-        try txn.scan(txn.environment.blocksDB) { key, value in
-            guard key.count == 8 else {
-                failure = StoreError.corruptVectorStore(path: path, reason: "a block key has \(key.count) bytes")
-                return false
-            }
-            let anchor = RADBStore.anchor(fromPartitionKey: UInt32(truncatingIfNeeded: key.loadUnaligned(as: UInt64.self) >> 32))
-            do {
-                try body(try block(anchor: anchor, value: value))
-                return true
-            } catch {
-                failure = error
-                return false
-            }
-        }
-        if let failure { throw failure }
+        try txn.forEachBlockView(layout: layout, path: path) { anchor, view in try body(partitionBlock(anchor: anchor, view)) }
     }
 
     /// The block stored in `value` (validated against the layout), viewed in place.
     private func block(anchor: Int32, value: UnsafeRawBufferPointer) throws -> PartitionBlock {
-        let view = try BlockView(raw: value, layout: layout, path: path)
-        return PartitionBlock(anchor: anchor, count: view.count, capacity: view.capacity, dimension: layout.dimension,
+        partitionBlock(anchor: anchor, try BlockView(raw: value, layout: layout, path: path))
+    }
+
+    private func partitionBlock(anchor: Int32, _ view: BlockView) -> PartitionBlock {
+        PartitionBlock(anchor: anchor, count: view.count, capacity: view.capacity, dimension: layout.dimension,
                               ids: view.ids, squaredNorms: view.squaredNorms, vectors: view.vectors)
     }
 

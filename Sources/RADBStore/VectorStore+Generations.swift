@@ -181,25 +181,11 @@ struct StoreContents {
         let d = layout.dimension
         let n = try txn.entryCount(txn.environment.idsDB)
         ids.reserveCapacity(n); anchors.reserveCapacity(n); norms.reserveCapacity(n); vectors.reserveCapacity(n * d)
-        var failure: Error?
-        try txn.scan(txn.environment.blocksDB) { key, value in
-            guard key.count == 8 else {
-                failure = StoreError.corruptVectorStore(path: path, reason: "a block key has \(key.count) bytes")
-                return false
-            }
-            let anchor = RADBStore.anchor(fromPartitionKey: UInt32(truncatingIfNeeded: key.loadUnaligned(as: UInt64.self) >> 32))
-            do {
-                let view = try BlockView(raw: value, layout: layout, path: path)
-                ids.append(contentsOf: view.ids[0..<view.count])
-                norms.append(contentsOf: view.squaredNorms[0..<view.count])
-                vectors.append(contentsOf: view.vectors[0..<(view.count * d)])
-                anchors.append(contentsOf: repeatElement(anchor, count: view.count))
-                return true
-            } catch {
-                failure = error
-                return false
-            }
+        try txn.forEachBlockView(layout: layout, path: path) { anchor, view in
+            ids.append(contentsOf: view.ids[0..<view.count])
+            norms.append(contentsOf: view.squaredNorms[0..<view.count])
+            vectors.append(contentsOf: view.vectors[0..<(view.count * d)])
+            anchors.append(contentsOf: repeatElement(anchor, count: view.count))
         }
-        if let failure { throw failure }
     }
 }

@@ -3,6 +3,11 @@ import RADBNeural
 /// Which objective trains the embedding: CAM (radb's default) or one of the paper's baselines.
 public enum LossKind: String, Sendable, Codable, CaseIterable {
     case cam, ce, contrastive, triplet, centre
+
+    /// The kind a user names on the command line (`center` is accepted for `centre`), or nil.
+    public init?(argument: String) {
+        self.init(rawValue: argument == "center" ? "centre" : argument)
+    }
 }
 
 /// Everything that determines a training run. Two runs with equal configurations and data

@@ -32,7 +32,7 @@ struct LearnCommand: ParsableCommand {
     @Option(help: "Width of the learned embedding (padded with zeros to the database's dimension).")
     var dim: Int = 128
 
-    var lossKind: LossKind? { LossKind(rawValue: loss == "center" ? "centre" : loss) }
+    var lossKind: LossKind? { LossKind(argument: loss) }
 
     func validate() throws {
         if lossKind == nil { throw ValidationError("--loss must be one of cam, ce, contrastive, triplet, center (got \(loss))") }

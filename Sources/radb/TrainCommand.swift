@@ -61,7 +61,7 @@ struct TrainCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if LossKind(rawValue: loss == "center" ? "centre" : loss) == nil {
+        if LossKind(argument: loss) == nil {
             throw ValidationError("--loss must be one of cam, ce, contrastive, triplet, center (got \(loss))")
         }
         if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
@@ -90,7 +90,7 @@ struct TrainCommand: ParsableCommand {
             }
             var config = TrainerConfiguration.headTraining
             config.weightDecay = weightDecay
-            config.loss = LossKind(rawValue: loss == "center" ? "centre" : loss)!
+            config.loss = LossKind(argument: loss)!
             config.epochs = epochs
             config.embeddingDimension = dim
             config.cam.margin = margin

@@ -2,6 +2,7 @@ import Foundation
 import RADB
 import RADBStore
 import XCTest
+import RADBTraining
 
 /// Issue 12, items 1 and 8: re-anchoring (`radb reindex`) is one switch of model generation,
 /// crash-safe at every point and safe beside ingests and searches in other processes; searches
@@ -15,16 +16,8 @@ final class CLIReanchoringTests: XCTestCase {
 
     /// `rows × 16` deterministic Gaussian-ish vectors written to `name` (a .npy file).
     private func vectors(_ rows: Int, seed: UInt64, name: String) throws -> (url: URL, values: [Float]) {
-        var state = seed
-        func next() -> Float {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            z ^= z >> 31
-            return Float(z >> 40) / Float(1 << 24) * 4 - 2
-        }
-        let values = (0..<rows * 16).map { _ in next() }
+        var rng = SeededGenerator(seed: seed)
+        let values = (0..<rows * 16).map { _ in Float.random(in: -2..<2, using: &rng) }
         let url = cli.workdir.appendingPathComponent(name)
         try NPYMatrix(rows: rows, columns: 16, values: values).write(to: url)
         return (url, values)

@@ -34,3 +34,27 @@ struct BlockView {
                                       count: count * dimension)
     }
 }
+
+extension LMDBTransaction {
+    /// Calls `body` with every stored block (its partition's anchor and the block viewed in
+    /// place, validated against `layout`), partition by partition, in one pass of one cursor.
+    /// A malformed key or block ends the scan with `StoreError.corruptVectorStore`.
+    func forEachBlockView(layout: VectorBlockLayout, path: String, _ body: (Int32, BlockView) throws -> Void) throws {
+        var failure: Error?
+        try scan(environment.blocksDB) { key, value in
+            guard key.count == 8 else {
+                failure = StoreError.corruptVectorStore(path: path, reason: "a block key has \(key.count) bytes")
+                return false
+            }
+            let anchor = RADBStore.anchor(fromPartitionKey: UInt32(truncatingIfNeeded: key.loadUnaligned(as: UInt64.self) >> 32))
+            do {
+                try body(anchor, try BlockView(raw: value, layout: layout, path: path))
+                return true
+            } catch {
+                failure = error
+                return false
+            }
+        }
+        if let failure { throw failure }
+    }
+}
