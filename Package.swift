@@ -3,12 +3,9 @@
 // Module map: see DESIGN.md §2 (in ../shared). Arrows point to dependencies, never back.
 import PackageDescription
 
-/// Numeric targets are compiled with exclusivity checks off; they are measured in release builds.
-let numericSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
-
 let package = Package(
     name: "radb",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "RADB", targets: ["RADB"]),
         .executable(name: "radb", targets: ["radb"]),
@@ -17,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // Documentation only (`swift package generate-documentation`, Tools/build_docs.sh); no target depends on it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // MARK: - System libraries (Debian packages, see Tools/install-deps.sh)
@@ -28,18 +27,19 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev", "libpng-dev", "libwebp-dev"])]),
 
         // MARK: - Layers of the engine
-        .target(name: "RADBVision", dependencies: ["CImageCodecs"], swiftSettings: numericSettings),
-        .target(name: "RADBNeural", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        .target(name: "RADBCore"),
+        .target(name: "RADBVision", dependencies: ["RADBCore", "CImageCodecs"]),
+        .target(name: "RADBNeural", dependencies: ["RADBCore", "CBLAS"]),
         .target(name: "CKernels", path: "Sources/CKernels"),
-        .target(name: "RADBIndex", dependencies: ["CBLAS", "CKernels"], swiftSettings: numericSettings),
+        .target(name: "RADBEmbedding", dependencies: ["RADBCore", "RADBVision", "RADBNeural"]),
+        .target(name: "RADBIndex", dependencies: ["RADBCore", "CBLAS", "CKernels"]),
         .target(name: "RADBStore",
                 dependencies: ["CLMDB", .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "GRDBSQLite", package: "GRDB.swift")],
                 resources: [.embedInCode("Schema")]),
-        .target(name: "RADBTraining", dependencies: ["RADBNeural", "RADBVision", "RADBIndex"],
-                swiftSettings: numericSettings),
+        .target(name: "RADBTraining", dependencies: ["RADBCore", "RADBEmbedding", "RADBNeural", "RADBVision", "RADBIndex"]),
         .target(name: "RADB",
-                dependencies: ["RADBVision", "RADBNeural", "RADBIndex", "RADBStore", "RADBTraining",
+                dependencies: ["RADBCore", "RADBEmbedding", "RADBVision", "RADBNeural", "RADBIndex", "RADBStore", "RADBTraining",
                                .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/Models")]),
 
@@ -56,7 +56,7 @@ let package = Package(
                           path: "Sources/Benchmarks/StoreBench"),
         .executableTarget(name: "radb-bench-index", dependencies: ["RADBIndex", "RADBStore", "CBLAS"],
                           path: "Sources/Benchmarks/IndexBench"),
-        .executableTarget(name: "radb-bench-vision", dependencies: ["RADBVision"],
+        .executableTarget(name: "radb-bench-vision", dependencies: ["RADBCore", "RADBVision"],
                           path: "Sources/Benchmarks/VisionBench"),
         .executableTarget(name: "radb-bench-neural", dependencies: ["RADBNeural", "RADBVision", "CBLAS"],
                           path: "Sources/Benchmarks/NeuralBench"),
@@ -65,11 +65,11 @@ let package = Package(
 
         // MARK: - Tests (run with `swift test -c release`; use `package` access, not @testable)
         .testTarget(name: "RADBStoreTests", dependencies: ["RADBStore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "RADBIndexTests", dependencies: ["RADBIndex"]),
-        .testTarget(name: "RADBVisionTests", dependencies: ["RADBVision"]),
-        .testTarget(name: "RADBNeuralTests", dependencies: ["RADBNeural", "RADBVision"]),
+        .testTarget(name: "RADBIndexTests", dependencies: ["RADBCore", "RADBIndex"]),
+        .testTarget(name: "RADBVisionTests", dependencies: ["RADBCore", "RADBVision"]),
+        .testTarget(name: "RADBNeuralTests", dependencies: ["RADBCore", "RADBNeural", "RADBVision"]),
         .testTarget(name: "RADBTrainingTests", dependencies: ["RADBTraining", "RADBNeural", "RADBVision", "RADBIndex"]),
         .testTarget(name: "RADBTests", dependencies: ["RADB", "RADBTraining", "RADBStore"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

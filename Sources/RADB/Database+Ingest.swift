@@ -1,6 +1,9 @@
 import Foundation
+import RADBCore
+import RADBEmbedding
 import RADBStore
 import RADBVision
+import Synchronization
 
 // MARK: - Ingesting
 
@@ -8,7 +11,8 @@ extension Database {
     /// Embeds and stores every image under `paths` (files or folders, recursively).
     ///
     /// Files are processed in batches of `options.batchSize`: read and hashed, skipped when
-    /// their content (SHA-256) is already stored, decoded and embedded on both cores, routed
+    /// their content (SHA-256) is already stored, decoded on every core (within
+    /// `options.decodeMemoryBudget`) while the previous batch runs through the network, routed
     /// to their nearest anchor, and committed in one durable write. So an ingest is idempotent
     /// and can be interrupted at any moment — a later run picks up where it stopped — and a
     /// bad file is reported in `IngestReport.failed` without stopping the run.
@@ -37,19 +41,21 @@ extension Database {
             throw DatabaseError.invalidArgument("no images found under \(paths.map(\.path).joined(separator: ", ")): radb reads JPEG, PNG and WebP files")
         }
         var report = IngestReport(added: 0, unchanged: 0, failed: unlisted, cancelled: false, addedIDs: [])
-        var seenHashes = Set<String>()
-        var start = 0
+        let pipeline = FeaturePipeline(model: models.base.model, memoryBudget: options.decodeMemoryBudget)
+        let batches = stride(from: 0, to: files.count, by: options.batchSize).map { $0..<min(files.count, $0 + options.batchSize) }
+        let seen = SeenContents()
         // One writer for the whole run: a second ingest waits (then fails, naming this process)
         // instead of interleaving batches and racing on the duplicate check. Readers go on.
         do {
             try store.withExclusiveWriteAccess {
-                while start < files.count {
-                    if isCancelled?() == true { report.cancelled = true; break }
-                    let batch = Array(files[start..<min(start + options.batchSize, files.count)])
-                    start += batch.count
-                    try ingestBatch(batch, models: models, options: options, seenHashes: &seenHashes, report: &report)
-                    progress?(IngestProgress(processed: start, total: files.count, added: report.added,
+                try Pipelined.run(batches.count, prepare: { k in
+                    Result { try self.prepareIngest(Array(files[batches[k]]), pipeline: pipeline, seen: seen) }
+                }) { k, prepared in
+                    if isCancelled?() == true { report.cancelled = true; return false }
+                    try commitIngest(try prepared.get(), pipeline: pipeline, models: models, options: options, report: &report)
+                    progress?(IngestProgress(processed: batches[k].upperBound, total: files.count, added: report.added,
                                              unchanged: report.unchanged, failed: report.failed.count))
+                    return true
                 }
                 if options.relearnAnchors && report.added > 0 && !report.cancelled {
                     report.relearnedAnchors = try relearnAnchorsIfDue()
@@ -59,170 +65,133 @@ extension Database {
         return report
     }
 
-    /// One file on its way into the store.
-    private struct Candidate {
-        let url: URL
-        var hash = ""
-        var data = Data()
-        var features: [Float] = []
-        var width = 0
-        var height = 0
-        var failure: String?
-    }
-
-    private func ingestBatch(_ batch: [URL], models: GenerationModels, options: IngestOptions, seenHashes: inout Set<String>,
-                             report: inout IngestReport) throws {
-        let embedder = models.base
-        // 1. Read and hash, both cores.
-        var candidates = batch.map { Candidate(url: $0) }
-        candidates.withUnsafeMutableBufferPointer { buf in
-            DispatchQueue.concurrentPerform(iterations: buf.count) { i in
-                // A FIFO or device would block the read or be misreported as a permission problem.
-                var info = stat()
-                if stat(buf[i].url.path, &info) != 0 {
-                    buf[i].failure = "cannot read the file (\(String(cString: strerror(errno)))); check that it exists and is readable"
-                    return
-                }
-                if (info.st_mode & S_IFMT) != S_IFREG {
-                    buf[i].failure = "cannot read the file: \(ImageDecoder.notRegularFileReason(info.st_mode))"
-                    return
-                }
-                do {
-                    buf[i].data = try Data(contentsOf: buf[i].url, options: .mappedIfSafe)
-                    buf[i].hash = SHA256.hex(buf[i].data)
-                } catch {
-                    buf[i].failure = "cannot read the file (\((error as NSError).localizedDescription)); check permissions"
-                }
-            }
-        }
-        // 2. Skip contents already stored or seen earlier in this run.
+    /// A batch of files read, hashed, sorted into stored and new, and the new ones decoded.
+    private struct IngestBatch: Sendable {
+        var urls: [URL]
+        var hashes: [String]
+        var unchanged = 0
+        /// Files that could not be read, hashed or decoded, in file order.
+        var failures: [IngestReport.Failure] = []
+        /// Indices into `urls` of the new contents, in order: the sources of `decoded`.
         var fresh: [Int] = []
-        do {
-            try store.read { snapshot in
-                for (i, c) in candidates.enumerated() where c.failure == nil {
-                    let stored = seenHashes.contains(c.hash) ? true : !(try snapshot.items(contentHash: c.hash)).isEmpty
-                    if stored {
-                        report.unchanged += 1
-                    } else {
-                        seenHashes.insert(c.hash)
-                        fresh.append(i)
-                    }
-                }
-            }
-        } catch { throw Self.wrap(error) }
-        // 3. Decode the new ones on both cores (large JPEGs at a reduced DCT scale), then embed
-        //    them in batched forward passes. Each header says what decoding will cost before any
-        //    pixel memory is allocated: a file over the budget alone is refused, and the rest are
-        //    decoded and embedded in groups whose costs add up to at most the budget (a batch of
-        //    64 small PNGs declaring 14000² pixels each must not need 64 × 1.4 GB).
-        let hint = ImageSize(width: embedder.resizeShorterSide, height: embedder.resizeShorterSide)
-        let budget = options.decodeMemoryBudget
-        var costs = [Int](repeating: 0, count: fresh.count)
-        for (j, i) in fresh.enumerated() {
-            do {
-                let cost = try ImageDecoder.decodingCost(of: candidates[i].data, name: candidates[i].url.path, targetSizeHint: hint)
-                if cost.peakBytes > budget {
-                    throw ImageError.overMemoryBudget(source: candidates[i].url.path, width: cost.declaredSize.width,
-                                                      height: cost.declaredSize.height, peakBytes: cost.peakBytes,
-                                                      budgetBytes: budget)
-                }
-                costs[j] = cost.peakBytes
-            } catch {
-                candidates[i].failure = describeFailure(error)
-                candidates[i].data = Data()
-            }
-        }
-        var group: [Int] = [], groupCost = 0
-        for j in fresh.indices where candidates[fresh[j]].failure == nil {
-            if !group.isEmpty && groupCost + costs[j] > budget {
-                decodeAndEmbed(group.map { fresh[$0] }, candidates: &candidates, embedder: embedder, hint: hint)
-                group = []
-                groupCost = 0
-            }
-            group.append(j)
-            groupCost += costs[j]
-        }
-        if !group.isEmpty { decodeAndEmbed(group.map { fresh[$0] }, candidates: &candidates, embedder: embedder, hint: hint) }
-        for c in candidates {
-            if let f = c.failure { report.failed.append(.init(path: c.url.path, reason: f)) }
-        }
-        let ready = fresh.filter { candidates[$0].failure == nil }
-        guard !ready.isEmpty else { return }
-        // 4. Keep the backbone features (keyed by content, so an entry written just before a
-        //    crash is simply reused), then route and commit the items in one write.
-        do {
-            if let features {
-                try features.put(ready.map { (candidates[$0].hash, candidates[$0].features) }, identity: embedder.featureIdentity)
-            }
-            // Routed with the anchors current under the writer lock this run holds (see `insertRouted`).
-            let d = store.dimension
-            let ids = try insertRouted({ routing in
-                let model = try models.embedder(head: routing.head)
-                var values = [Float]()
-                values.reserveCapacity(ready.count * d)
-                for i in ready {
-                    guard let v = model.vector(fromFeatures: candidates[i].features) else {
-                        throw EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path)
-                    }
-                    values += v
-                }
-                return values
-            }, lockHeld: true) { values, anchors in
-                zip(ready.indices, anchors).map { row, anchor in
-                    let c = candidates[ready[row]]
-                    return NewItem(vector: Array(values[row * d..<(row + 1) * d]), anchor: anchor, metadata: ItemMetadata(
-                        path: c.url.standardizedFileURL.path, contentHash: c.hash,
-                        label: options.labelFromFolder ? c.url.deletingLastPathComponent().lastPathComponent : nil,
-                        width: c.width, height: c.height))
-                }
-            }
-            report.added += ids.count
-            report.addedIDs += ids
-        } catch {
-            for i in ready { seenHashes.remove(candidates[i].hash) }
-            throw Self.wrap(error)
-        }
+        var decoded: PreparedBatch
     }
 
-    /// Decodes `indices` of `candidates` on both cores and embeds them in one batched pass,
-    /// setting each one's vector and size, or its failure. The pictures are freed on return.
-    private func decodeAndEmbed(_ indices: [Int], candidates: inout [Candidate], embedder: Embedder, hint: ImageSize) {
-        var images = [Image?](repeating: nil, count: indices.count)
-        candidates.withUnsafeMutableBufferPointer { buf in
-            images.withUnsafeMutableBufferPointer { imgs in
-                DispatchQueue.concurrentPerform(iterations: indices.count) { j in
-                    let i = indices[j]
-                    do {
-                        let size = try ImageDecoder.size(of: buf[i].data, name: buf[i].url.path)
-                        buf[i].width = size.width
-                        buf[i].height = size.height
-                        imgs[j] = try ImageDecoder.decode(buf[i].data, name: buf[i].url.path, targetSizeHint: hint)
-                    } catch {
-                        buf[i].failure = describeFailure(error)
+    /// Stage 1 of an ingest batch (runs in the background while the previous batch is embedded
+    /// and committed): read and hash on every core, skip contents already stored or seen earlier
+    /// in this run, decode the rest.
+    private func prepareIngest(_ urls: [URL], pipeline: FeaturePipeline, seen: SeenContents) throws -> IngestBatch {
+        var data = [Data?](repeating: nil, count: urls.count)
+        var hashes = [String](repeating: "", count: urls.count)
+        var readFailures = [String?](repeating: nil, count: urls.count)
+        data.withUnsafeMutableBufferPointer { dataBuffer in
+            hashes.withUnsafeMutableBufferPointer { hashesBuffer in
+                readFailures.withUnsafeMutableBufferPointer { failuresBuffer in
+                    let (data, hashes, failures) = (dataBuffer, hashesBuffer, failuresBuffer)
+                    // Iteration i writes element i of each buffer only.
+                    Parallel.forEachDisjoint(urls.count) { i in
+                        do {
+                            let bytes = try FeaturePipeline.readRegularFile(urls[i])
+                            hashes[i] = SHA256.hex(bytes)
+                            data[i] = bytes
+                        } catch {
+                            failures[i] = Self.describeFailure(error)
+                        }
                     }
-                    buf[i].data = Data()
                 }
             }
         }
-        let decoded = indices.indices.filter { images[$0] != nil }
-        guard !decoded.isEmpty else { return }
-        do {
-            let rows = try embedder.embedWithFeatures(images: decoded.map { images[$0]! })
-            for (j, row) in zip(decoded, rows) {
-                let i = indices[j]
-                if let row {
-                    candidates[i].features = row.features
+        var batch = IngestBatch(urls: urls, hashes: hashes, decoded: .empty)
+        try store.read { snapshot in
+            for i in urls.indices where readFailures[i] == nil {
+                let stored = try seen.contains(hashes[i]) || !snapshot.items(contentHash: hashes[i]).isEmpty
+                if stored {
+                    batch.unchanged += 1
                 } else {
-                    candidates[i].failure = EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path).description
+                    seen.insert(hashes[i])
+                    batch.fresh.append(i)
                 }
             }
-        } catch {
-            for j in decoded { candidates[indices[j]].failure = describeFailure(error) }
         }
+        batch.decoded = pipeline.prepare(batch.fresh.map { ImageSource.bytes(data[$0]!, name: urls[$0].path) })
+        var decodeFailures = [Int: String]()
+        for (j, i) in batch.fresh.enumerated() {
+            if let error = batch.decoded.failures[j] { decodeFailures[i] = Self.describeFailure(error) }
+        }
+        for i in urls.indices {
+            if let reason = readFailures[i] ?? decodeFailures[i] { batch.failures.append(IngestReport.Failure(path: urls[i].path, reason: reason)) }
+        }
+        return batch
     }
 
-    private func describeFailure(_ error: Error) -> String {
+    /// Stage 2 of an ingest batch: backbone features of the decoded files, kept in the feature
+    /// store (keyed by content, so an entry written just before a crash is simply reused), then
+    /// the items routed and committed in one write.
+    private func commitIngest(_ batch: IngestBatch, pipeline: FeaturePipeline, models: GenerationModels,
+                              options: IngestOptions, report: inout IngestReport) throws {
+        report.unchanged += batch.unchanged
+        var failed = batch.failures
+        var ready: [(index: Int, features: [Float], size: ImageSize)] = []
+        if batch.decoded.decodedCount > 0 {
+            let rows: [[Float]?]
+            do { rows = try pipeline.features(of: batch.decoded) } catch {
+                rows = batch.fresh.map { _ in nil }
+                for (j, i) in batch.fresh.enumerated() where batch.decoded.rows[j] != nil {
+                    failed.append(.init(path: batch.urls[i].path, reason: Self.describeFailure(error)))
+                }
+            }
+            for (j, i) in batch.fresh.enumerated() where batch.decoded.rows[j] != nil {
+                if let f = rows[j], let size = batch.decoded.sizes[j] {
+                    ready.append((i, f, size))
+                } else if failed.allSatisfy({ $0.path != batch.urls[i].path }) {
+                    failed.append(.init(path: batch.urls[i].path,
+                                        reason: EmbedderError.nonFiniteEmbedding(path: batch.urls[i].path).description))
+                }
+            }
+        }
+        report.failed += failed
+        guard !ready.isEmpty else { return }
+        let embedder = models.base
+        if let featureStore = features {
+            try featureStore.put(ready.map { (batch.hashes[$0.index], $0.features) }, identity: embedder.featureIdentity)
+        }
+        // Routed with the anchors current under the writer lock this run holds (see `insertRouted`).
+        let d = store.dimension
+        let ids = try insertRouted({ routing in
+            let model = try models.embedder(head: routing.head)
+            var values = [Float]()
+            values.reserveCapacity(ready.count * d)
+            for item in ready {
+                guard let v = model.vector(fromFeatures: item.features) else {
+                    throw EmbedderError.nonFiniteEmbedding(path: batch.urls[item.index].path)
+                }
+                values += v
+            }
+            return values
+        }, lockHeld: true) { values, anchors in
+            zip(ready.indices, anchors).map { row, anchor in
+                let item = ready[row]
+                let url = batch.urls[item.index]
+                return NewItem(vector: Array(values[row * d..<(row + 1) * d]), anchor: anchor, metadata: ItemMetadata(
+                    path: url.standardizedFileURL.path, contentHash: batch.hashes[item.index],
+                    label: options.labelFromFolder ? url.deletingLastPathComponent().lastPathComponent : nil,
+                    width: item.size.width, height: item.size.height))
+            }
+        }
+        report.added += ids.count
+        report.addedIDs += ids
+    }
+
+    static func describeFailure(_ error: Error) -> String {
         if let e = error as? LocalizedError, let d = e.errorDescription { return d }
         return String(describing: error)
     }
+}
+
+/// Content hashes an ingest run has scheduled for storing, so a file repeated in the run is
+/// stored once. Written by the background stage of one batch at a time.
+private final class SeenContents: Sendable {
+    private let hashes = Mutex(Set<String>())
+    func contains(_ hash: String) -> Bool { hashes.withLock { $0.contains(hash) } }
+    func insert(_ hash: String) { _ = hashes.withLock { $0.insert(hash) } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RADBCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -159,15 +160,19 @@ extension Database {
                             return f
                         }
                         var vectors = [Float](repeating: 0, count: ids.count * d)
-                        let failed = LockedFlag()
+                        var finite = [Bool](repeating: false, count: ids.count)
                         vectors.withUnsafeMutableBufferPointer { out in
-                            let base = SendablePointer(out.baseAddress!)
-                            DispatchQueue.concurrentPerform(iterations: ids.count) { i in
-                                guard let v = learned.vector(fromFeatures: rows[i]) else { failed.set(); return }
-                                v.withUnsafeBufferPointer { (base.pointer + i * d).update(from: $0.baseAddress!, count: d) }
+                            finite.withUnsafeMutableBufferPointer { ok in
+                                // Iteration i writes row i of `vectors` and finite[i] only.
+                                let (base, okRows) = (DisjointRows(out.baseAddress!), DisjointRows(ok.baseAddress!))
+                                Parallel.forEach(ids.count) { i in
+                                    guard let v = learned.vector(fromFeatures: rows[i]) else { return }
+                                    v.withUnsafeBufferPointer { (base.base + i * d).update(from: $0.baseAddress!, count: d) }
+                                    okRows[i] = true
+                                }
                             }
                         }
-                        if failed.isSet { throw DatabaseError.underlying("an item re-embeds to non-finite values; nothing was changed") }
+                        if finite.contains(false) { throw DatabaseError.underlying("an item re-embeds to non-finite values; nothing was changed") }
                         return vectors
                     },
                     assign: { vectors, _ in try router.nearestAnchors(of: vectors, parallelism: .automatic) })
@@ -270,18 +275,4 @@ extension LabeledFeatures {
         try LabeledFeatures(features: head.embed(features), labels: labels, classNames: classNames, paths: paths,
                             origin: "learned embeddings")
     }
-}
-
-/// A flag any thread may raise (a worker's failure inside `concurrentPerform`).
-private final class LockedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var raised = false
-    func set() { lock.lock(); raised = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return raised }
-}
-
-/// An output buffer shared by `concurrentPerform` workers that each write their own rows only.
-private struct SendablePointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }

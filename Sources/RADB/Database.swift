@@ -18,6 +18,9 @@ import RADBStore
 ///
 /// Any number of processes may read a database while one writes; a second writer waits for
 /// `writeLockTimeout` and then fails with `DatabaseError.writeLockBusy` naming the holder.
+/// `@unchecked Sendable`: its stored properties are `let`s set when it opens; what changes
+/// later lives in types that lock for themselves (`VectorStore`, `GenerationModels`,
+/// `GenerationRouters`, `ProbeCalibrations`, `FeatureStore`).
 public final class Database: @unchecked Sendable {
     /// How the database is opened.
     public enum Mode: Sendable {

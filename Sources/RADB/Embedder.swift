@@ -1,6 +1,9 @@
 import Foundation
+import RADBCore
+import RADBEmbedding
 import RADBNeural
 import RADBVision
+import Synchronization
 
 /// Turns images into embedding vectors with one model file: decode → resize the shorter side →
 /// centre crop → normalise (all from the model record) → MobileNet backbone and its global pooling
@@ -13,6 +16,9 @@ import RADBVision
 ///
 /// File batches overlap decoding of batch k+1 with inference of batch k; a file that cannot be
 /// decoded yields `.failure` for that file only. Safe to use from several threads.
+/// `@unchecked Sendable`: every stored property is a `let` set in `init`; the only reference type
+/// among them, `MobileNet`, is immutable after loading and gives each forward pass its own
+/// scratch memory (`ArenaPool`).
 public final class Embedder: @unchecked Sendable {
     // MARK: - Identity
 
@@ -203,16 +209,18 @@ public final class Embedder: @unchecked Sendable {
 
     // MARK: - Preprocessing
 
-    /// Writes `image` as the network input (inputSize² × 3 floats, HWC) into `buffer`.
-    public func preprocess(_ image: Image, into buffer: UnsafeMutableBufferPointer<Float>) throws {
-        let s = inputSize
-        let prepared = image.resizedShorterSide(to: resizeShorterSide, threads: 1).centerCropped(width: s, height: s)
-        let r = model.record
-        try prepared.normalized(into: buffer, scale: [r.inputScale, r.inputScale, r.inputScale],
-                                offset: [r.inputOffset, r.inputOffset, r.inputOffset])
+    /// How this model wants its pictures (from the model record).
+    public var preprocessing: ImagePreprocessing { ImagePreprocessing(record: model.record) }
+
+    /// The decode → preprocess → backbone pipeline of this model, with a decoding memory budget.
+    public func pipeline(memoryBudget: Int = FeaturePipeline.defaultMemoryBudget) -> FeaturePipeline {
+        FeaturePipeline(model: model, memoryBudget: memoryBudget)
     }
 
-    private var decodeHint: ImageSize { ImageSize(width: resizeShorterSide, height: resizeShorterSide) }
+    /// Writes `image` as the network input (inputSize² × 3 floats, HWC) into `buffer`.
+    public func preprocess(_ image: Image, into buffer: UnsafeMutableBufferPointer<Float>) throws {
+        try preprocessing.write(image, into: buffer)
+    }
 
     // MARK: - Embedding
 
@@ -222,25 +230,12 @@ public final class Embedder: @unchecked Sendable {
         return v
     }
 
-    /// Vectors of decoded images, in order (one batched forward pass per `batchSize`).
-    public func embed(images: [Image], batchSize: Int = 32) throws -> [[Float]] {
-        var out: [[Float]] = []
-        out.reserveCapacity(images.count)
-        let size = inputSize * inputSize * 3
-        for start in stride(from: 0, to: images.count, by: max(1, batchSize)) {
-            let chunk = images[start..<min(images.count, start + max(1, batchSize))]
-            var x = Tensor(shape: [chunk.count, inputSize, inputSize, 3])
-            try x.storage.withUnsafeMutableBufferPointer { buffer in
-                for (j, image) in chunk.enumerated() {
-                    try preprocess(image, into: UnsafeMutableBufferPointer(rebasing: buffer[(j * size)..<((j + 1) * size)]))
-                }
-            }
-            for (j, v) in try vectors(x).enumerated() {
-                guard let v else { throw EmbedderError.nonFiniteEmbedding(path: "<image \(start + j)>") }
-                out.append(v)
-            }
+    /// Vectors of decoded images, in order.
+    public func embed(images: [Image]) throws -> [[Float]] {
+        try embedWithFeatures(images: images).enumerated().map { j, row in
+            guard let row else { throw EmbedderError.nonFiniteEmbedding(path: "<image \(j)>") }
+            return row.vector
         }
-        return out
     }
 
     /// The vector of one image file.
@@ -250,106 +245,32 @@ public final class Embedder: @unchecked Sendable {
 
     /// Vectors of image files, in input order, one `Result` per file.
     ///
-    /// Files are processed in batches of `batchSize`: while batch k runs through the network,
-    /// batch k+1 is decoded and preprocessed on other threads. `progress(done, total)` is called
-    /// after each batch; when `isCancelled()` returns true the call throws `EmbedderError.cancelled`.
+    /// Files go through `FeaturePipeline` in batches of `batchSize`: while batch k runs through
+    /// the network, batch k+1 is decoded and preprocessed on other threads. `progress(done, total)`
+    /// is called after each batch; when `isCancelled()` returns true the call throws
+    /// `EmbedderError.cancelled`.
     public func embed(files: [URL], batchSize: Int = 32,
                       progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
                       isCancelled: (() -> Bool)? = nil) throws -> [Result<[Float], EmbedderError>] {
         var results = [Result<[Float], EmbedderError>](repeating: .failure(.cancelled), count: files.count)
-        let batch = max(1, batchSize)
-        let starts = Array(stride(from: 0, to: files.count, by: batch))
-        guard !starts.isEmpty else { return [] }
-        var pending = startDecoding(files, range: starts[0]..<min(files.count, batch))
-        for (k, start) in starts.enumerated() {
-            if isCancelled?() == true { pending.group.wait(); throw EmbedderError.cancelled }
-            let current = pending
-            current.group.wait()
-            if k + 1 < starts.count {
-                let next = starts[k + 1]
-                pending = startDecoding(files, range: next..<min(files.count, next + batch))
-            }
-            // Only the decodable images go through the network.
-            let ok = current.errors.indices.filter { current.errors[$0] == nil }
-            for (j, error) in current.errors.enumerated() { if let error { results[start + j] = .failure(error) } }
-            if !ok.isEmpty {
-                let size = inputSize * inputSize * 3
-                var x = Tensor(shape: [ok.count, inputSize, inputSize, 3])
-                x.storage.withUnsafeMutableBufferPointer { dst in
-                    current.inputs.withUnsafeBufferPointer { src in
-                        for (row, j) in ok.enumerated() {
-                            (dst.baseAddress! + row * size).update(from: src.baseAddress! + j * size, count: size)
-                        }
-                    }
-                }
-                let vectors: [[Float]?]
-                do { vectors = try self.vectors(x) } catch {
-                    for j in ok { results[start + j] = .failure(.unreadableImage(path: files[start + j].path, reason: "\(error)")) }
-                    continue
-                }
-                for (row, j) in ok.enumerated() {
-                    results[start + j] = vectors[row].map { .success($0) } ?? .failure(.nonFiniteEmbedding(path: files[start + j].path))
+        var cancelled = false
+        try pipeline().run(files.map { .file($0) }, batchSize: batchSize) { range, batch, features in
+            if isCancelled?() == true { cancelled = true; return false }
+            for (j, i) in range.enumerated() {
+                let path = files[i].path
+                if let error = batch.failures[j] {
+                    results[i] = .failure(.unreadableImage(path: path, reason: "\(error)"))
+                } else if let f = features[j], let v = vector(fromFeatures: f) {
+                    results[i] = .success(v)
+                } else {
+                    results[i] = .failure(.nonFiniteEmbedding(path: path))
                 }
             }
-            progress?(min(files.count, start + batch), files.count)
+            progress?(range.upperBound, files.count)
+            return true
         }
+        if cancelled { throw EmbedderError.cancelled }
         return results
-    }
-
-    /// A batch being decoded in the background: inputs [count, S, S, 3] and per-file errors.
-    private final class DecodingBatch: @unchecked Sendable {
-        let group = DispatchGroup()
-        var inputs: [Float]
-        var errors: [EmbedderError?]
-        init(count: Int, size: Int) {
-            inputs = [Float](repeating: 0, count: count * size)
-            errors = [EmbedderError?](repeating: nil, count: count)
-        }
-    }
-
-    private func startDecoding(_ files: [URL], range: Range<Int>) -> DecodingBatch {
-        let size = inputSize * inputSize * 3
-        let batch = DecodingBatch(count: range.count, size: size)
-        let hint = decodeHint
-        batch.group.enter()
-        DispatchQueue.global(qos: .userInitiated).async {
-            batch.inputs.withUnsafeMutableBufferPointer { buffer in
-                let inputs = DisjointRows(base: buffer.baseAddress!)
-                var errors = [EmbedderError?](repeating: nil, count: range.count)
-                errors.withUnsafeMutableBufferPointer { errs in
-                    let errorSlots = DisjointRows(base: errs.baseAddress!)
-                    DispatchQueue.concurrentPerform(iterations: range.count) { j in
-                        let url = files[range.lowerBound + j]
-                        do {
-                            let image = try ImageDecoder.decode(contentsOf: url, targetSizeHint: hint)
-                            try self.preprocess(image, into: UnsafeMutableBufferPointer(start: inputs.base + j * size, count: size))
-                        } catch {
-                            errorSlots.base[j] = .unreadableImage(path: url.path, reason: "\(error)")
-                        }
-                    }
-                }
-                batch.errors = errors
-            }
-            batch.group.leave()
-        }
-        return batch
-    }
-
-    /// Backbone, then the L2 / whitening stage or the head, on a preprocessed batch; nil for a row
-    /// with non-finite values.
-    private func vectors(_ x: Tensor) throws -> [[Float]?] {
-        try embedWithFeatures(x).map { $0?.vector }
-    }
-
-    /// Backbone features and vectors of a preprocessed batch; nil for a row with non-finite values.
-    private func embedWithFeatures(_ x: Tensor) throws -> [(features: [Float], vector: [Float])?] {
-        let f = try model.forward(x, logits: false).features
-        let d = f.shape[1]
-        return (0..<f.shape[0]).map { i in
-            let features = Array(f.storage[i * d..<(i + 1) * d])
-            guard let v = vector(fromFeatures: features) else { return nil }
-            return (features, v)
-        }
     }
 
     /// The vector of one image's backbone features (`featureDim` values): the features rounded
@@ -374,28 +295,20 @@ public final class Embedder: @unchecked Sendable {
     /// The backbone features of one image file (what `vector(fromFeatures:)` turns into its vector).
     /// Throws `EmbedderError` naming the file when it cannot be decoded.
     public func backboneFeatures(file url: URL) throws -> [Float] {
-        let image: Image
-        do { image = try ImageDecoder.decode(contentsOf: url, targetSizeHint: decodeHint) } catch {
-            throw EmbedderError.unreadableImage(path: url.path, reason: "\(error)")
-        }
-        guard let row = try embedWithFeatures(images: [image]).first, let row else {
-            throw EmbedderError.nonFiniteEmbedding(path: url.path)
-        }
-        return row.features
+        let batch = pipeline().prepare([.file(url)])
+        if let error = batch.failures[0] { throw EmbedderError.unreadableImage(path: url.path, reason: "\(error)") }
+        guard let row = try pipeline().features(of: batch)[0] else { throw EmbedderError.nonFiniteEmbedding(path: url.path) }
+        return row
     }
 
     /// Backbone features and vectors of decoded images, in order; a row is nil when the network
     /// produced non-finite values for that image.
     public func embedWithFeatures(images: [Image]) throws -> [(features: [Float], vector: [Float])?] {
         guard !images.isEmpty else { return [] }
-        let size = inputSize * inputSize * 3
-        var x = Tensor(shape: [images.count, inputSize, inputSize, 3])
-        try x.storage.withUnsafeMutableBufferPointer { buffer in
-            for (j, image) in images.enumerated() {
-                try preprocess(image, into: UnsafeMutableBufferPointer(rebasing: buffer[(j * size)..<((j + 1) * size)]))
-            }
+        return try pipeline().features(of: images).map { features in
+            guard let features, let v = vector(fromFeatures: features) else { return nil }
+            return (features, v)
         }
-        return try embedWithFeatures(x)
     }
 
     /// y = x · Wᵀ + b for x [n, in], W [out, in] (a few hundred thousand multiply-adds; plain loops).
@@ -433,14 +346,12 @@ extension Embedder {
     }
 }
 
-/// The model hash computed beside the weight conversion in `Embedder.init(modelURL:)`;
-/// written once by the hashing task, read after `DispatchGroup.wait()`.
-private final class IdentityHash: @unchecked Sendable {
-    var value = ""
-}
-
-/// A buffer that `concurrentPerform` workers share, each writing only its own rows (row j of
-/// iteration j), so no two threads touch the same element.
-private struct DisjointRows<Element>: @unchecked Sendable {
-    let base: UnsafeMutablePointer<Element>
+/// The model hash computed beside the weight conversion in `Embedder.init(modelURL:)`: written
+/// once by the hashing task, read after `DispatchGroup.wait()`. Sendable by construction.
+private final class IdentityHash: Sendable {
+    private let hash = Mutex("")
+    var value: String {
+        get { hash.withLock { $0 } }
+        set { hash.withLock { $0 = newValue } }
+    }
 }

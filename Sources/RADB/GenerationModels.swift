@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The embedding model of each model generation: the database's own model (`model.safetensors`)
 /// for a generation without a learned head, else the learned model `models/<identity>.safetensors`
@@ -8,13 +9,12 @@ import Foundation
 /// another process may learn in place at any moment, and a vector from the previous head means
 /// nothing among the new one's. Every generation shares the backbone (learning checks it), so
 /// backbone features are computed once and the generation's head applied inside the snapshot.
-/// Thread-safe; a learned model is loaded once.
-final class GenerationModels: @unchecked Sendable {
+/// Sendable by construction (the cache lives in a `Mutex`); a learned model is loaded once.
+final class GenerationModels: Sendable {
     /// The database's own model.
     let base: Embedder
     private let directory: URL
-    private let lock = NSLock()
-    private var loaded: [String: Embedder] = [:]
+    private let loaded = Mutex<[String: Embedder]>([:])
 
     init(base: Embedder, directory: URL) {
         self.base = base
@@ -26,10 +26,7 @@ final class GenerationModels: @unchecked Sendable {
     ///   one the generation names.
     func embedder(head: String) throws -> Embedder {
         if head.isEmpty || head == base.modelIdentity { return base }
-        lock.lock()
-        let hit = loaded[head]
-        lock.unlock()
-        if let hit { return hit }
+        if let hit = loaded.withLock({ $0[head] }) { return hit }
         let file = Self.file(of: head, in: directory)
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw DatabaseError.underlying("\(file.path): the learned model of the current generation is missing; restore the database from a backup")
@@ -38,9 +35,7 @@ final class GenerationModels: @unchecked Sendable {
         guard embedder.modelIdentity == head, embedder.featureIdentity == base.featureIdentity else {
             throw DatabaseError.modelMismatch("\(file.path) is not the learned model the database's current generation names (\(head.prefix(12))); restore the database from a backup")
         }
-        lock.lock()
-        loaded[head] = embedder
-        lock.unlock()
+        loaded.withLock { $0[head] = embedder }
         return embedder
     }
 

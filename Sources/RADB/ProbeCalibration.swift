@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import RADBIndex
 import RADBStore
 
@@ -75,10 +76,10 @@ struct ProbeCalibration: Codable, Equatable {
 }
 
 /// The calibration of the current generation, cached in memory and in the database directory.
-final class ProbeCalibrations: @unchecked Sendable {
+/// Sendable by construction: the cached value lives in a `Mutex`.
+final class ProbeCalibrations: Sendable {
     private let file: URL
-    private let lock = NSLock()
-    private var cached: ProbeCalibration?
+    private let cached = Mutex<ProbeCalibration?>(nil)
 
     init(directory: URL) { file = directory.appendingPathComponent(ProbeCalibration.fileName) }
 
@@ -89,16 +90,14 @@ final class ProbeCalibrations: @unchecked Sendable {
             guard let c, c.generation == generation, items <= 2 * max(c.items, 1), 2 * items >= c.items else { return nil }
             return c
         }
-        lock.lock()
-        let memory = usable(cached)
-        lock.unlock()
+        let memory = usable(cached.withLock { $0 })
         if let memory { return memory }
         if let data = try? Data(contentsOf: file), let stored = usable(try? JSONDecoder().decode(ProbeCalibration.self, from: data)) {
-            lock.lock(); cached = stored; lock.unlock()
+            cached.withLock { $0 = stored }
             return stored
         }
         let fresh = try measure()
-        lock.lock(); cached = fresh; lock.unlock()
+        cached.withLock { $0 = fresh }
         // A cache: a read-only medium or a full disk only means measuring again next time.
         if let data = try? JSONEncoder().encode(fresh) { try? data.write(to: file, options: .atomic) }
         return fresh

@@ -6,6 +6,8 @@ import Foundation
 /// It exists for tests and benchmarks (and for any caller that wants a throw-away index without
 /// a store); the store provides the same `InvertedLists` interface over its memory map.
 /// Not thread-safe for mutation: mutate from one thread, and not while a search is running.
+/// `@unchecked Sendable`: the contract above — one mutating thread, never during a search — is
+/// the caller's; concurrent searches only read.
 public final class MemoryInvertedLists: InvertedLists, @unchecked Sendable {
     public let dimension: Int
     public let listCount: Int

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import CBLAS
+import RADBCore
 
 /// How RADBIndex spreads work over cores.
 ///
@@ -28,12 +29,13 @@ public enum Parallelism: Sendable, Equatable {
         }
     }
 
-    /// Runs `body(worker)` for `worker` in `0..<count` — in parallel when count > 1.
+    /// Runs `body(worker)` for `worker` in `0..<count` — in parallel when count > 1. Callers
+    /// keep `Parallel.forEachDisjoint`'s contract: each worker writes only its own heaps and rows.
     func run(_ count: Int, _ body: (Int) -> Void) {
         if count <= 1 {
             body(0)
         } else {
-            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+            Parallel.forEachDisjoint(count, body)
         }
     }
 }

@@ -19,6 +19,8 @@ import Foundation
 /// A context serves one search at a time: a search that finds its context busy (another thread is
 /// using it) throws `IndexError.contextInUse` instead of racing. Results never depend on what a
 /// context was used for before: every search resets what it reads.
+/// `@unchecked Sendable`: its scratch buffers are touched only inside `exclusively`, which takes
+/// the `busy` lock with `try()` first and throws `contextInUse` when another thread holds it.
 public final class SearchContext: @unchecked Sendable {
     // MARK: - Stage 1: anchors
 

@@ -6,6 +6,8 @@ import Foundation
 /// managing contexts, and without global or thread-local state: a search takes a context (or makes
 /// one when all are busy), and gives it back when done. Concurrent searches each get their own.
 /// Copies of an index share its pool; several indexes may share one (pass it to `AnchorIndex.init`).
+/// `@unchecked Sendable`: the free list is read and written only under its lock; a context
+/// handed out is owned by one search until it is given back.
 public final class SearchContextPool: @unchecked Sendable {
     private let lock = NSLock()
     private var free: [SearchContext] = []

@@ -237,6 +237,8 @@ public struct BatchNorm2D: Sendable {
 /// Per-lane running sums of two per-channel quantities (Σ(x − shift), Σ(x − shift)² in the forward
 /// pass; Σg, Σg·x̂ in the backward pass), so batch slices can be reduced concurrently and then
 /// combined in a fixed order (deterministic for a given lane count).
+/// `@unchecked Sendable`: lane i writes only row i of the sums; rows are combined after the
+/// parallel loop returns.
 package final class BatchNormMoments: @unchecked Sendable {
     static let blockRows = 256
     let channels: Int

@@ -1,4 +1,5 @@
 import Foundation
+import RADBCore
 
 /// What one forward pass returns.
 public struct MobileNetOutput: Sendable {
@@ -39,20 +40,20 @@ extension MobileNet {
         let (bufferCount, scratchCount) = requirements(h: h, w: w)
         images.storage.withUnsafeBufferPointer { xp in
             features.storage.withUnsafeMutableBufferPointer { fp in
-                let x = xp.baseAddress!, f = fp.baseAddress!
+                let x = SharedInput(xp.baseAddress!), f = DisjointRows(fp.baseAddress!)
                 let imageSize = h * w * 3
                 if n >= lanes && lanes > 1 {
-                    // Whole images per lane; lanes pull the next image from a shared counter.
-                    let next = NSLock()
-                    var cursor = 0
-                    DispatchQueue.concurrentPerform(iterations: lanes) { _ in
+                    // Whole images per lane; lanes pull the next image from a shared counter and
+                    // write only that image's feature row.
+                    let images = WorkCounter()
+                    Parallel.forEach(lanes) { _ in
                         let arena = arenas.take(bufferCount: bufferCount, scratchCount: scratchCount, lanes: 1)
                         defer { arenas.give(arena) }
                         while true {
-                            next.lock(); let i = cursor; cursor += 1; next.unlock()
+                            let i = images.claim()
                             guard i < n else { break }
-                            runBackbone(image: x + i * imageSize, h: h, w: w, arena: arena, lanes: 1,
-                                        pooled: f + i * featureDim)
+                            runBackbone(image: x.base + i * imageSize, h: h, w: w, arena: arena, lanes: 1,
+                                        pooled: f.base + i * featureDim)
                         }
                     }
                 } else {
@@ -60,8 +61,8 @@ extension MobileNet {
                     let arena = arenas.take(bufferCount: bufferCount, scratchCount: scratchCount, lanes: lanes)
                     defer { arenas.give(arena) }
                     for i in 0..<n {
-                        runBackbone(image: x + i * imageSize, h: h, w: w, arena: arena, lanes: lanes,
-                                    pooled: f + i * featureDim)
+                        runBackbone(image: x.base + i * imageSize, h: h, w: w, arena: arena, lanes: lanes,
+                                    pooled: f.base + i * featureDim)
                     }
                 }
             }

@@ -16,6 +16,8 @@ import Foundation
 ///
 /// Throws `SafeTensorsError` for an unreadable container and `ModelError` for a bad record or an
 /// unsupported architecture. Instances are immutable and safe to share between threads.
+/// `@unchecked Sendable`: its weights are `let`s never written after loading, and every forward
+/// pass takes its own scratch memory from `arenas` (an `ArenaPool`, which locks).
 public final class MobileNet: @unchecked Sendable {
     public enum Architecture: String, Sendable { case mobileNetV1 = "mobilenet_v1", mobileNetV2 = "mobilenet_v2" }
 

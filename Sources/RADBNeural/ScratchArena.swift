@@ -1,8 +1,11 @@
 import Foundation
+import RADBCore
 
 /// Preallocated activation buffers for one inference worker: three ping-pong buffers of
 /// `bufferCount` floats (block input / expansion+projection / depthwise output) and one im2col
 /// scratch per row-parallel lane. Reused across calls so steady-state inference allocates nothing.
+/// `@unchecked Sendable`: an arena is owned by one forward pass at a time (`ArenaPool` hands it
+/// out and takes it back); within a pass each lane writes only its own scratch buffer.
 package final class ScratchArena: @unchecked Sendable {
     let bufferCount: Int
     let scratchCount: Int
@@ -29,6 +32,7 @@ package final class ScratchArena: @unchecked Sendable {
 }
 
 /// A lock-protected free list of arenas, so concurrent `forward` calls never share buffers.
+/// `@unchecked Sendable`: the free list is read and written only under `lock`.
 package final class ArenaPool: @unchecked Sendable {
     private let lock = NSLock()
     private var free: [ScratchArena] = []
@@ -50,14 +54,15 @@ package final class ArenaPool: @unchecked Sendable {
 }
 
 /// Runs `body(range, lane)` over `lanes` contiguous slices of 0..<total, concurrently when
-/// `lanes > 1` (DispatchQueue.concurrentPerform), inline otherwise.
+/// `lanes > 1`, inline otherwise. Callers keep `Parallel.forEachDisjoint`'s contract: a call
+/// writes only its own slice's outputs and its own lane's scratch.
 @inline(__always)
 func parallelSlices(_ total: Int, lanes: Int, _ body: (Range<Int>, Int) -> Void) {
     if lanes <= 1 || total < 2 * lanes {
         body(0..<total, 0)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: lanes) { i in
+    Parallel.forEachDisjoint(lanes) { i in
         let lo = total * i / lanes, hi = total * (i + 1) / lanes
         if lo < hi { body(lo..<hi, i) }
     }
@@ -79,7 +84,7 @@ func parallelTiles(_ total: Int, tile: Int, lanes: Int, _ body: (Range<Int>, Int
         for t in 0..<count { body(t * tile..<min(total, (t + 1) * tile), 0) }
         return
     }
-    DispatchQueue.concurrentPerform(iterations: used) { lane in
+    Parallel.forEachDisjoint(used) { lane in
         for t in (count * lane / used)..<(count * (lane + 1) / used) {
             body(t * tile..<min(total, (t + 1) * tile), lane)
         }

@@ -14,6 +14,8 @@ import Foundation
 /// next write of this store commits LMDB only after this commit finished and succeeded, so
 /// LMDB is never more than one commit ahead of the catalog; and every read, recovery, sync
 /// and non-insert write of this store first waits for it (`VectorStore.waitForCatalogCommit`).
+/// `@unchecked Sendable`: `finished` and `failure` are read and written only while holding
+/// `condition`'s lock; the rest are `let`s.
 final class CatalogCommit: @unchecked Sendable {
     /// The write's commit sequence number.
     let sequence: UInt64
@@ -51,6 +53,8 @@ final class CatalogCommit: @unchecked Sendable {
 
 /// The one commit of a store that may be running after its write returned, and the write
 /// profile both threads add to.
+/// `@unchecked Sendable`: the running commit and the profile are read and written only under
+/// its lock.
 final class CommitPipeline: @unchecked Sendable {
     private let lock = NSLock()
     private var running: CatalogCommit?

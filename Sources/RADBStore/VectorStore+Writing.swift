@@ -133,6 +133,8 @@ extension VectorStore {
 }
 
 /// State shared between a write and its concurrent catalog transaction.
+/// `@unchecked Sendable`: `journalBytes` and `entries` are read and written only under `lock`;
+/// the `journalReady` semaphore only makes a reader wait for the one publication.
 fileprivate final class CatalogWriteBox: @unchecked Sendable {
     struct Abandoned: Error {}
     private let journalReady = DispatchSemaphore(value: 0)

@@ -101,6 +101,9 @@ import GRDB
 /// under the writer lock. Readers decode id-map entries by their length, and a reader that finds
 /// format 3 before it has opened `contentRuns` retries its snapshot after opening it, so readers
 /// in other processes keep working across the upgrade. Older radb builds refuse format 3.
+/// `@unchecked Sendable`: its stored properties are `let`s or are guarded — LMDB transactions by
+/// the environment's gate (`LMDBEnvironment`), the catalog by GRDB, writes by `WriterLock`, the
+/// commit in flight by `CommitPipeline`.
 public final class VectorStore: @unchecked Sendable {
     // MARK: - Identity
 

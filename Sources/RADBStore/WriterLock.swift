@@ -9,6 +9,8 @@ import Glibc
 /// never leaves the database locked. The holder writes its PID into the file so that a
 /// waiting writer can say who holds it. Two `VectorStore`s in one process conflict too (each
 /// has its own open file description), which is what we want.
+/// `@unchecked Sendable`: the descriptor and hold count are read and written only under its
+/// lock; `flock` itself is what excludes other processes.
 final class WriterLock: @unchecked Sendable {
     let path: String
     private let fd: Int32

@@ -1,5 +1,7 @@
 import Dispatch
 import Foundation
+import RADBCore
+import RADBEmbedding
 import RADBNeural
 import RADBVision
 
@@ -109,7 +111,8 @@ public struct ImageFolderDataset: Sendable {
         out.initialize(repeating: nil)
         defer { out.deallocate() }
         let lo = indices.lowerBound
-        DispatchQueue.concurrentPerform(iterations: indices.count) { k in
+        // Iteration k writes out[k] only.
+        Parallel.forEachDisjoint(indices.count) { k in
             let url = root.appendingPathComponent(files[lo + k].path)
             do {
                 let image = try ImageDecoder.decode(contentsOf: url, targetSizeHint: ImageSize(width: side, height: side))
@@ -141,25 +144,28 @@ public struct ImageFolderDataset: Sendable {
         return (set, skipped)
     }
 
-    /// Pooled backbone features of every readable image (the model record's resize, crop and
-    /// normalisation — the same preprocessing as radb's Embedder), computed in batches of `batchSize`. `progress(done, total)` is called
-    /// after each batch. Unreadable images are skipped and listed.
+    /// Pooled backbone features of every readable image, through radb's one embedding pipeline
+    /// (`FeaturePipeline`: the model record's resize, crop and normalisation, decoding of batch
+    /// k+1 beside inference of batch k), in batches of `batchSize`. `progress(done, total)` is
+    /// called after each batch. Unreadable images are skipped and listed.
     public func backboneFeatures(model: MobileNet, batchSize: Int = 64,
                                  progress: ((Int, Int) -> Void)? = nil) throws -> (set: LabeledFeatures, skipped: [SkippedImage]) {
-        let size = model.record.inputSize
-        let scale = [Float](repeating: model.record.inputScale, count: 3)
-        let offset = [Float](repeating: model.record.inputOffset, count: 3)
         var storage = [Float](), labels = [Int](), paths = [String](), skipped = [SkippedImage]()
-        for start in stride(from: 0, to: files.count, by: batchSize) {
-            let range = start..<min(start + batchSize, files.count)
-            var batch = [Float]()
-            try appendNormalized(range, size: size, shorterSide: model.record.resizeShorterSide, scale: scale, offset: offset,
-                                 to: &batch, labels: &labels, paths: &paths, skipped: &skipped)
-            let n = batch.count / (size * size * 3)
-            if n > 0 {
-                storage += try model.forward(Tensor(shape: [n, size, size, 3], storage: batch), logits: false).features.storage
+        let pipeline = FeaturePipeline(model: model)
+        try pipeline.run(files.map { .file(root.appendingPathComponent($0.path)) }, batchSize: batchSize) { range, batch, features in
+            for (j, i) in range.enumerated() {
+                if let error = batch.failures[j] {
+                    skipped.append(SkippedImage(path: files[i].path, reason: "\(error)"))
+                } else if let row = features[j] {
+                    storage += row
+                    labels.append(files[i].label)
+                    paths.append(files[i].path)
+                } else {
+                    skipped.append(SkippedImage(path: files[i].path, reason: "the network produced non-finite features"))
+                }
             }
             progress?(range.upperBound, files.count)
+            return true
         }
         guard !labels.isEmpty else { throw DatasetError.noReadableImages(path: root.path, skipped: skipped.count) }
         let set = try LabeledFeatures(features: Tensor(shape: [labels.count, model.featureDim], storage: storage),

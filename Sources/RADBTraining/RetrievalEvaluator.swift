@@ -1,6 +1,7 @@
 import CBLAS
 import Dispatch
 import Foundation
+import RADBCore
 import RADBNeural
 
 /// Measures retrieval quality the way the CAM paper does (DESIGN §5) and compares the
@@ -75,8 +76,9 @@ public enum RetrievalEvaluator {
             let threads = max(1, min(lanes, rows))
             let dbLabels = database.labels
             tile.withUnsafeBufferPointer { distances in
-                // Lane `lane` ranks rows lane, lane + threads, … with its own reusable buffers.
-                DispatchQueue.concurrentPerform(iterations: threads) { lane in
+                // Lane `lane` ranks rows lane, lane + threads, … with its own reusable buffers and
+                // writes only those rows of `results`.
+                Parallel.forEachDisjoint(threads) { lane in
                     var ranker = QueryRanker(count: n)
                     for r in Swift.stride(from: lane, to: rows, by: threads) {
                         let qi = start + r

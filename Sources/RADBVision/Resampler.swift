@@ -1,4 +1,5 @@
 import Foundation
+import RADBCore
 
 // MARK: - ResampleKernel
 
@@ -85,10 +86,10 @@ enum Resampler {
         let stride = outWidth * 3
 
         return image.pixels.withUnsafeBufferPointer { src in
-            let source = src.baseAddress!
+            let source = SharedInput(src.baseAddress!)
             return Image(width: outWidth, height: outHeight) { dst in
-                let out = dst.baseAddress!
-                parallelFor(count: outHeight, chunks: chunks) { yRange in
+                let out = DisjointRows(dst.baseAddress!) // each chunk writes its own output rows
+                Parallel.forEachChunk(of: outHeight, chunks: chunks) { yRange, _ in
                     // Per thread: one padded float source row, the ring of resampled rows, one accumulator row.
                     let ringRows = vKernel.taps
                     // The float row has taps + 1 pixels of zero padding: padding taps and the 4th lane
@@ -104,7 +105,7 @@ enum Resampler {
                         let lo = vKernel.start[y], n = vKernel.count[y]
                         nextRow = max(nextRow, lo)
                         while nextRow < lo + n {
-                            let line = source + nextRow * inW * 3
+                            let line = source.base + nextRow * inW * 3
                             for i in 0..<(inW * 3) { floats[i] = Float(line[i]) } // vectorised widening
                             horizontalPass(floats, kernel: hKernel, into: ring + (nextRow % ringRows) * stride)
                             nextRow += 1
@@ -119,7 +120,7 @@ enum Resampler {
                                 for i in 0..<stride { acc[i] += wk * row[i] }
                             }
                         }
-                        storeRounded(acc, count: stride, into: out + y * stride)
+                        storeRounded(acc, count: stride, into: out.base + y * stride)
                     }
                 }
             }
@@ -174,15 +175,6 @@ enum Resampler {
                                      into out: UnsafeMutablePointer<UInt8>) {
         for i in 0..<count {
             out[i] = UInt8(truncatingIfNeeded: (values[i] + 12_582_912).bitPattern)
-        }
-    }
-
-    /// Runs `body` over `count` items split into `chunks` contiguous ranges, in parallel when chunks > 1.
-    static func parallelFor(count: Int, chunks: Int, _ body: (Range<Int>) -> Void) {
-        if chunks <= 1 || count < 2 { body(0..<count); return }
-        let n = min(chunks, count)
-        DispatchQueue.concurrentPerform(iterations: n) { c in
-            body((count * c / n)..<(count * (c + 1) / n))
         }
     }
 }

@@ -18,6 +18,8 @@ private func handleInterrupts(_ handler: @escaping @Sendable (Int32) -> Void) ->
 
 /// Turns the first SIGINT/SIGTERM into a cancellation request (ingest, train and reindex stop
 /// after the batch in flight is committed); a second one kills the process as usual.
+/// `@unchecked Sendable`: `flag` is read and written only under `lock`; `sources` is written once,
+/// by `install()` on the main thread before any signal handler can run, and never read after.
 final class InterruptFlag: @unchecked Sendable {
     private static let shared = InterruptFlag()
     private var sources: [DispatchSourceSignal] = []
@@ -41,6 +43,8 @@ final class InterruptFlag: @unchecked Sendable {
 
 /// For commands that cannot stop half-way but can be abandoned (backup): the first
 /// SIGINT/SIGTERM removes the registered partial output and exits with 130 at once.
+/// `@unchecked Sendable`: `paths` is read and written only under `lock`; `sources` is written
+/// once, by `install()` before any signal handler can run, and never read after.
 final class AbortCleanup: @unchecked Sendable {
     private static let shared = AbortCleanup()
     private var sources: [DispatchSourceSignal] = []

@@ -1,4 +1,5 @@
 import Dispatch
+import RADBCore
 import XCTest
 import RADBIndex
 
@@ -100,7 +101,7 @@ final class SearchContextTests: XCTestCase {
         let results = UnsafeMutableBufferPointer<[SearchHit]?>.allocate(capacity: 64 * 4)
         results.initialize(repeating: nil)
         defer { results.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+        Parallel.forEachDisjoint(8) { worker in // each iteration writes its own slots
             for r in 0..<32 {
                 let slot = worker * 32 + r
                 let q = slot % 64
@@ -129,7 +130,7 @@ final class SearchContextTests: XCTestCase {
         let same = UnsafeMutableBufferPointer<Bool>.allocate(capacity: 4)
         same.initialize(repeating: false)
         defer { same.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: 4) { t in
+        Parallel.forEachDisjoint(4) { t in // each iteration writes its own slots
             var ok = true
             for _ in 0..<50 { ok = ok && (try? index.search(query, k: 5, nprobe: 2, context: contexts[t])) == expected }
             same[t] = ok

@@ -1,4 +1,5 @@
 import Foundation
+import RADBCore
 import XCTest
 import RADBNeural
 import RADBVision
@@ -45,7 +46,8 @@ final class TinyImageNetAgreementTests: XCTestCase {
             var x = Tensor(shape: [n, 224, 224, 3])
             x.storage.withUnsafeMutableBufferPointer { buffer in
                 let base = buffer.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: n) { j in
+                // Iteration j writes image j's input rows; the counter is under `lock`.
+                Parallel.forEachDisjoint(n) { j in
                     let i = start + j
                     guard let image = try? ImageDecoder.decode(contentsOf: Repo.tinyVal.appendingPathComponent(m.files[i])) else {
                         lock.lock(); hashMismatches += 1; lock.unlock(); return

@@ -1,6 +1,7 @@
 import Foundation
 import RADB
 import RADBStore
+import Synchronization
 import XCTest
 import RADBTraining
 
@@ -101,7 +102,7 @@ final class CLIReanchoringTests: XCTestCase {
 
         // The writer thread's log, read only after `done` (the thread has finished).
         let done = DispatchSemaphore(value: 0)
-        let writerErrors = NSMutableArray(), reindexes = NSMutableArray()
+        let writerErrors = LockedLog(), reindexes = LockedLog()
         let cli = self.cli!
         DispatchQueue.global().async {
             defer { done.signal() }
@@ -112,7 +113,7 @@ final class CLIReanchoringTests: XCTestCase {
                         if r.status != 0 { writerErrors.add("import: \(r.stderr)") }
                     }
                     let r = try cli.run(["reindex", "--db", url.path, "--anchors", String([12, 40, 20][i % 3])])
-                    if r.status != 0 { writerErrors.add("reindex: \(r.stderr)") } else { reindexes.add(i) }
+                    if r.status != 0 { writerErrors.add("reindex: \(r.stderr)") } else { reindexes.add("\(i)") }
                 } catch { writerErrors.add("\(error)") }
             }
         }
@@ -132,10 +133,10 @@ final class CLIReanchoringTests: XCTestCase {
                 searches += 1
             }
         }
-        XCTAssertEqual(writerErrors.count, 0, "\(writerErrors)")
+        XCTAssertEqual(writerErrors.entries, [])
         XCTAssertEqual(failures, [], "\(failures.count) misses over \(searches) searches")
         XCTAssertGreaterThanOrEqual(searches, 6)
-        XCTAssertEqual(reindexes.count, 10)
+        XCTAssertEqual(reindexes.entries.count, 10)
         let db = try Database.open(at: url)
         XCTAssertEqual(try db.check(), [])
         XCTAssertEqual(try db.stats().items, 3000)
@@ -211,4 +212,11 @@ final class CLIReanchoringTests: XCTestCase {
             try VectorStore.open(at: url).setAnchors([Float](repeating: 0.5, count: 8 * 16), count: 8)
         }
     }
+}
+
+/// Lines that several threads append to, read after they have finished.
+final class LockedLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    func add(_ line: String) { lines.withLock { $0.append(line) } }
+    var entries: [String] { lines.withLock { $0 } }
 }

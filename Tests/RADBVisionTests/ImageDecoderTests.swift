@@ -1,5 +1,6 @@
 import Foundation
 import RADBVision
+import RADBCore
 import XCTest
 
 /// Every supported kind of real file decodes to the right size and colours.
@@ -123,8 +124,9 @@ final class ImageDecoderTests: XCTestCase {
         let results = UnsafeMutableBufferPointer<Image?>.allocate(capacity: 60)
         results.initialize(repeating: nil)
         defer { results.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: 60) { i in
-            results[i] = try? ImageDecoder.decode(contentsOf: Fixtures.image(names[i % names.count]))
+        let slots = DisjointRows(results.baseAddress!) // iteration i writes slot i only
+        Parallel.forEach(60) { i in
+            slots[i] = try? ImageDecoder.decode(contentsOf: Fixtures.image(names[i % names.count]))
         }
         for i in 0..<60 { XCTAssertEqual(results[i], expected[i % names.count], names[i % names.count]) }
     }

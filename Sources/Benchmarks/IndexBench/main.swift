@@ -61,7 +61,6 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 func emit(_ object: [String: Any]) {
     let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     print(String(decoding: data, as: UTF8.self))
-    fflush(stdout)
 }
 
 func writeIDs(_ hits: [[SearchHit]], k: Int, to path: String) throws {

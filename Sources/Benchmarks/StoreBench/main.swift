@@ -16,7 +16,11 @@
 import Foundation
 import RADBStore
 
-setvbuf(stdout, nil, _IOLBF, 0)
+/// Writes one line straight to standard output, unbuffered: a parent process reads these lines as
+/// they come. (Shadows `Swift.print`, whose stdout buffer Swift 6 cannot reconfigure safely.)
+@MainActor func print(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
 
 // MARK: - Arguments
 
@@ -43,28 +47,28 @@ while let a = it.next() {
     }
 }
 
-func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+@MainActor func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 /// CPU seconds of the whole process (user + system, all threads): on a loaded machine this
 /// is what the work costs, while wall time also counts waiting for a core.
-func cpuNow() -> Double {
+@MainActor func cpuNow() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 /// Bytes this process has passed to write(2)-family calls so far (`wchar` of /proc/self/io).
-func bytesWritten() -> Int {
+@MainActor func bytesWritten() -> Int {
     let text = (try? String(contentsOfFile: "/proc/self/io", encoding: .utf8)) ?? ""
     for line in text.split(separator: "\n") where line.hasPrefix("wchar:") {
         return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) ?? 0
     }
     return 0
 }
-func loadAverage() -> Double { var l = [Double](repeating: 0, count: 3); getloadavg(&l, 3); return l[0] }
+@MainActor func loadAverage() -> Double { var l = [Double](repeating: 0, count: 3); getloadavg(&l, 3); return l[0] }
 
 // MARK: - Data (SplitMix64, uniform in [-1, 1))
 
 var state: UInt64 = 42
-@inline(__always) func next() -> UInt64 {
+@MainActor @inline(__always) func next() -> UInt64 {
     state &+= 0x9e37_79b9_7f4a_7c15
     var z = state
     z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
@@ -126,7 +130,7 @@ if insertOnly {
 let query = (0..<dim).map { _ in Float(next() >> 40) / Float(1 << 23) - 1 }
 
 @inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ d: Int) -> Float {
+@MainActor func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ d: Int) -> Float {
     var acc = SIMD8<Float>()
     var j = 0
     while j + 8 <= d {
@@ -140,14 +144,14 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ d: Int) -> Floa
 
 /// The measured loop, shared by every variant so they differ only in where the rows live.
 @inline(never)
-func sumDots(_ q: UnsafePointer<Float>, _ rows: UnsafePointer<Float>, _ count: Int, _ d: Int) -> Double {
+@MainActor func sumDots(_ q: UnsafePointer<Float>, _ rows: UnsafePointer<Float>, _ count: Int, _ d: Int) -> Double {
     var sum: Double = 0
     for r in 0..<count { sum += Double(dot(q, rows + r * d, d)) }
     return sum
 }
 
-func scanStore() throws -> (Double, Int) { try scan(store) }
-func scan(_ store: VectorStore) throws -> (Double, Int) {
+@MainActor func scanStore() throws -> (Double, Int) { try scan(store) }
+@MainActor func scan(_ store: VectorStore) throws -> (Double, Int) {
     try query.withUnsafeBufferPointer { q in
         try store.read { snap in
             var sum: Double = 0, count = 0
@@ -160,7 +164,7 @@ func scan(_ store: VectorStore) throws -> (Double, Int) {
     }
 }
 
-func scanArray() -> (Double, Int) {
+@MainActor func scanArray() -> (Double, Int) {
     query.withUnsafeBufferPointer { q in
         data.withUnsafeBufferPointer { v in (sumDots(q.baseAddress!, v.baseAddress!, n, dim), n) }
     }
@@ -172,7 +176,7 @@ let smallPageBytes = n * dim * 4
 let smallPages = mmap(nil, smallPageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
 _ = madvise(smallPages, smallPageBytes, 14 /* MADV_NOHUGEPAGE */)
 data.withUnsafeBytes { smallPages.copyMemory(from: $0.baseAddress!, byteCount: smallPageBytes) }
-func scanSmallPages() -> (Double, Int) {
+@MainActor func scanSmallPages() -> (Double, Int) {
     query.withUnsafeBufferPointer { q in
         (sumDots(q.baseAddress!, smallPages.assumingMemoryBound(to: Float.self), n, dim), n)
     }
@@ -181,7 +185,7 @@ func scanSmallPages() -> (Double, Int) {
 /// The same loop over the 4 KiB-page copy cut into pieces of `size` vectors visited in a
 /// shuffled order: what a layout of separate runs costs on this machine's memory system,
 /// whoever stores them (the store's blocks are 273 and 39 vectors).
-func scanShuffledPieces(_ size: Int) -> (Double, Int) {
+@MainActor func scanShuffledPieces(_ size: Int) -> (Double, Int) {
     var starts = Array(stride(from: 0, to: n, by: size))
     var rng = SystemRandomNumberGenerator()
     starts.shuffle(using: &rng)
@@ -193,7 +197,7 @@ func scanShuffledPieces(_ size: Int) -> (Double, Int) {
     }
 }
 
-func best(_ runs: Int, _ body: () throws -> (Double, Int)) rethrows -> (seconds: Double, sum: Double, count: Int) {
+@MainActor func best(_ runs: Int, _ body: () throws -> (Double, Int)) rethrows -> (seconds: Double, sum: Double, count: Int) {
     var bestTime = Double.infinity, result = (0.0, 0)
     for _ in 0..<runs {
         let t = cpuNow()
@@ -203,7 +207,7 @@ func best(_ runs: Int, _ body: () throws -> (Double, Int)) rethrows -> (seconds:
     return (bestTime, result.0, result.1)
 }
 /// Walks every block without touching the vectors: the per-block cost of the snapshot API.
-func walkBlocks() throws -> (Double, Int) {
+@MainActor func walkBlocks() throws -> (Double, Int) {
     try store.read { snap in
         var count = 0
         try snap.forEachBlock { block in count += block.count }
@@ -253,7 +257,7 @@ let ideal = Double(4 * dim + 8 + 4)
 
 // MARK: - Report
 
-func f(_ x: Double, _ p: Int = 2) -> String { String(format: "%.\(p)f", x) }
+@MainActor func f(_ x: Double, _ p: Int = 2) -> String { String(format: "%.\(p)f", x) }
 print("""
 
 | metric | value |

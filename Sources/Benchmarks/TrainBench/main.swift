@@ -27,16 +27,20 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-var args = Array(CommandLine.arguments.dropFirst())
-guard let mode = args.first else { fail("usage: radb-bench-train head|fmnist|raw [options] (see the top of main.swift)") }
-args.removeFirst()
-var options: [String: String] = [:]
-var i = 0
-while i < args.count {
-    guard args[i].hasPrefix("--"), i + 1 < args.count else { fail("unexpected argument \(args[i])") }
-    options[String(args[i].dropFirst(2))] = args[i + 1]
-    i += 2
-}
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let mode = arguments.first else { fail("usage: radb-bench-train head|fmnist|raw [options] (see the top of main.swift)") }
+/// `--name value` pairs after the mode.
+let options: [String: String] = {
+    let args = Array(arguments.dropFirst())
+    var parsed: [String: String] = [:]
+    var i = 0
+    while i < args.count {
+        guard args[i].hasPrefix("--"), i + 1 < args.count else { fail("unexpected argument \(args[i])") }
+        parsed[String(args[i].dropFirst(2))] = args[i + 1]
+        i += 2
+    }
+    return parsed
+}()
 func option<T: LosslessStringConvertible>(_ name: String, _ fallback: T) -> T {
     guard let raw = options[name] else { return fallback }
     guard let v = T(raw) else { fail("--\(name) \(raw) is not a valid value") }

@@ -10,6 +10,7 @@
 // warm-up; CPU = user + system time of the process during the pass with the least CPU).
 // Tools/bench_decode.py runs this next to Pillow on the same files.
 import Foundation
+import RADBCore
 import RADBVision
 
 struct Options {
@@ -66,11 +67,12 @@ func cpuSeconds() -> Double {
 
 /// One pass over all files; returns (wall seconds, failures).
 func pass() -> (Double, Int) {
-    let failures = UnsafeMutableBufferPointer<Int>.allocate(capacity: options.threads)
-    failures.initialize(repeating: 0)
-    defer { failures.deallocate() }
+    let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: options.threads)
+    buffer.initialize(repeating: 0)
+    defer { buffer.deallocate() }
+    let failures = DisjointRows(buffer.baseAddress!) // thread t writes element t only
     let start = DispatchTime.now().uptimeNanoseconds
-    DispatchQueue.concurrentPerform(iterations: options.threads) { t in
+    Parallel.forEach(options.threads) { t in
         var i = t
         var failed = 0
         while i < urls.count {
@@ -86,7 +88,7 @@ func pass() -> (Double, Int) {
         failures[t] = failed
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    return (seconds, failures.reduce(0, +))
+    return (seconds, buffer.reduce(0, +))
 }
 
 if let dir = options.dump {

@@ -12,6 +12,8 @@ extension ResNetSmall {
     /// `DispatchQueue.concurrentPerform` when > 1; BLAS should then run single-threaded). Results
     /// are deterministic for a given lane count. A workspace holds one step in flight: a `Cache`
     /// is only valid until the next `forwardTraining` with the same workspace.
+    /// `@unchecked Sendable`: a workspace is used by one training step at a time (the contract
+    /// above); inside a step each lane writes only its own slice.
     public final class TrainingWorkspace: @unchecked Sendable {
         public let lanes: Int
         private var slots: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []

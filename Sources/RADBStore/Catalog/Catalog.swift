@@ -5,6 +5,8 @@ import GRDBSQLite
 /// The SQLite half of a store: item metadata, the model record, anchors, and the commit
 /// sequence number. Opened as a GRDB `DatabasePool` in WAL mode so reader processes never
 /// block the writer and vice versa.
+/// `@unchecked Sendable`: its stored properties are `let`s; GRDB's `DatabasePool` serialises
+/// writes and gives each read its own connection.
 final class Catalog: @unchecked Sendable {
     let pool: DatabasePool
     let path: String

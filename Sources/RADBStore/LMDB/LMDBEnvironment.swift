@@ -11,6 +11,8 @@ import Glibc
 /// reader/writer gate enforces that: every transaction holds the gate shared, a map resize holds
 /// it exclusively. LMDB also forbids opening one environment twice in a process, so environments
 /// are shared through `LMDBEnvironmentRegistry`.
+/// `@unchecked Sendable`: LMDB's environment handle is thread-safe (MDB_NOTLS); the map size is
+/// changed only while holding the process-wide gate exclusively, and every transaction holds it shared.
 final class LMDBEnvironment: @unchecked Sendable {
     let env: OpaquePointer
     let directory: String

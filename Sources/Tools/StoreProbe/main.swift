@@ -34,7 +34,11 @@
 import Foundation
 import RADBStore
 
-setvbuf(stdout, nil, _IOLBF, 0)
+/// Writes one line straight to standard output, unbuffered: a parent process reads these lines as
+/// they come. (Shadows `Swift.print`, whose stdout buffer Swift 6 cannot reconfigure safely.)
+func print(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("radb-store-probe: \(message)\n".utf8))
