@@ -12,7 +12,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // Documentation only (`swift package generate-documentation`, Tools/build_docs.sh); no target depends on it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
@@ -37,28 +36,26 @@ let package = Package(
                 dependencies: ["CLMDB", .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "GRDBSQLite", package: "GRDB.swift")],
                 resources: [.embedInCode("Schema")]),
-        .target(name: "RADBTraining", dependencies: ["RADBCore", "RADBEmbedding", "RADBNeural", "RADBVision", "RADBIndex"]),
+        .target(name: "RADBTraining", dependencies: ["RADBCore", "RADBEmbedding", "RADBNeural", "RADBVision", "CBLAS"]),
         .target(name: "RADB",
-                dependencies: ["RADBCore", "RADBEmbedding", "RADBVision", "RADBNeural", "RADBIndex", "RADBStore", "RADBTraining",
-                               .product(name: "Logging", package: "swift-log")],
+                dependencies: ["RADBCore", "RADBEmbedding", "RADBVision", "RADBNeural", "RADBIndex", "RADBStore", "RADBTraining"],
                 resources: [.copy("Resources/Models")]),
 
         // MARK: - The command-line tool
         .executableTarget(name: "radb",
-                          dependencies: ["RADB", "RADBTraining",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Logging", package: "swift-log")]),
+                          dependencies: ["RADB", "RADBTraining", "RADBNeural",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // MARK: - Test helpers and benchmarks (executables, never timed unit tests)
         .executableTarget(name: "radb-store-probe", dependencies: ["RADBStore"],
                           path: "Sources/Tools/StoreProbe"),
         .executableTarget(name: "radb-bench-store", dependencies: ["RADBStore"],
                           path: "Sources/Benchmarks/StoreBench"),
-        .executableTarget(name: "radb-bench-index", dependencies: ["RADBIndex", "RADBStore", "CBLAS"],
+        .executableTarget(name: "radb-bench-index", dependencies: ["RADBIndex", "CBLAS"],
                           path: "Sources/Benchmarks/IndexBench"),
         .executableTarget(name: "radb-bench-vision", dependencies: ["RADBCore", "RADBVision"],
                           path: "Sources/Benchmarks/VisionBench"),
-        .executableTarget(name: "radb-bench-neural", dependencies: ["RADBNeural", "RADBVision", "CBLAS"],
+        .executableTarget(name: "radb-bench-neural", dependencies: ["RADBNeural", "CBLAS"],
                           path: "Sources/Benchmarks/NeuralBench"),
         .executableTarget(name: "radb-bench-train", dependencies: ["RADBTraining", "RADBNeural"],
                           path: "Sources/Benchmarks/TrainBench"),
@@ -68,8 +65,8 @@ let package = Package(
         .testTarget(name: "RADBIndexTests", dependencies: ["RADBCore", "RADBIndex"]),
         .testTarget(name: "RADBVisionTests", dependencies: ["RADBCore", "RADBVision"]),
         .testTarget(name: "RADBNeuralTests", dependencies: ["RADBCore", "RADBNeural", "RADBVision"]),
-        .testTarget(name: "RADBTrainingTests", dependencies: ["RADBTraining", "RADBNeural", "RADBVision", "RADBIndex"]),
-        .testTarget(name: "RADBTests", dependencies: ["RADB", "RADBTraining", "RADBStore"]),
+        .testTarget(name: "RADBTrainingTests", dependencies: ["RADBTraining", "RADBNeural", "RADBVision"]),
+        .testTarget(name: "RADBTests", dependencies: ["RADB", "RADBTraining", "RADBStore", "RADBNeural", "RADBVision"]),
     ],
     swiftLanguageModes: [.v6]
 )

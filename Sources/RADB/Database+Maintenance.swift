@@ -24,7 +24,7 @@ extension Database {
                 let iso = ISO8601DateFormatter()
                 for row in rows {
                     guard let item = byID[row.id] else {
-                        throw DatabaseError.underlying("item \(row.id) has a vector but no catalog row; run `radb check`")
+                        throw DatabaseError.underlying("item \(row.id) has a vector but no catalog row; check the database (Database.check, `radb check`)")
                     }
                     let m = item.metadata
                     let object: [String: Any] = ["id": row.id, "path": m.path, "label": m.label ?? NSNull(),

@@ -17,7 +17,7 @@ public enum FilterExpression {
         public let expression: String
         public let reason: String
         public var description: String {
-            "invalid --where expression \"\(expression)\": \(reason). "
+            "invalid filter expression \"\(expression)\": \(reason). "
                 + "Use conditions like label = 'cat', label IN ('cat','dog'), path GLOB '*.jpg', "
                 + "added > '2026-01-01', id IN (1,2), joined with AND."
         }

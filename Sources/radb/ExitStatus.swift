@@ -26,10 +26,22 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
-/// The user-facing text of an error: its description when it has one written for people.
+/// The user-facing text of an error: its description when it has one written for people, and
+/// what to type about it (the library's messages do not know radb's commands and flags).
 func describe(_ error: Error) -> String {
-    if let e = error as? LocalizedError, let d = e.errorDescription { return d }
-    return String(describing: error)
+    let text: String
+    if let e = error as? LocalizedError, let d = e.errorDescription { text = d } else { text = String(describing: error) }
+    guard let advice = commandLineAdvice(for: error) else { return text }
+    return "\(text). With radb: \(advice)"
+}
+
+/// Commands and flags that fix an error, for the errors whose remedy is a radb command.
+private func commandLineAdvice(for error: Error) -> String? {
+    switch error as? DatabaseError {
+    case .noDatabase: return "run `radb ingest PHOTOS` (or `radb init`) to create one, or pass --db PATH"
+    case .unknownID: return "`radb search … --json` and `radb export` list the stored ids"
+    default: return nil
+    }
 }
 
 private func isBusy(_ error: Error) -> Bool {

@@ -92,6 +92,38 @@ final class AsyncAPITests: XCTestCase {
     }
 }
 
+final class LibraryErrorTests: XCTestCase {
+    /// A failure of a lower layer reaches the caller as a `DatabaseError` that keeps the typed
+    /// error beneath; library messages do not name radb's flags, the command adds them.
+    func testErrorsKeepTheLowerLayersErrorAndTheCommandAddsItsAdvice() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("radb-err-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("vectors"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("not an LMDB file".utf8).write(to: dir.appendingPathComponent("vectors/data.mdb"))
+        try Data("not SQLite".utf8).write(to: dir.appendingPathComponent("catalog.sqlite"))
+        XCTAssertThrowsError(try Database.open(at: dir)) { error in
+            guard let e = error as? DatabaseError, case .underlying(let message, let cause) = e else {
+                return XCTFail("expected DatabaseError.underlying, got \(error)")
+            }
+            let inner = try? XCTUnwrap(cause)
+            XCTAssertNotNil(inner)
+            XCTAssertEqual(e.underlyingError.map { "\($0)" }, inner.map { "\($0)" })
+            XCTAssertEqual(message, (inner as? CustomStringConvertible)?.description)
+            XCTAssertFalse(message.contains("--"), message)
+        }
+        let missing = dir.appendingPathComponent("nothing-here")
+        XCTAssertThrowsError(try Database.open(at: missing)) { error in
+            XCTAssertFalse("\(error)".contains("--db"), "\(error)")
+        }
+        let cli = try CLIHarness()
+        defer { cli.cleanUp() }
+        let r = try cli.run(["stats", "--db", missing.path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("no radb database at \(missing.path)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("radb ingest PHOTOS"), r.stderr)
+    }
+}
+
 /// Progress reports collected from another thread. Sendable by construction.
 private final class ProgressLog: Sendable {
     private let steps = Mutex<[OperationProgress]>([])
