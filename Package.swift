@@ -1,7 +1,11 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 // radb — an embedded, persistent vector database for content-based image retrieval.
 // Module map: see DESIGN.md §2 (in ../shared). Arrows point to dependencies, never back.
 import PackageDescription
+
+/// Every radb target treats compiler warnings as errors (a setting SwiftPM ignores when radb is
+/// someone else's dependency, so it never breaks their build).
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "radb",
@@ -26,47 +30,47 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev", "libpng-dev", "libwebp-dev"])]),
 
         // MARK: - Layers of the engine
-        .target(name: "RADBCore"),
-        .target(name: "RADBVision", dependencies: ["RADBCore", "CImageCodecs"]),
-        .target(name: "RADBNeural", dependencies: ["RADBCore", "CBLAS"]),
+        .target(name: "RADBCore", swiftSettings: strict),
+        .target(name: "RADBVision", dependencies: ["RADBCore", "CImageCodecs"], swiftSettings: strict),
+        .target(name: "RADBNeural", dependencies: ["RADBCore", "CBLAS"], swiftSettings: strict),
         .target(name: "CKernels", path: "Sources/CKernels"),
-        .target(name: "RADBEmbedding", dependencies: ["RADBCore", "RADBVision", "RADBNeural"]),
-        .target(name: "RADBIndex", dependencies: ["RADBCore", "CBLAS", "CKernels"]),
+        .target(name: "RADBEmbedding", dependencies: ["RADBCore", "RADBVision", "RADBNeural"], swiftSettings: strict),
+        .target(name: "RADBIndex", dependencies: ["RADBCore", "CBLAS", "CKernels"], swiftSettings: strict),
         .target(name: "RADBStore",
                 dependencies: ["CLMDB", .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "GRDBSQLite", package: "GRDB.swift")],
-                resources: [.embedInCode("Schema")]),
-        .target(name: "RADBTraining", dependencies: ["RADBCore", "RADBEmbedding", "RADBNeural", "RADBVision", "CBLAS"]),
+                resources: [.embedInCode("Schema")], swiftSettings: strict),
+        .target(name: "RADBTraining", dependencies: ["RADBCore", "RADBEmbedding", "RADBNeural", "RADBVision", "CBLAS"], swiftSettings: strict),
         .target(name: "RADB",
                 dependencies: ["RADBCore", "RADBEmbedding", "RADBVision", "RADBNeural", "RADBIndex", "RADBStore", "RADBTraining"],
-                resources: [.copy("Resources/Models")]),
+                resources: [.copy("Resources/Models")], swiftSettings: strict),
 
         // MARK: - The command-line tool
         .executableTarget(name: "radb",
                           dependencies: ["RADB", "RADBTraining", "RADBNeural",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
 
         // MARK: - Test helpers and benchmarks (executables, never timed unit tests)
         .executableTarget(name: "radb-store-probe", dependencies: ["RADBStore"],
-                          path: "Sources/Tools/StoreProbe"),
+                          path: "Sources/Tools/StoreProbe", swiftSettings: strict),
         .executableTarget(name: "radb-bench-store", dependencies: ["RADBStore"],
-                          path: "Sources/Benchmarks/StoreBench"),
+                          path: "Sources/Benchmarks/StoreBench", swiftSettings: strict),
         .executableTarget(name: "radb-bench-index", dependencies: ["RADBIndex", "CBLAS"],
-                          path: "Sources/Benchmarks/IndexBench"),
+                          path: "Sources/Benchmarks/IndexBench", swiftSettings: strict),
         .executableTarget(name: "radb-bench-vision", dependencies: ["RADBCore", "RADBVision"],
-                          path: "Sources/Benchmarks/VisionBench"),
+                          path: "Sources/Benchmarks/VisionBench", swiftSettings: strict),
         .executableTarget(name: "radb-bench-neural", dependencies: ["RADBNeural", "CBLAS"],
-                          path: "Sources/Benchmarks/NeuralBench"),
+                          path: "Sources/Benchmarks/NeuralBench", swiftSettings: strict),
         .executableTarget(name: "radb-bench-train", dependencies: ["RADBTraining", "RADBNeural"],
-                          path: "Sources/Benchmarks/TrainBench"),
+                          path: "Sources/Benchmarks/TrainBench", swiftSettings: strict),
 
         // MARK: - Tests (run with `swift test -c release`; use `package` access, not @testable)
-        .testTarget(name: "RADBStoreTests", dependencies: ["RADBStore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "RADBIndexTests", dependencies: ["RADBCore", "RADBIndex"]),
-        .testTarget(name: "RADBVisionTests", dependencies: ["RADBCore", "RADBVision"]),
-        .testTarget(name: "RADBNeuralTests", dependencies: ["RADBCore", "RADBNeural", "RADBVision"]),
-        .testTarget(name: "RADBTrainingTests", dependencies: ["RADBTraining", "RADBNeural", "RADBVision"]),
-        .testTarget(name: "RADBTests", dependencies: ["RADB", "RADBTraining", "RADBStore", "RADBNeural", "RADBVision"]),
+        .testTarget(name: "RADBStoreTests", dependencies: ["RADBStore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .testTarget(name: "RADBIndexTests", dependencies: ["RADBCore", "RADBIndex"], swiftSettings: strict),
+        .testTarget(name: "RADBVisionTests", dependencies: ["RADBCore", "RADBVision"], swiftSettings: strict),
+        .testTarget(name: "RADBNeuralTests", dependencies: ["RADBCore", "RADBNeural", "RADBVision"], swiftSettings: strict),
+        .testTarget(name: "RADBTrainingTests", dependencies: ["RADBTraining", "RADBNeural", "RADBVision"], swiftSettings: strict),
+        .testTarget(name: "RADBTests", dependencies: ["RADB", "RADBTraining", "RADBStore", "RADBNeural", "RADBVision"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -44,7 +44,7 @@ for article in "$root"/Sources/RADB/RADB.docc/*.md; do
 done
 
 cat > "$work/consumer/Package.swift" <<EOF
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 let package = Package(
