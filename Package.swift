@@ -50,6 +50,11 @@ let package = Package(
                           dependencies: ["RADB", "RADBTraining", "RADBNeural",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
 
+        // MARK: - Test support: hooks that rewrite or damage a store on purpose (never in a product)
+        .target(name: "RADBStoreTesting",
+                dependencies: ["RADBStore", "CLMDB", .product(name: "GRDB", package: "GRDB.swift")],
+                swiftSettings: strict),
+
         // MARK: - Test helpers and benchmarks (executables, never timed unit tests)
         .executableTarget(name: "radb-store-probe", dependencies: ["RADBStore"],
                           path: "Sources/Tools/StoreProbe", swiftSettings: strict),
@@ -65,12 +70,12 @@ let package = Package(
                           path: "Sources/Benchmarks/TrainBench", swiftSettings: strict),
 
         // MARK: - Tests (run with `swift test -c release`; use `package` access, not @testable)
-        .testTarget(name: "RADBStoreTests", dependencies: ["RADBStore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .testTarget(name: "RADBStoreTests", dependencies: ["RADBStore", "RADBStoreTesting", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .testTarget(name: "RADBIndexTests", dependencies: ["RADBCore", "RADBIndex"], swiftSettings: strict),
         .testTarget(name: "RADBVisionTests", dependencies: ["RADBCore", "RADBVision"], swiftSettings: strict),
         .testTarget(name: "RADBNeuralTests", dependencies: ["RADBCore", "RADBNeural", "RADBVision"], swiftSettings: strict),
         .testTarget(name: "RADBTrainingTests", dependencies: ["RADBTraining", "RADBNeural", "RADBVision"], swiftSettings: strict),
-        .testTarget(name: "RADBTests", dependencies: ["RADB", "RADBTraining", "RADBStore", "RADBNeural", "RADBVision"], swiftSettings: strict),
+        .testTarget(name: "RADBTests", dependencies: ["RADB", "RADBTraining", "RADBStore", "RADBStoreTesting", "RADBNeural", "RADBVision"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -43,8 +43,8 @@ public struct ModelGeneration: Sendable, Equatable {
 
     // MARK: - Meta keys
 
-    static let recordKey = "generation"
-    static func anchorsKey(_ number: UInt64) -> String { "anchors.\(number)" }
+    package static let recordKey = "generation"
+    package static func anchorsKey(_ number: UInt64) -> String { "anchors.\(number)" }
 
     // MARK: - Validation
 
@@ -127,7 +127,7 @@ public struct ModelGeneration: Sendable, Equatable {
 extension LMDBTransaction {
     /// The number of the current generation recorded in meta, or nil if the store has none
     /// (no anchors were ever set). Cheap: a reader compares it with a cached router's.
-    func generationNumber() throws -> UInt64? {
+    package func generationNumber() throws -> UInt64? {
         guard let raw = try metaBytes(ModelGeneration.recordKey) else { return nil }
         guard raw.count >= 9 else { return UInt64.max } // malformed: decoding reports it
         return UInt64(littleEndian: UnsafeRawBufferPointer(rebasing: raw[1..<9]).loadUnaligned(as: UInt64.self))

@@ -118,12 +118,12 @@ public final class VectorStore: @unchecked Sendable {
     /// Vectors per large block (`mergeFactor` full small blocks merged; most of a big partition).
     public var largeBlockCapacity: Int { layout.largeCapacity }
 
-    let options: StoreOptions
-    let lmdb: LMDBEnvironment
-    let catalog: Catalog
-    let writerLock: WriterLock
-    let layout: VectorBlockLayout
-    var path: String { directory.path }
+    package let options: StoreOptions
+    package let lmdb: LMDBEnvironment
+    package let catalog: Catalog
+    package let writerLock: WriterLock
+    package let layout: VectorBlockLayout
+    package var path: String { directory.path }
     /// Test hook run between the LMDB and the SQLite commit; a throwing hook simulates a writer
     /// that dies there (the tests of recovery use it).
     package var afterVectorCommitHook: (() throws -> Void)?
@@ -456,7 +456,7 @@ public final class VectorStore: @unchecked Sendable {
     }
 
     /// The content-index handles every write needs (present in every database a writer opened).
-    func contentsForWriting() throws -> ContentIndex.Handles {
+    package func contentsForWriting() throws -> ContentIndex.Handles {
         guard let dbi = try lmdbCall({ try lmdb.contentsDB() }), dbi.runs != nil else {
             throw StoreError.corruptVectorStore(path: lmdb.directory,
                 reason: "the content-hash index (LMDB database `contents`) is missing; reopen the database for writing to rebuild it")
@@ -467,7 +467,7 @@ public final class VectorStore: @unchecked Sendable {
     // MARK: - Writing (the commit protocol itself is in VectorStore+Writing.swift)
 
     /// Runs LMDB work, turning LMDB return codes into `StoreError`s naming the environment.
-    func lmdbCall<T>(_ body: () throws -> T) throws -> T {
+    package func lmdbCall<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as StoreError { throw e } catch let e as LMDBError {
             throw StoreError.system(path: lmdb.directory, operation: "LMDB", code: e.code, detail: e.description)
         }

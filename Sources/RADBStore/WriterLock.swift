@@ -11,7 +11,7 @@ import Glibc
 /// has its own open file description), which is what we want.
 /// `@unchecked Sendable`: the descriptor and hold count are read and written only under its
 /// lock; `flock` itself is what excludes other processes.
-final class WriterLock: @unchecked Sendable {
+package final class WriterLock: @unchecked Sendable {
     let path: String
     private let fd: Int32
     private let mutex = NSRecursiveLock() // serialises writers of this VectorStore within the process
@@ -45,7 +45,7 @@ final class WriterLock: @unchecked Sendable {
     deinit { if fd >= 0 { close(fd) } }
 
     /// Takes the lock, polling until `timeout`; re-entrant within one thread of this store.
-    func acquire(timeout: TimeInterval) throws {
+    package func acquire(timeout: TimeInterval) throws {
         mutex.lock()
         state.lock()
         if depth > 0 || flockHeld { depth += 1; state.unlock(); return }
@@ -75,7 +75,7 @@ final class WriterLock: @unchecked Sendable {
         state.unlock()
     }
 
-    func release() {
+    package func release() {
         state.lock()
         depth -= 1
         unlockIfUnused()

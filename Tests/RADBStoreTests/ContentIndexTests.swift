@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import RADBStore
+import RADBStoreTesting
 import XCTest
 
 /// The content-hash index in LMDB: lookups through every kind of write, `check()` catching a

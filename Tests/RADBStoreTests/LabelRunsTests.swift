@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import RADBStore
+import RADBStoreTesting
 import XCTest
 
 /// The catalog's label index as runs (schema 3): label filters give exactly the row-by-row

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import RADBStore
+import RADBStoreTesting
 import XCTest
 
 /// Model generations (vector format 4): anchors switch with the partitions in one numbered

@@ -1,5 +1,6 @@
 import Foundation
 import RADBStore
+import RADBStoreTesting
 import XCTest
 
 /// Vector format 3 (id map of positions, large-block counts, recorded merge factor): a

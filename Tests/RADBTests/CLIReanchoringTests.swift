@@ -1,6 +1,7 @@
 import Foundation
 import RADB
 import RADBStore
+import RADBStoreTesting
 import Synchronization
 import XCTest
 import RADBTraining

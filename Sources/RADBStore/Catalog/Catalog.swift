@@ -7,8 +7,8 @@ import GRDBSQLite
 /// block the writer and vice versa.
 /// `@unchecked Sendable`: its stored properties are `let`s; GRDB's `DatabasePool` serialises
 /// writes and gives each read its own connection.
-final class Catalog: @unchecked Sendable {
-    let pool: DatabasePool
+package final class Catalog: @unchecked Sendable {
+    package let pool: DatabasePool
     let path: String
 
     // MARK: - Opening
@@ -102,7 +102,7 @@ final class Catalog: @unchecked Sendable {
 
     /// Runs `body`, turning GRDB errors into `StoreError.corruptCatalog` naming the file.
     /// A full disk, a read-only medium or an I/O error is named as such, not as damage.
-    func wrap<T>(_ body: () throws -> T) throws -> T {
+    package func wrap<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as StoreError { throw e } catch {
             throw Self.classify(error, path: path)
         }

@@ -13,18 +13,18 @@ import Glibc
 /// are shared through `LMDBEnvironmentRegistry`.
 /// `@unchecked Sendable`: LMDB's environment handle is thread-safe (MDB_NOTLS); the map size is
 /// changed only while holding the process-wide gate exclusively, and every transaction holds it shared.
-final class LMDBEnvironment: @unchecked Sendable {
+package final class LMDBEnvironment: @unchecked Sendable {
     let env: OpaquePointer
     let directory: String
     let pageSize: Int
     /// `meta`: string keys → small values (dimension, model, seq, next id, pending operation).
-    let metaDB: MDB_dbi
+    package let metaDB: MDB_dbi
     /// `blocks`: UInt64 key (biased anchor << 32 | block number) → `VectorBlockLayout` value.
     let blocksDB: MDB_dbi
     /// `ids`: UInt64 id → `ItemLocation` (anchor, block, slot).
-    let idsDB: MDB_dbi
+    package let idsDB: MDB_dbi
     /// `partitions`: UInt32 biased anchor → `PartitionRecord` (count, block count).
-    let partitionsDB: MDB_dbi
+    package let partitionsDB: MDB_dbi
     /// fsync on commit (false = MDB_NOSYNC for bulk loads).
     let durable: Bool
 
@@ -162,7 +162,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// The content-index handles, or nil while the environment has none (format 1); `runs` is
     /// nil while it has no runs database (format 2). Opens them lazily when another process
     /// (or store) created them after this environment was opened.
-    func contentsDB() throws -> ContentIndex.Handles? {
+    package func contentsDB() throws -> ContentIndex.Handles? {
         dbiLock.lock()
         defer { dbiLock.unlock() }
         if let handle = contentsHandle, handle.runs != nil { return handle }
@@ -241,7 +241,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     // MARK: - Transactions
 
     /// Runs `body` in a read-only MVCC snapshot. Writers (in any process) proceed meanwhile.
-    func read<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
+    package func read<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
         while true {
             pthread_rwlock_rdlock(gate)
             var txn: OpaquePointer?
@@ -271,7 +271,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// Runs `body` in a write transaction and commits it. `body` may be run more than once: on
     /// MDB_MAP_FULL the transaction is aborted, the map grows, and the whole body is retried,
     /// so the caller never sees MAP_FULL. `body` must therefore derive everything from the txn.
-    func write<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
+    package func write<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
         while true {
             pthread_rwlock_rdlock(gate)
             var txn: OpaquePointer?

@@ -4,9 +4,9 @@ import CLMDB
 ///
 /// Values returned by `get` point into the memory map (or the txn's dirty pages) and are
 /// valid only until the transaction ends or the same key is written again.
-struct LMDBTransaction {
-    let environment: LMDBEnvironment
-    let handle: OpaquePointer
+package struct LMDBTransaction {
+    package let environment: LMDBEnvironment
+    package let handle: OpaquePointer
 
     // MARK: - Raw access
 
@@ -35,7 +35,7 @@ struct LMDBTransaction {
 
     /// Deletes `key`; returns false if it was absent.
     @discardableResult
-    func delete(_ dbi: MDB_dbi, key: UnsafeRawBufferPointer) throws -> Bool {
+    package func delete(_ dbi: MDB_dbi, key: UnsafeRawBufferPointer) throws -> Bool {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         let rc = mdb_del(handle, dbi, &k, nil)
         if rc == MDB_NOTFOUND { return false }
@@ -53,7 +53,7 @@ struct LMDBTransaction {
         try withUnsafeBytes(of: key) { try put(dbi, key: $0, value: bytes, flags: flags) }
     }
 
-    func put<K, V>(_ dbi: MDB_dbi, _ key: K, value: V, flags: Int32 = 0) throws {
+    package func put<K, V>(_ dbi: MDB_dbi, _ key: K, value: V, flags: Int32 = 0) throws {
         try withUnsafeBytes(of: key) { k in
             try withUnsafeBytes(of: value) { try put(dbi, key: k, value: $0, flags: flags) }
         }
@@ -76,22 +76,22 @@ struct LMDBTransaction {
 
     // MARK: - Meta strings
 
-    func metaBytes(_ name: String) throws -> UnsafeRawBufferPointer? {
+    package func metaBytes(_ name: String) throws -> UnsafeRawBufferPointer? {
         var name = name
         return try name.withUTF8 { try get(environment.metaDB, key: UnsafeRawBufferPointer($0)) }
     }
 
-    func putMeta(_ name: String, bytes: UnsafeRawBufferPointer) throws {
+    package func putMeta(_ name: String, bytes: UnsafeRawBufferPointer) throws {
         var name = name
         try name.withUTF8 { try put(environment.metaDB, key: UnsafeRawBufferPointer($0), value: bytes) }
     }
 
-    func metaUInt64(_ name: String) throws -> UInt64? {
+    package func metaUInt64(_ name: String) throws -> UInt64? {
         guard let raw = try metaBytes(name), raw.count == 8 else { return nil }
         return raw.loadUnaligned(as: UInt64.self)
     }
 
-    func putMeta(_ name: String, _ value: UInt64) throws {
+    package func putMeta(_ name: String, _ value: UInt64) throws {
         try withUnsafeBytes(of: value) { try putMeta(name, bytes: $0) }
     }
 
@@ -108,7 +108,7 @@ struct LMDBTransaction {
     // MARK: - Cursors
 
     /// Iterates `dbi` from the first key ≥ `start` (or the beginning) while `body` returns true.
-    func scan(_ dbi: MDB_dbi, from start: UInt64? = nil,
+    package func scan(_ dbi: MDB_dbi, from start: UInt64? = nil,
               _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool) throws {
         var cursor: OpaquePointer?
         try LMDBError.check(mdb_cursor_open(handle, dbi, &cursor), "mdb_cursor_open")
@@ -139,7 +139,7 @@ struct LMDBTransaction {
     }
 
     /// Number of entries in `dbi`.
-    func entryCount(_ dbi: MDB_dbi) throws -> Int {
+    package func entryCount(_ dbi: MDB_dbi) throws -> Int {
         var stat = MDB_stat()
         try LMDBError.check(mdb_stat(handle, dbi, &stat), "mdb_stat")
         return Int(stat.ms_entries)

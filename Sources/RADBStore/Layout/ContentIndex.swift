@@ -34,21 +34,21 @@ import CLMDB
 /// Invariant (checked by `VectorStore.check()`): the pairs (key(row.content_hash), row.id) over
 /// all catalog rows are exactly the pairs stored in `contents` ∪ `contentsRecent` ∪ runs, each
 /// once; every run is sorted and non-empty.
-enum ContentIndex {
+package enum ContentIndex {
     /// The databases of the index.
-    struct Handles: Sendable, Equatable {
-        let main: MDB_dbi
-        let recent: MDB_dbi
+    package struct Handles: Sendable, Equatable {
+        package let main: MDB_dbi
+        package let recent: MDB_dbi
         /// nil in a format-2 environment (read-only stores read those as they are).
-        let runs: MDB_dbi?
-        var trees: [MDB_dbi] { [main, recent] }
+        package let runs: MDB_dbi?
+        package var trees: [MDB_dbi] { [main, recent] }
     }
 
     /// Runs kept before they are combined into one.
     static let maxRuns = 16
 
     /// The 64-bit key of a content hash (FNV-1a over its UTF-8; also the catalog's `content_key`).
-    static func key(_ hash: String) -> UInt64 {
+    package static func key(_ hash: String) -> UInt64 {
         // Native strings hand out their UTF-8 bytes in place; iterating `utf8` costs ~4× more
         // per byte (it showed in insert profiles, where every row's hash is keyed).
         if let h = hash.utf8.withContiguousStorageIfAvailable(key(utf8:)) { return h }
@@ -63,10 +63,14 @@ enum ContentIndex {
 
     /// One entry: a content key and an id holding that content. Also the 16-byte record of a
     /// run (key, then id, native byte order).
-    struct Entry: Comparable, Hashable {
-        var key: UInt64
-        var id: UInt64
-        static func < (a: Entry, b: Entry) -> Bool { (a.key, a.id) < (b.key, b.id) }
+    package struct Entry: Comparable, Hashable {
+        package var key: UInt64
+        package var id: UInt64
+        package init(key: UInt64, id: UInt64) {
+            self.key = key
+            self.id = id
+        }
+        package static func < (a: Entry, b: Entry) -> Bool { (a.key, a.id) < (b.key, b.id) }
     }
 
     /// The runs are merged into `main` once they hold this many entries: main/4 (a merge
@@ -86,7 +90,7 @@ enum ContentIndex {
 
     /// Adds `entries` (sorted by key then id) as a new run, combining or merging runs when
     /// they have grown past their limits.
-    static func insert(_ entries: [Entry], txn: LMDBTransaction, handles: Handles, mergeMinimum: Int) throws {
+    package static func insert(_ entries: [Entry], txn: LMDBTransaction, handles: Handles, mergeMinimum: Int) throws {
         guard !entries.isEmpty else { return }
         let runs = try runsDB(handles, txn)
         let last = try lastRunNumber(txn, runs)
@@ -101,7 +105,7 @@ enum ContentIndex {
     }
 
     /// Every entry of every run, sorted.
-    static func allRunEntries(_ txn: LMDBTransaction, _ runs: MDB_dbi) throws -> [Entry] {
+    package static func allRunEntries(_ txn: LMDBTransaction, _ runs: MDB_dbi) throws -> [Entry] {
         var out: [Entry] = []
         try txn.scan(runs) { _, value in
             appendEntries(of: value, to: &out)
@@ -157,7 +161,7 @@ enum ContentIndex {
     }
 
     /// Puts sorted `entries` into the B-tree `dbi` (pairs already there are skipped).
-    static func put(_ entries: [Entry], txn: LMDBTransaction, dbi: MDB_dbi) throws {
+    package static func put(_ entries: [Entry], txn: LMDBTransaction, dbi: MDB_dbi) throws {
         var cursor: OpaquePointer?
         try LMDBError.check(mdb_cursor_open(txn.handle, dbi, &cursor), "mdb_cursor_open(contents)")
         defer { mdb_cursor_close(cursor) }
@@ -198,7 +202,7 @@ enum ContentIndex {
 
     /// Removes `entries` from wherever they are; absent pairs are ignored. Runs holding one
     /// of them are rewritten without it (or deleted when nothing is left).
-    static func remove(_ entries: [Entry], txn: LMDBTransaction, handles: Handles) throws {
+    package static func remove(_ entries: [Entry], txn: LMDBTransaction, handles: Handles) throws {
         guard !entries.isEmpty else { return }
         for dbi in handles.trees {
             for var e in entries {

@@ -14,7 +14,7 @@ extension LMDBTransaction {
     }
 
     /// Block and slot of `id`, or nil if the id is not stored.
-    func location(of id: UInt64, layout: VectorBlockLayout) throws -> ItemLocation? {
+    package func location(of id: UInt64, layout: VectorBlockLayout) throws -> ItemLocation? {
         switch try storedPosition(of: id) {
         case nil: return nil
         case let .location(loc)?: return loc

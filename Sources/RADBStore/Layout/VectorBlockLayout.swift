@@ -26,20 +26,20 @@
 /// 8-byte aligned and norms and vectors 4-byte aligned straight in the memory map, and no
 /// page holds bytes of two blocks. Capacities are chosen at creation so that full blocks
 /// fill their pages almost exactly.
-struct VectorBlockLayout: Sendable, Equatable {
+package struct VectorBlockLayout: Sendable, Equatable {
     static let magic: UInt32 = 0x3142_5652 // "RVB1" little-endian
     static let headerSize = 16
     /// LMDB's page header in front of overflow data (PAGEHDRSZ on 64-bit builds).
     static let lmdbPageHeader = 16
     /// Small blocks merged into one large block in databases that do not record it (vector
     /// format ≤ 2).
-    static let legacyMergeFactor = 4
+    package static let legacyMergeFactor = 4
 
     let dimension: Int
     let smallCapacity: Int
     let pageSize: Int
     /// Full small blocks merged into one large block (meta `mergeFactor`, fixed at creation).
-    let mergeFactor: Int
+    package let mergeFactor: Int
     var largeCapacity: Int { smallCapacity * mergeFactor }
 
     func isValidCapacity(_ c: Int) -> Bool { c == smallCapacity || c == largeCapacity }
@@ -98,7 +98,7 @@ struct VectorBlockLayout: Sendable, Equatable {
 
 /// Where an id lives, resolved to a block: the value of the `ids` database up to vector
 /// format 2 (12 bytes), and what `ItemPosition` resolves to.
-struct ItemLocation: Equatable, Sendable {
+package struct ItemLocation: Equatable, Sendable {
     var anchor: Int32
     var block: UInt32
     var slot: UInt32
@@ -114,10 +114,10 @@ struct ItemPosition: Equatable, Sendable {
 /// Value of the `partitions` database: the count of vectors and of blocks of one anchor, and
 /// how many of the blocks (a prefix) are large. `largeBlocks` is 0 in format ≤ 2 records
 /// (where the field was reserved); the upgrade to format 3 fills it in.
-struct PartitionRecord: Equatable, Sendable {
+package struct PartitionRecord: Equatable, Sendable {
     var count: UInt64
     var blockCount: UInt32
-    var largeBlocks: UInt32 = 0
+    package var largeBlocks: UInt32 = 0
 }
 
 /// Squared L2 norm as the store records it: a Float sum in component order. Search code that

@@ -1,8 +1,11 @@
 import CLMDB
 import Foundation
 import GRDB
+import RADBStore
 
-// MARK: - Hooks for RADBStore's own tests (package access: not part of the public API)
+// MARK: - Hooks that rewrite or damage a store on purpose, for the tests only. This target is in
+// no product: the release library and binary do not contain them. They reach the store through
+// its `package` declarations.
 
 extension VectorStore {
     /// Rewrites this database into the layout radb wrote before the content-hash index moved
