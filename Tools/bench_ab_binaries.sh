@@ -7,13 +7,14 @@
 #   e.g. git worktree add /tmp/radb-old a216fd8 && (cd /tmp/radb-old && swift build -c release)
 #        bash Tools/bench_ab_binaries.sh /tmp/radb-old/.build/release .build/release 5
 #
-# Measures (each round runs OLD then NEW, or NEW then OLD, alternately):
-#   ingest   radb ingest of 2,000 Tiny ImageNet JPEGs into a fresh database: images/s
-#   embed    radb embed of 500 of them to a .npy: images/s
+# Measures CPU time (user + system) of whole commands, each round running OLD then NEW or NEW then
+# OLD alternately:
+#   ingest   radb ingest of 1,000 Tiny ImageNet JPEGs into a fresh database: images per CPU-second
+#   embed    radb embed of 500 of them to a .npy: images per CPU-second
 #   routed   radb search --vectors (200 queries, k 10, nprobe 8) on 100,000 × 128 in 300
-#            partitions: the command's query_ms
+#            partitions: CPU milliseconds of the command (open included)
 #   exact    the same with --exact
-#   resize   radb-bench-vision: decode + resize to 224² of the 2,000 JPEGs, 1 thread: images/s
+#   resize   radb-bench-vision: decode + resize to 224² of the 1,000 JPEGs, 1 thread: images per CPU-s
 # Prints each round and the medians, and NEW/OLD of each median.
 set -euo pipefail
 old=$(cd "$1" && pwd); new=$(cd "$2" && pwd); rounds=${3:-5}
@@ -22,9 +23,10 @@ work=$root/.data/bench-ab
 rm -rf "$work"; mkdir -p "$work/images"
 tiny=$root/.data/tiny-imagenet-200-mini/train
 [ -d "$tiny" ] || { echo "run bash Tools/unpack-datasets.sh first" >&2; exit 1; }
-find "$tiny" -type f \( -name '*.JPEG' -o -name '*.jpg' -o -name '*.png' \) | sort | head -n 2000 > "$work/list.txt"
+find "$tiny" -type f \( -name '*.JPEG' -o -name '*.jpg' -o -name '*.png' \) | sort > "$work/all.txt"
+sed -n '1,1000p' "$work/all.txt" > "$work/list.txt"
 i=0; while read -r f; do ln -s "$f" "$work/images/$(printf %05d $i).jpg"; i=$((i + 1)); done < "$work/list.txt"
-head -n 500 "$work/list.txt" > "$work/embed.txt"
+sed -n '1,500p' "$work/list.txt" > "$work/embed.txt"
 python3 - "$work" <<'PY'
 import sys, numpy as np
 w = sys.argv[1]
@@ -39,22 +41,23 @@ for side in old new; do
     "$bin/radb" import --db "$work/$side-vec.db" "$work/x.npy" --anchors 300 > /dev/null
 done
 
-now() { date +%s.%N; }
+# CPU seconds (user + system) of one command: on a shared machine wall time swings with the other
+# jobs, CPU time much less (it still counts cache and memory contention).
+cpu() { /usr/bin/time -f "%U %S" -o "$work/t" "$@" > "$work/out" 2> /dev/null; awk '{print $1 + $2}' "$work/t"; }
 run_round() {  # run_round SIDE BIN -> appends "metric value" lines to $work/SIDE.txt
-    local side=$1 bin=$2 t0 t1
+    local side=$1 bin=$2 s
     rm -rf "$work/$side-img.db"
-    t0=$(now); "$bin/radb" ingest "$work/images" --db "$work/$side-img.db" > /dev/null; t1=$(now)
-    echo "ingest $(echo "2000 / ($t1 - $t0)" | bc -l)" >> "$work/$side.txt"
-    t0=$(now); xargs "$bin/radb" embed --output "$work/$side-e.npy" < "$work/embed.txt" > /dev/null; t1=$(now)
-    echo "embed $(echo "500 / ($t1 - $t0)" | bc -l)" >> "$work/$side.txt"
-    for mode in routed exact; do
-        flags=$([ $mode = routed ] && echo "--nprobe 8" || echo "--exact")
-        ms=$("$bin/radb" search --db "$work/$side-vec.db" --vectors "$work/q.npy" -k 10 $flags --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["query_ms"])')
-        echo "$mode $ms" >> "$work/$side.txt"
-    done
+    s=$(cpu "$bin/radb" ingest "$work/images" --db "$work/$side-img.db")
+    echo "ingest $(echo "1000 / $s" | bc -l)" >> "$work/$side.txt"
+    s=$(cpu xargs "$bin/radb" embed --out "$work/$side-e.npy" < "$work/embed.txt")
+    echo "embed $(echo "500 / $s" | bc -l)" >> "$work/$side.txt"
+    s=$(cpu "$bin/radb" search --db "$work/$side-vec.db" --vectors "$work/q.npy" -k 10 --nprobe 8 --json)
+    echo "routed $(echo "$s * 1000" | bc -l)" >> "$work/$side.txt"
+    s=$(cpu "$bin/radb" search --db "$work/$side-vec.db" --vectors "$work/q.npy" -k 10 --exact --json)
+    echo "exact $(echo "$s * 1000" | bc -l)" >> "$work/$side.txt"
     if [ -x "$bin/radb-bench-vision" ]; then
-        out=$("$bin/radb-bench-vision" --list "$work/list.txt" --threads 1 --size 224 --repeat 1 2>&1 | grep -Eo 'images_per_s=[0-9.]+' | head -n 1 | cut -d= -f2 || true)
-        [ -n "$out" ] && echo "resize $out" >> "$work/$side.txt"
+        s=$(cpu "$bin/radb-bench-vision" --list "$work/list.txt" --threads 1 --size 224 --repeat 1)
+        echo "resize $(echo "1000 / $s" | bc -l)" >> "$work/$side.txt"
     fi
 }
 for r in $(seq 1 "$rounds"); do
@@ -70,7 +73,7 @@ def load(side):
         k, v = line.split(); d[k].append(float(v))
     return d
 old, new = load("old"), load("new")
-unit = {"ingest": "images/s", "embed": "images/s", "routed": "ms", "exact": "ms", "resize": "images/s"}
+unit = {"ingest": "images per CPU-s", "embed": "images per CPU-s", "routed": "CPU-ms, 200 queries + open", "exact": "CPU-ms, 200 queries + open", "resize": "images per CPU-s"}
 print("| measurement | old (median) | new (median) | new/old | rounds old · new |")
 print("|---|---:|---:|---:|---|")
 for k in ["ingest", "embed", "routed", "exact", "resize"]:

@@ -33,14 +33,20 @@ fi
 # One executable target per DocC code block: docc-snippet-1, docc-snippet-2, …
 snippets=0
 targets='.executableTarget(name: "consumer", dependencies: [.product(name: "RADB", package: "radb")])'
-for article in "$root"/Sources/RADB/RADB.docc/*.md; do
+# The README's other ```swift blocks under the same heading count as snippets too.
+awk '/^## / { section = ($0 ~ /^## Using radb as a library/) }
+     section && /^```swift/ { inside = 1; blocks++; next }
+     inside && /^```/ { inside = 0; if (blocks > 1) printf "%c", 0; next }
+     inside && blocks > 1 { print }' "$root/README.md" > "$work/readme-snippets"
+for article in "$work/readme-snippets" "$root"/Sources/RADB/RADB.docc/*.md; do
     while IFS= read -r -d '' block; do
         snippets=$((snippets + 1))
         mkdir -p "$work/consumer/Sources/docc-snippet-$snippets"
         printf '%s' "$block" > "$work/consumer/Sources/docc-snippet-$snippets/main.swift"
         targets="$targets,
         .executableTarget(name: \"docc-snippet-$snippets\", dependencies: [.product(name: \"RADB\", package: \"radb\")])"
-    done < <(awk '/^```swift/ { inside = 1; next } inside && /^```/ { inside = 0; printf "%c", 0; next } inside { print }' "$article")
+    done < <(if [ "$article" = "$work/readme-snippets" ]; then cat "$article"; else
+                 awk '/^```swift/ { inside = 1; next } inside && /^```/ { inside = 0; printf "%c", 0; next } inside { print }' "$article"; fi)
 done
 
 cat > "$work/consumer/Package.swift" <<EOF
@@ -68,4 +74,4 @@ if ! echo "$output" | grep -q "added 9, unchanged 0, failed 0"; then
     echo "check_versioned_dependency: the README example did not ingest the nine sample photos" >&2
     exit 1
 fi
-echo "check_versioned_dependency: the README example and $snippets DocC snippets build against radb 99.0.0 (by version); the example runs"
+echo "check_versioned_dependency: the README example and $snippets README/DocC snippets build against radb 99.0.0 (by version); the example runs"
