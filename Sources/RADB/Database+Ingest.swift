@@ -33,10 +33,18 @@ extension Database {
         let files = listing.files
         // Entries the walk could not list (a name that is not UTF-8) are failures, not silence.
         let unlisted = listing.problems.map { IngestReport.Failure(path: $0.path, reason: $0.reason) }
+        let skipped = listing.skipped.map { IngestReport.Failure(path: $0.path, reason: $0.reason) }
         guard !files.isEmpty || !unlisted.isEmpty else {
-            throw DatabaseError.invalidArgument("no images found under \(paths.map(\.path).joined(separator: ", ")): radb reads JPEG, PNG and WebP files")
+            var message = "no images found under \(paths.map(\.path).joined(separator: ", ")): radb reads \(Self.readableFormats)"
+            if !skipped.isEmpty {
+                message += "; skipped \(skipped.count) file\(skipped.count == 1 ? "" : "s"): "
+                    + skipped.prefix(5).map { "\($0.path): \($0.reason)" }.joined(separator: "; ")
+                    + (skipped.count > 5 ? "; …" : "")
+            }
+            throw DatabaseError.invalidArgument(message)
         }
         var report = IngestReport(added: 0, unchanged: 0, failed: unlisted, cancelled: false, addedIDs: [])
+        report.skipped = skipped
         var seenHashes = Set<String>()
         var start = 0
         // One writer for the whole run: a second ingest waits (then fails, naming this process)
@@ -128,7 +136,7 @@ extension Database {
                 }
                 costs[j] = cost.peakBytes
             } catch {
-                candidates[i].failure = describeFailure(error)
+                candidates[i].failure = describeFailure(error, path: candidates[i].url.path)
                 candidates[i].data = Data()
             }
         }
@@ -198,7 +206,7 @@ extension Database {
                         buf[i].height = size.height
                         imgs[j] = try ImageDecoder.decode(buf[i].data, name: buf[i].url.path, targetSizeHint: hint)
                     } catch {
-                        buf[i].failure = describeFailure(error)
+                        buf[i].failure = describeFailure(error, path: buf[i].url.path)
                     }
                     buf[i].data = Data()
                 }
@@ -213,16 +221,22 @@ extension Database {
                 if let row {
                     candidates[i].features = row.features
                 } else {
-                    candidates[i].failure = EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path).description
+                    candidates[i].failure = describeFailure(EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path),
+                                                            path: candidates[i].url.path)
                 }
             }
         } catch {
-            for j in decoded { candidates[indices[j]].failure = describeFailure(error) }
+            for j in decoded { candidates[indices[j]].failure = describeFailure(error, path: candidates[indices[j]].url.path) }
         }
     }
 
-    private func describeFailure(_ error: Error) -> String {
-        if let e = error as? LocalizedError, let d = e.errorDescription { return d }
-        return String(describing: error)
+    /// What went wrong with the file at `path`, without repeating the path (the report names it).
+    private func describeFailure(_ error: Error, path: String) -> String {
+        let text: String
+        if let e = error as? LocalizedError, let d = e.errorDescription { text = d } else { text = String(describing: error) }
+        return text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
     }
+
+    /// The formats ingest reads, for messages.
+    static let readableFormats = "JPEG, PNG, WebP, HEIC/HEIF, AVIF, TIFF, GIF, BMP and camera RAW files"
 }

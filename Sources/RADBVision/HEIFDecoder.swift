@@ -34,10 +34,10 @@ enum HEIFDecoder {
         }
         defer { heif_context_free(context) }
         let status = heif_context_read_from_memory_without_copy(context, bytes.baseAddress, bytes.count, nil)
-        guard status.code == heif_error_Ok else { throw error(status, format: format, source: source) }
+        guard status.code == heif_error_Ok else { throw error(status, format: format, source: source, bytes: bytes) }
         var handle: OpaquePointer?
         let primary = heif_context_get_primary_image_handle(context, &handle)
-        guard primary.code == heif_error_Ok, let handle else { throw error(primary, format: format, source: source) }
+        guard primary.code == heif_error_Ok, let handle else { throw error(primary, format: format, source: source, bytes: bytes) }
         defer { heif_image_handle_release(handle) }
         let width = Int(heif_image_handle_get_width(handle)), height = Int(heif_image_handle_get_height(handle))
         guard width > 0, height > 0 else {
@@ -70,7 +70,7 @@ enum HEIFDecoder {
             let chroma = header.hasAlpha ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB
             var decoded: OpaquePointer?
             let status = heif_decode_image(handle, &decoded, heif_colorspace_RGB, chroma, options)
-            guard status.code == heif_error_Ok, let decoded else { throw error(status, format: format, source: source) }
+            guard status.code == heif_error_Ok, let decoded else { throw error(status, format: format, source: source, bytes: bytes) }
             defer { heif_image_release(decoded) }
             let width = Int(heif_image_get_width(decoded, heif_channel_interleaved))
             let height = Int(heif_image_get_height(decoded, heif_channel_interleaved))
@@ -109,15 +109,40 @@ enum HEIFDecoder {
         }
     }
 
-    private static func error(_ status: heif_error, format: ImageFormat, source: String) -> ImageError {
+    private static func error(_ status: heif_error, format: ImageFormat, source: String, bytes: UnsafeRawBufferPointer) -> ImageError {
         var message = status.message.map { String(cString: $0) } ?? ""
         if message.isEmpty { message = "libheif error \(status.code.rawValue).\(status.subcode.rawValue)" }
         if status.subcode == heif_suberror_End_of_data {
             return .truncated(source: source, format: format, detail: message)
         }
+        // A cut-off file often shows up as a missing box; the top-level box sizes tell.
+        if let declared = declaredLength(bytes), declared > bytes.count {
+            return .truncated(source: source, format: format,
+                              detail: "the boxes declare \(declared) bytes, the file has \(bytes.count) (libheif: \(message))")
+        }
         if status.code == heif_error_Unsupported_feature || status.code == heif_error_Unsupported_filetype {
             return .unsupportedFormat(source: source, format: "\(format) (\(message))")
         }
         return .corrupt(source: source, format: format, detail: message)
+    }
+
+    /// The length the top-level ISO-BMFF boxes add up to (nil when a box header is unreadable).
+    static func declaredLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        func be(_ at: Int, _ n: Int) -> Int { (0..<n).reduce(0) { $0 << 8 | Int(bytes[at + $1]) } }
+        var offset = 0
+        while offset < bytes.count {
+            guard offset + 8 <= bytes.count else { return offset + 8 }
+            var size = be(offset, 4)
+            if size == 1 {
+                guard offset + 16 <= bytes.count else { return offset + 16 }
+                size = be(offset + 8, 8)
+                guard size >= 16, size < Int.max / 2 else { return nil }
+            } else if size == 0 {
+                return bytes.count // the last box runs to the end of the file
+            }
+            guard size >= 8 else { return nil }
+            offset += size
+        }
+        return offset
     }
 }

@@ -122,6 +122,25 @@ public enum ImageDecoder {
         }
     }
 
+    /// What the first bytes of a file say, for a caller deciding whether to read it at all.
+    public enum Signature: Equatable, Sendable {
+        /// A format radb decodes (the exact one is decided from the whole file).
+        case image
+        /// A recognised format radb does not decode, by name.
+        case unsupported(String)
+        /// No known signature; the first bytes in hex.
+        case unknown(leadingBytes: String)
+    }
+
+    /// Classifies the first bytes of a file (64 are plenty) without decoding anything.
+    public static func signature(of head: UnsafeRawBufferPointer) -> Signature {
+        switch ImageFormat.detect(head) {
+        case .supported: return .image
+        case .unsupported(let name): return .unsupported(name)
+        case .unknown: return .unknown(leadingBytes: ImageFormat.leadingBytesDescription(head))
+        }
+    }
+
     // MARK: File reading
 
     /// What to tell a user who gave a path that is not a regular file (`st_mode` of it).

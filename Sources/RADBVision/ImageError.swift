@@ -66,6 +66,13 @@ public enum ImageError: Error, Sendable, Equatable, CustomStringConvertible, Loc
 
     public var errorDescription: String? { description }
 
+    /// `description` without the leading "source: ", for a report that names the file already.
+    public var reason: String {
+        let text = description
+        if let source, text.hasPrefix(source + ": ") { return String(text.dropFirst(source.count + 2)) }
+        return text
+    }
+
     /// The file path or buffer name the error is about (nil for argument errors).
     public var source: String? {
         switch self {

@@ -83,13 +83,6 @@ public enum ImageFormat: String, Sendable, Hashable, CaseIterable, CustomStringC
         return .unknown
     }
 
-    /// True when the first bytes of a file match any image signature radb decodes (enough for
-    /// a folder walk to list it; `detect` on the whole file decides the exact format).
-    package static func hasImageSignature(_ head: UnsafeRawBufferPointer) -> Bool {
-        if case .supported = detect(head) { return true }
-        return false
-    }
-
     /// The first bytes as hex, for error messages about unrecognised data.
     static func leadingBytesDescription(_ bytes: UnsafeRawBufferPointer) -> String {
         let head = bytes.prefix(8).map { byte -> String in
