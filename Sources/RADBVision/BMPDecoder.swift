@@ -117,34 +117,49 @@ enum BMPDecoder {
                                        detail: "the pixel data needs \(needed) bytes from byte \(h.dataOffset), the file has \(bytes.count)")
         }
         let fields = [h.masks.r, h.masks.g, h.masks.b, h.masks.a].map(BitField.init)
-        let palette = h.palette
-        return Image(width: h.width, height: h.height) { rgb in
-            for y in 0..<h.height {
-                let row = h.dataOffset + stride * (h.topDown ? y : h.height - 1 - y)
-                for x in 0..<h.width {
-                    var red = 0, green = 0, blue = 0
+        // The palette as a flat RGB table of 256 entries (indices past the file's palette are black).
+        var table = [UInt8](repeating: 0, count: 256 * 3)
+        for (i, c) in h.palette.prefix(256).enumerated() { table[3 * i] = c.0; table[3 * i + 1] = c.1; table[3 * i + 2] = c.2 }
+        let width = h.width
+        let src = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        return table.withUnsafeBufferPointer { table in
+            Image(width: h.width, height: h.height) { rgb in
+                for y in 0..<h.height {
+                    let row = src + h.dataOffset + stride * (h.topDown ? y : h.height - 1 - y)
+                    let out = rgb.baseAddress! + 3 * width * y
                     switch h.bitCount {
-                    case 1, 4, 8:
-                        let bit = x * h.bitCount
-                        let index = (Int(bytes[row + bit / 8]) >> (8 - h.bitCount - bit % 8)) & ((1 << h.bitCount) - 1)
-                        if index < palette.count { (red, green, blue) = (Int(palette[index].0), Int(palette[index].1), Int(palette[index].2)) }
                     case 24:
-                        let p = row + 3 * x
-                        (red, green, blue) = (Int(bytes[p + 2]), Int(bytes[p + 1]), Int(bytes[p]))
+                        for x in 0..<width {
+                            out[3 * x] = row[3 * x + 2]; out[3 * x + 1] = row[3 * x + 1]; out[3 * x + 2] = row[3 * x]
+                        }
+                    case 8:
+                        for x in 0..<width {
+                            let t = 3 * Int(row[x])
+                            out[3 * x] = table[t]; out[3 * x + 1] = table[t + 1]; out[3 * x + 2] = table[t + 2]
+                        }
+                    case 1, 4:
+                        let bits = h.bitCount, mask = (1 << bits) - 1
+                        for x in 0..<width {
+                            let bit = x * bits
+                            let t = 3 * ((Int(row[bit >> 3]) >> (8 - bits - (bit & 7))) & mask)
+                            out[3 * x] = table[t]; out[3 * x + 1] = table[t + 1]; out[3 * x + 2] = table[t + 2]
+                        }
                     default: // 16 or 32 bits through masks
-                        let p = row + x * h.bitCount / 8
-                        var v = UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8
-                        if h.bitCount == 32 { v |= UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24 }
-                        red = fields[0].value(v); green = fields[1].value(v); blue = fields[2].value(v)
-                        if fields[3].mask != 0 {
-                            let a = fields[3].value(v), background = 255 * (255 - a)
-                            red = (red * a + background + 127) / 255
-                            green = (green * a + background + 127) / 255
-                            blue = (blue * a + background + 127) / 255
+                        let wide = h.bitCount == 32, hasAlpha = fields[3].mask != 0
+                        for x in 0..<width {
+                            let p = row + x * (wide ? 4 : 2)
+                            var v = UInt32(p[0]) | UInt32(p[1]) << 8
+                            if wide { v |= UInt32(p[2]) << 16 | UInt32(p[3]) << 24 }
+                            var red = fields[0].value(v), green = fields[1].value(v), blue = fields[2].value(v)
+                            if hasAlpha {
+                                let a = fields[3].value(v), background = 255 * (255 - a)
+                                red = (red * a + background + 127) / 255
+                                green = (green * a + background + 127) / 255
+                                blue = (blue * a + background + 127) / 255
+                            }
+                            out[3 * x] = UInt8(red); out[3 * x + 1] = UInt8(green); out[3 * x + 2] = UInt8(blue)
                         }
                     }
-                    let o = 3 * (y * h.width + x)
-                    rgb[o] = UInt8(red); rgb[o + 1] = UInt8(green); rgb[o + 2] = UInt8(blue)
                 }
             }
         }

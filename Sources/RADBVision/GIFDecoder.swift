@@ -83,21 +83,32 @@ enum GIFDecoder {
         } else {
             rows = Array(0..<frameHeight)
         }
+        // Colour table of 256 entries; -1 marks the transparent index and indices past the table,
+        // which leave the white canvas showing.
+        var table = [Int32](repeating: -1, count: 256)
+        for i in 0..<min(colorCount, 256) where i != transparent {
+            table[i] = Int32(colors[i].Red) << 16 | Int32(colors[i].Green) << 8 | Int32(colors[i].Blue)
+        }
         var line = [GifPixelType](repeating: 0, count: frameWidth)
         var failure: Int32?
-        let image = Image(width: width, height: height) { rgb in
-            rgb.update(repeating: 255)
-            for y in rows {
-                guard DGifGetLine(gif, &line, Int32(frameWidth)) == GIF_OK else { failure = gif.pointee.Error; return }
-                let cy = top + y
-                guard cy < height else { continue }
-                for x in 0..<frameWidth {
-                    let cx = left + x
-                    guard cx < width else { break }
-                    let index = Int(line[x])
-                    guard index != transparent, index < colorCount else { continue }
-                    let c = colors[index], o = 3 * (cy * width + cx)
-                    rgb[o] = c.Red; rgb[o + 1] = c.Green; rgb[o + 2] = c.Blue
+        let visible = max(0, min(frameWidth, width - left)) // columns of the frame inside the canvas
+        let image = table.withUnsafeBufferPointer { table in
+            Image(width: width, height: height) { rgb in
+                rgb.update(repeating: 255)
+                line.withUnsafeMutableBufferPointer { line in
+                    for y in rows {
+                        guard DGifGetLine(gif, line.baseAddress, Int32(frameWidth)) == GIF_OK else { failure = gif.pointee.Error; return }
+                        let cy = top + y
+                        guard cy < height else { continue }
+                        let out = rgb.baseAddress! + 3 * (cy * width + left)
+                        for x in 0..<visible {
+                            let c = table[Int(line[x])]
+                            guard c >= 0 else { continue }
+                            out[3 * x] = UInt8(truncatingIfNeeded: c >> 16)
+                            out[3 * x + 1] = UInt8(truncatingIfNeeded: c >> 8)
+                            out[3 * x + 2] = UInt8(truncatingIfNeeded: c)
+                        }
+                    }
                 }
             }
         }
