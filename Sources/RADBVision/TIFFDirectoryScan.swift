@@ -26,6 +26,7 @@ enum TIFFDirectoryScan {
             return little ? a | b << 16 : a << 16 | b
         }
         guard let ifd = u32(4), let count = u16(ifd), count > 0, count <= 4096 else { return false }
+        var hasMake = false, hasSubIFDs = false
         for k in 0..<count {
             let entry = ifd + 2 + 12 * k
             guard let tag = u16(entry), let type = u16(entry + 2) else { return false }
@@ -36,9 +37,12 @@ enum TIFFDirectoryScan {
             case 259: if let v = value, rawCompressions.contains(v) { return true }
             case 262: if let v = value, rawPhotometrics.contains(v) { return true }
             case 50706: return true                                // DNGVersion
+            case 271: hasMake = true                               // Make (camera maker)
+            case 330: hasSubIFDs = true                            // SubIFDs (where NEF, ARW, PEF keep the raw data)
             default: break
             }
         }
-        return false
+        // A camera's make with sub-directories: the full picture lives in a SubIFD as sensor data.
+        return hasMake && hasSubIFDs
     }
 }
