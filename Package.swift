@@ -27,7 +27,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs",
-                       providers: [.apt(["libturbojpeg0-dev", "libpng-dev", "libwebp-dev"])]),
+                       providers: [.apt(["libturbojpeg0-dev", "libpng-dev", "libwebp-dev", "libheif-dev",
+                                          "libtiff-dev", "libgif-dev", "libraw-dev"])]),
 
         // MARK: - Layers of the engine
         .target(name: "RADBCore", swiftSettings: strict),

@@ -3,6 +3,7 @@
 #   sudo bash Tools/install-deps.sh        (root needs no sudo)
 set -euo pipefail
 packages=(liblmdb-dev libopenblas-dev libsqlite3-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev pkg-config
+          libheif-dev libtiff-dev libgif-dev libraw-dev   # HEIC/HEIF + AVIF (libheif with libde265, dav1d), TIFF, GIF, camera RAW
           dataset-fashion-mnist sqlite3)   # Fashion-MNIST for the training tests; sqlite3 for one CLI test
 missing=()
 for p in "${packages[@]}"; do

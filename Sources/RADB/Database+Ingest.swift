@@ -37,10 +37,18 @@ extension Database {
         let files = listing.files
         // Entries the walk could not list (a name that is not UTF-8) are failures, not silence.
         let unlisted = listing.problems.map { IngestReport.Failure(path: $0.path, reason: $0.reason) }
+        let skipped = listing.skipped.map { IngestReport.Failure(path: $0.path, reason: $0.reason) }
         guard !files.isEmpty || !unlisted.isEmpty else {
-            throw DatabaseError.invalidArgument("no images found under \(paths.map(\.path).joined(separator: ", ")): radb reads JPEG, PNG and WebP files")
+            var message = "no images found under \(paths.map(\.path).joined(separator: ", ")): radb reads \(Self.readableFormats)"
+            if !skipped.isEmpty {
+                message += "; skipped \(skipped.count) file\(skipped.count == 1 ? "" : "s"): "
+                    + skipped.prefix(5).map { "\($0.path): \($0.reason)" }.joined(separator: "; ")
+                    + (skipped.count > 5 ? "; …" : "")
+            }
+            throw DatabaseError.invalidArgument(message)
         }
         var report = IngestReport(added: 0, unchanged: 0, failed: unlisted, cancelled: false, addedIDs: [])
+        report.skipped = skipped
         let pipeline = FeaturePipeline(model: models.base.model, memoryBudget: options.decodeMemoryBudget)
         let batches = stride(from: 0, to: files.count, by: options.batchSize).map { $0..<min(files.count, $0 + options.batchSize) }
         let seen = SeenContents()
@@ -95,7 +103,7 @@ extension Database {
                             hashes[i] = SHA256.hex(bytes)
                             data[i] = bytes
                         } catch {
-                            failures[i] = Self.describeFailure(error)
+                            failures[i] = Self.describeFailure(error, path: urls[i].path)
                         }
                     }
                 }
@@ -116,7 +124,7 @@ extension Database {
         batch.decoded = pipeline.prepare(batch.fresh.map { ImageSource.bytes(data[$0]!, name: urls[$0].path) })
         var decodeFailures = [Int: String]()
         for (j, i) in batch.fresh.enumerated() {
-            if let error = batch.decoded.failures[j] { decodeFailures[i] = Self.describeFailure(error) }
+            if let error = batch.decoded.failures[j] { decodeFailures[i] = Self.describeFailure(error, path: urls[i].path) }
         }
         for i in urls.indices {
             if let reason = readFailures[i] ?? decodeFailures[i] { batch.failures.append(IngestReport.Failure(path: urls[i].path, reason: reason)) }
@@ -137,7 +145,7 @@ extension Database {
             do { rows = try pipeline.features(of: batch.decoded) } catch {
                 rows = batch.fresh.map { _ in nil }
                 for (j, i) in batch.fresh.enumerated() where batch.decoded.rows[j] != nil {
-                    failed.append(.init(path: batch.urls[i].path, reason: Self.describeFailure(error)))
+                    failed.append(.init(path: batch.urls[i].path, reason: Self.describeFailure(error, path: batch.urls[i].path)))
                 }
             }
             for (j, i) in batch.fresh.enumerated() where batch.decoded.rows[j] != nil {
@@ -145,7 +153,8 @@ extension Database {
                     ready.append((i, f, size))
                 } else if failed.allSatisfy({ $0.path != batch.urls[i].path }) {
                     failed.append(.init(path: batch.urls[i].path,
-                                        reason: EmbedderError.nonFiniteEmbedding(path: batch.urls[i].path).description))
+                                        reason: Self.describeFailure(EmbedderError.nonFiniteEmbedding(path: batch.urls[i].path),
+                                                                     path: batch.urls[i].path)))
                 }
             }
         }
@@ -182,10 +191,15 @@ extension Database {
         report.addedIDs += ids
     }
 
-    static func describeFailure(_ error: Error) -> String {
-        if let e = error as? LocalizedError, let d = e.errorDescription { return d }
-        return String(describing: error)
+    /// What went wrong with the file at `path`, without repeating the path (the report names it).
+    static func describeFailure(_ error: Error, path: String) -> String {
+        let text: String
+        if let e = error as? LocalizedError, let d = e.errorDescription { text = d } else { text = String(describing: error) }
+        return text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
     }
+
+    /// The formats ingest reads, for messages.
+    static let readableFormats = "JPEG, PNG, WebP, HEIC/HEIF, AVIF, TIFF, GIF, BMP and camera RAW files"
 }
 
 /// Content hashes an ingest run has scheduled for storing, so a file repeated in the run is

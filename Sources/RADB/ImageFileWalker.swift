@@ -1,4 +1,5 @@
 import Foundation
+import RADBVision
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,8 +11,9 @@ import Glibc
 /// hidden entries (names starting with "."). Which files are images is decided by their
 /// first bytes (`ImageFileWalker.looksLikeImage`), never by the name: a `.jpg` that is really
 /// text is still listed (so it can be reported as failed), while files inside folders whose
-/// first bytes are not an image signature and whose names carry no image extension are
-/// skipped silently (documents, sidecars, thumbnails databases…).
+/// first bytes are not an image signature and whose names carry no image extension are left
+/// out — and listed in `Listing.skipped` with the reason (documents, sidecars, videos…), so a
+/// caller can say what it did not read. Hidden entries are the one silent exception.
 public struct ImageFileWalker: Sendable {
     /// A path given by the user that does not exist or cannot be read.
     public struct Error: Swift.Error, CustomStringConvertible, Sendable {
@@ -21,7 +23,12 @@ public struct ImageFileWalker: Sendable {
     }
 
     /// File-name extensions that mark a file as meant to be an image.
-    public static let imageExtensions: Set<String> = ["jpg", "jpeg", "jpe", "png", "webp"]
+    public static let imageExtensions: Set<String> = [
+        "jpg", "jpeg", "jpe", "png", "webp", "heic", "heif", "hif", "avif", "tif", "tiff", "gif", "bmp", "dib",
+        // camera raw
+        "dng", "cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "orf", "rw2", "raf", "pef", "srw", "x3f",
+        "3fr", "fff", "iiq", "mrw", "erf", "kdc", "dcr", "mos", "rwl",
+    ]
 
     public init() {}
 
@@ -31,6 +38,9 @@ public struct ImageFileWalker: Sendable {
     public struct Listing: Sendable {
         public var files: [URL]
         public var problems: [Error]
+        /// Files inside the folders that are not images (by their first bytes and their name),
+        /// each with what they are: "not an image …" or "unsupported format: …".
+        public var skipped: [Error] = []
     }
 
     /// Every candidate file under `roots`, each once, in a stable order. A root that is a
@@ -43,6 +53,7 @@ public struct ImageFileWalker: Sendable {
     public func listing(under roots: [URL]) throws -> Listing {
         var out: [URL] = []
         var problems: [Error] = []
+        var skipped: [Error] = []
         var seenFiles = Set<FileKey>()
         var seenDirs = Set<FileKey>()
         for root in roots {
@@ -51,12 +62,12 @@ public struct ImageFileWalker: Sendable {
                 throw Error(path: root.path, reason: "no such file or folder (\(String(cString: strerror(errno))))")
             }
             if (st.st_mode & S_IFMT) == S_IFDIR {
-                walk(root, &out, &problems, &seenFiles, &seenDirs)
+                walk(root, &out, &problems, &skipped, &seenFiles, &seenDirs)
             } else if seenFiles.insert(FileKey(st)).inserted {
                 out.append(root)
             }
         }
-        return Listing(files: out, problems: problems)
+        return Listing(files: out, problems: problems, skipped: skipped)
     }
 
     private struct FileKey: Hashable {
@@ -65,7 +76,7 @@ public struct ImageFileWalker: Sendable {
         init(_ st: stat) { device = UInt64(st.st_dev); inode = UInt64(st.st_ino) }
     }
 
-    private func walk(_ dir: URL, _ out: inout [URL], _ problems: inout [Error], _ seenFiles: inout Set<FileKey>,
+    private func walk(_ dir: URL, _ out: inout [URL], _ problems: inout [Error], _ skipped: inout [Error], _ seenFiles: inout Set<FileKey>,
                       _ seenDirs: inout Set<FileKey>) {
         var st = stat()
         guard stat(dir.path, &st) == 0, seenDirs.insert(FileKey(st)).inserted else { return }
@@ -81,10 +92,14 @@ public struct ImageFileWalker: Sendable {
             guard stat(url.path, &s) == 0 else { continue }  // dangling link: nothing to read
             switch s.st_mode & S_IFMT {
             case S_IFDIR:
-                walk(url, &out, &problems, &seenFiles, &seenDirs)
+                walk(url, &out, &problems, &skipped, &seenFiles, &seenDirs)
             case S_IFREG:
                 guard seenFiles.insert(FileKey(s)).inserted else { continue }
-                if Self.imageExtensions.contains(url.pathExtension.lowercased()) || Self.looksLikeImage(url) {
+                if Self.imageExtensions.contains(url.pathExtension.lowercased()) {
+                    out.append(url)
+                } else if let reason = Self.notAnImageReason(url) {
+                    skipped.append(Error(path: url.path, reason: reason))
+                } else {
                     out.append(url)
                 }
             default:
@@ -112,14 +127,28 @@ public struct ImageFileWalker: Sendable {
         return (names, undecodable)
     }
 
-    /// True when the file starts with a JPEG, PNG or WebP signature.
+    /// True when the file starts with the signature of a format radb decodes (JPEG, PNG, WebP,
+    /// HEIC/HEIF, AVIF, TIFF, GIF, BMP, camera RAW).
     public static func looksLikeImage(_ url: URL) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: url.path) else { return false }
+        notAnImageReason(url) == nil
+    }
+
+    /// nil when the file's first bytes are an image signature radb decodes; otherwise why it is
+    /// not read ("not an image …", "unsupported format: …", "cannot read …").
+    static func notAnImageReason(_ url: URL) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            return "cannot read the file (\(String(cString: strerror(errno)))); check that it is readable"
+        }
         defer { try? handle.close() }
-        let head = [UInt8](handle.readData(ofLength: 12))
-        if head.count >= 3, head[0] == 0xFF, head[1] == 0xD8, head[2] == 0xFF { return true }
-        if head.count >= 8, head[0..<8] == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] { return true }
-        if head.count >= 12, head[0..<4] == Array("RIFF".utf8)[...], head[8..<12] == Array("WEBP".utf8)[...] { return true }
-        return false
+        let head = handle.readData(ofLength: 64)
+        if head.isEmpty { return "not an image: the file is empty" }
+        return head.withUnsafeBytes { bytes -> String? in
+            switch ImageDecoder.signature(of: bytes) {
+            case .image: return nil
+            case .unsupported(let name): return "unsupported format: \(name)"
+            case .unknown(let leading):
+                return "not an image: its first bytes (\(leading)) match no image signature radb reads, and its name has no image extension"
+            }
+        }
     }
 }

@@ -38,7 +38,8 @@ public struct IngestProgress: Sendable {
     public var failed: Int
 }
 
-/// What an ingest did: every file is counted exactly once as added, unchanged or failed.
+/// What an ingest did: every file is counted exactly once as added, unchanged or failed — or,
+/// for a file in a folder that is not an image, listed in `skipped`.
 public struct IngestReport: Sendable {
     /// A file that could not be added, and why (what is wrong and what to do).
     public struct Failure: Sendable, Equatable {
@@ -50,6 +51,10 @@ public struct IngestReport: Sendable {
     /// Files whose content was already stored (same SHA-256), including duplicates within this run.
     public var unchanged: Int
     public var failed: [Failure]
+    /// Files inside the given folders that were not read because they are not images (or are
+    /// in a format radb does not decode), with the reason. Not counted in `failed`: a folder of
+    /// photos next to their sidecar files ingests completely.
+    public var skipped: [Failure] = []
     /// True when the run stopped early on request; everything reported as added is stored.
     public var cancelled: Bool
     /// Ids of the items added, in the order the files were found.

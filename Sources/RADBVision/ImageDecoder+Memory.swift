@@ -20,9 +20,19 @@ public struct DecodingCost: Sendable, Equatable {
 }
 
 extension ImageDecoder {
-    /// Bytes per decoded pixel at the peak, for every format: a 4-byte codec buffer (RGBA, or
-    /// CMYK) next to the 3-byte RGB image, or the RGB image next to its rotated copy (6).
-    static let peakBytesPerPixel = 7
+    /// Bytes per decoded pixel at the peak of decoding, by format: JPEG, PNG and WebP hold a
+    /// 4-byte codec buffer (RGBA, or CMYK) next to the 3-byte RGB image, or the RGB image next to
+    /// its rotated copy (7); the other decoders say what they hold in their own constant.
+    static func peakBytesPerPixel(_ format: ImageFormat) -> Int {
+        switch format {
+        case .jpeg, .png, .webp: return 7
+        case .heif, .avif: return HEIFDecoder.peakBytesPerPixel
+        case .tiff: return TIFFDecoder.peakBytesPerPixel
+        case .gif: return GIFDecoder.peakBytesPerPixel
+        case .bmp: return BMPDecoder.peakBytesPerPixel
+        case .raw: return RAWDecoder.peakBytesPerPixel
+        }
+    }
 
     /// The memory decoding `bytes` with `targetSizeHint` will need, from the header alone.
     /// - Throws: the `ImageError`s `size(of:source:)` throws for unreadable headers.
@@ -37,7 +47,7 @@ extension ImageDecoder {
             let d = JPEGDecoder.denominator(for: upright, target: targetSizeHint)
             decoded = ImageSize(width: (upright.width + d - 1) / d, height: (upright.height + d - 1) / d)
         }
-        let (bytesNeeded, overflow) = decoded.pixelCount.multipliedReportingOverflow(by: peakBytesPerPixel)
+        let (bytesNeeded, overflow) = decoded.pixelCount.multipliedReportingOverflow(by: peakBytesPerPixel(format))
         return DecodingCost(format: format, declaredSize: upright, peakBytes: overflow ? Int.max : bytesNeeded)
     }
 

@@ -14,7 +14,8 @@ extension ImageDecoder {
 
     /// Buffer variant of `size(of:name:)`.
     public static func size(of bytes: UnsafeRawBufferPointer, source: String) throws -> ImageSize {
-        switch try format(of: bytes, source: source) {
+        let format = try format(of: bytes, source: source)
+        switch format {
         case .jpeg:
             guard let handle = tjInitDecompress() else {
                 throw ImageError.corrupt(source: source, format: .jpeg, detail: "TurboJPEG could not start a decoder")
@@ -39,6 +40,16 @@ extension ImageDecoder {
             }
             let size = ImageSize(width: Int(features.width), height: Int(features.height))
             return (ExifOrientationReader.webpOrientation(bytes) ?? .up).uprightSize(of: size)
+        case .heif, .avif:
+            return try HEIFDecoder.size(bytes, format: format, source: source)
+        case .tiff:
+            return try TIFFDecoder.size(bytes, source: source)
+        case .gif:
+            return try GIFDecoder.size(bytes, source: source)
+        case .bmp:
+            return try BMPDecoder.size(bytes, source: source)
+        case .raw:
+            return try RAWDecoder.size(bytes, source: source)
         }
     }
 }

@@ -5,12 +5,14 @@ import Glibc
 
 // MARK: - ImageDecoder
 
-/// Turns JPEG, PNG or WebP bytes into an upright RGB `Image`.
+/// Turns JPEG, PNG, WebP, HEIC/HEIF, AVIF, TIFF, GIF, BMP or camera RAW bytes into an upright RGB `Image`.
 ///
 /// The format is detected from the leading bytes, never from the file name. Before any pixel
 /// memory is allocated the header is read and its pixel count compared with `maxPixels`, so a
 /// small file declaring a gigantic picture (a decompression bomb) costs nothing. EXIF
-/// orientation is applied; alpha is composited over white; greyscale and CMYK become RGB.
+/// orientation is applied (HEIF's own rotation instead, TIFF's Orientation tag, a raw file's
+/// camera orientation); alpha is composited over white; greyscale and CMYK become RGB; 16-bit
+/// samples become 8-bit. Multi-picture files give their first (or primary) picture.
 ///
 /// ```swift
 /// let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: "IMG_0001.jpg"),
@@ -59,19 +61,52 @@ public enum ImageDecoder {
     /// Decodes bytes the caller keeps alive for the duration of the call.
     public static func decode(_ bytes: UnsafeRawBufferPointer, source: String, maxPixels: Int = defaultMaxPixels,
                               targetSizeHint: ImageSize? = nil) throws -> Image {
+        try decodeDescribed(bytes, source: source, maxPixels: maxPixels, targetSizeHint: targetSizeHint).image
+    }
+
+    /// A decoded picture with what it was decoded from.
+    public struct DecodedImage: Sendable {
+        public var image: Image
+        public var format: ImageFormat
+        /// For camera raw files, how the picture was made: "embedded preview" (the JPEG the
+        /// camera stored) or "half-size demosaic" (libraw, from the sensor data); nil otherwise.
+        public var rendering: String?
+    }
+
+    /// `decode(_:name:maxPixels:targetSizeHint:)`, also saying which format the data was in and,
+    /// for camera raw files, whether the embedded preview or a demosaic made the picture.
+    public static func decodeDescribed(_ data: Data, name: String = "<memory>", maxPixels: Int = defaultMaxPixels,
+                                       targetSizeHint: ImageSize? = nil) throws -> DecodedImage {
+        try data.withUnsafeBytes {
+            try decodeDescribed($0, source: name, maxPixels: maxPixels, targetSizeHint: targetSizeHint)
+        }
+    }
+
+    /// Buffer variant of `decodeDescribed(_:name:maxPixels:targetSizeHint:)`.
+    public static func decodeDescribed(_ bytes: UnsafeRawBufferPointer, source: String, maxPixels: Int = defaultMaxPixels,
+                                       targetSizeHint: ImageSize? = nil) throws -> DecodedImage {
         guard maxPixels > 0 else { throw ImageError.invalidArgument("maxPixels must be positive, got \(maxPixels)") }
         guard bytes.count > 0, bytes.baseAddress != nil else { throw ImageError.empty(source: source) }
-        switch ImageFormat.detect(bytes) {
-        case .supported(.jpeg):
-            return try JPEGDecoder.decode(bytes, source: source, maxPixels: maxPixels, targetSize: targetSizeHint)
-        case .supported(.png):
-            return try PNGDecoder.decode(bytes, source: source, maxPixels: maxPixels)
-        case .supported(.webp):
-            return try WebPDecoder.decode(bytes, source: source, maxPixels: maxPixels)
-        case .unsupported(let name):
-            throw ImageError.unsupportedFormat(source: source, format: name)
-        case .unknown:
-            throw ImageError.notAnImage(source: source, leadingBytes: ImageFormat.leadingBytesDescription(bytes))
+        let format = try format(of: bytes, source: source)
+        func plain(_ image: Image) -> DecodedImage { DecodedImage(image: image, format: format, rendering: nil) }
+        switch format {
+        case .jpeg:
+            return plain(try JPEGDecoder.decode(bytes, source: source, maxPixels: maxPixels, targetSize: targetSizeHint))
+        case .png:
+            return plain(try PNGDecoder.decode(bytes, source: source, maxPixels: maxPixels))
+        case .webp:
+            return plain(try WebPDecoder.decode(bytes, source: source, maxPixels: maxPixels))
+        case .heif, .avif:
+            return plain(try HEIFDecoder.decode(bytes, format: format, source: source, maxPixels: maxPixels))
+        case .tiff:
+            return plain(try TIFFDecoder.decode(bytes, source: source, maxPixels: maxPixels))
+        case .gif:
+            return plain(try GIFDecoder.decode(bytes, source: source, maxPixels: maxPixels))
+        case .bmp:
+            return plain(try BMPDecoder.decode(bytes, source: source, maxPixels: maxPixels))
+        case .raw:
+            let (image, rendering) = try RAWDecoder.decode(bytes, source: source, maxPixels: maxPixels, targetSize: targetSizeHint)
+            return DecodedImage(image: image, format: format, rendering: rendering.rawValue)
         }
     }
 
@@ -84,6 +119,25 @@ public enum ImageDecoder {
         case .supported(let format): return format
         case .unsupported(let name): throw ImageError.unsupportedFormat(source: source, format: name)
         case .unknown: throw ImageError.notAnImage(source: source, leadingBytes: ImageFormat.leadingBytesDescription(bytes))
+        }
+    }
+
+    /// What the first bytes of a file say, for a caller deciding whether to read it at all.
+    public enum Signature: Equatable, Sendable {
+        /// A format radb decodes (the exact one is decided from the whole file).
+        case image
+        /// A recognised format radb does not decode, by name.
+        case unsupported(String)
+        /// No known signature; the first bytes in hex.
+        case unknown(leadingBytes: String)
+    }
+
+    /// Classifies the first bytes of a file (64 are plenty) without decoding anything.
+    public static func signature(of head: UnsafeRawBufferPointer) -> Signature {
+        switch ImageFormat.detect(head) {
+        case .supported: return .image
+        case .unsupported(let name): return .unsupported(name)
+        case .unknown: return .unknown(leadingBytes: ImageFormat.leadingBytesDescription(head))
         }
     }
 

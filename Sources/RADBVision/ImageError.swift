@@ -12,7 +12,7 @@ public enum ImageError: Error, Sendable, Equatable, CustomStringConvertible, Loc
     case empty(source: String)
     /// The leading bytes match no image format at all (text, a PDF, random data, ...).
     case notAnImage(source: String, leadingBytes: String)
-    /// A recognised image format that radb does not decode (GIF, BMP, TIFF, HEIC, AVIF).
+    /// A recognised format that radb does not decode (video, JPEG XL, an animated WebP, a TIFF of floats, …).
     case unsupportedFormat(source: String, format: String)
     /// The header declares more pixels than the limit; refused before any pixel memory is allocated.
     case tooLarge(source: String, width: Int, height: Int, maxPixels: Int)
@@ -37,8 +37,9 @@ public enum ImageError: Error, Sendable, Equatable, CustomStringConvertible, Loc
         case let .empty(source):
             return "\(source): the file is empty (0 bytes). Re-copy or re-download it, or remove it from the input."
         case let .notAnImage(source, leading):
-            return "\(source): not an image; its first bytes (\(leading)) match no JPEG, PNG or WebP signature. "
-                + "The file name's extension is ignored; remove the file from the input or convert it to JPEG, PNG or WebP."
+            return "\(source): not an image; its first bytes (\(leading)) match no signature of the formats radb reads "
+                + "(JPEG, PNG, WebP, HEIC/HEIF, AVIF, TIFF, GIF, BMP, camera RAW). "
+                + "The file name's extension is ignored; remove the file from the input or convert it to one of those."
         case let .unsupportedFormat(source, format):
             return "\(source): \(format) images are not supported. Convert the file to JPEG, PNG or WebP."
         case let .tooLarge(source, width, height, maxPixels):
@@ -64,6 +65,13 @@ public enum ImageError: Error, Sendable, Equatable, CustomStringConvertible, Loc
     }
 
     public var errorDescription: String? { description }
+
+    /// `description` without the leading "source: ", for a report that names the file already.
+    public var reason: String {
+        let text = description
+        if let source, text.hasPrefix(source + ": ") { return String(text.dropFirst(source.count + 2)) }
+        return text
+    }
 
     /// The file path or buffer name the error is about (nil for argument errors).
     public var source: String? {

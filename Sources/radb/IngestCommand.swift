@@ -11,7 +11,9 @@ struct IngestCommand: ParsableCommand {
         commandName: "ingest",
         abstract: "Add images (files or folders, recursively) to the database.",
         discussion: """
-        Files are recognised by their content, not their names. Ingest is idempotent: an image \
+        Files are recognised by their content, not their names: JPEG, PNG, WebP, HEIC/HEIF, AVIF, \
+        TIFF, GIF, BMP and camera RAW. Files in the folders that are not images are listed as \
+        skipped, with the reason. Ingest is idempotent: an image \
         whose content is already stored is counted as unchanged. It is safe to interrupt at any \
         moment (Ctrl-C, kill): run the same command again to finish. Files that cannot be read \
         are listed with the reason and never stop the run. Creates the database if it does not exist.
@@ -50,11 +52,14 @@ struct IngestCommand: ParsableCommand {
             if global.json {
                 Output.json(["added": report.added, "unchanged": report.unchanged,
                              "failed": report.failed.map { ["path": $0.path, "error": $0.reason] },
+                             "skipped": report.skipped.map { ["path": $0.path, "reason": $0.reason] },
                              "cancelled": report.cancelled,
                              "relearned_anchors": report.relearnedAnchors.map { $0 as Any } ?? NSNull()])
             } else {
+                for s in report.skipped { Output.note("skipped: \(s.path): \(s.reason)") }
                 for f in report.failed { Output.note("failed: \(f.path): \(f.reason)") }
                 print("added \(report.added), unchanged \(report.unchanged), failed \(report.failed.count)"
+                      + (report.skipped.isEmpty ? "" : ", skipped \(report.skipped.count) (not images)")
                       + (report.cancelled ? " (interrupted: run the same command again to finish)" : ""))
                 if let t = report.relearnedAnchors { print("the collection has outgrown its partitions: re-partitioned under \(t) k-means anchors") }
             }

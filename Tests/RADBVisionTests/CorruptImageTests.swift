@@ -47,9 +47,14 @@ final class CorruptImageTests: XCTestCase {
     }
 
     func testUnsupportedFormatIsNamed() {
-        guard case .unsupportedFormat(_, "GIF")? = decodeError("unsupported.gif") else {
-            return XCTFail("expected .unsupportedFormat(GIF)")
+        // An MP4 video's ftyp box: recognised, named, refused.
+        let mp4: [UInt8] = [0, 0, 0, 0x18] + Array("ftypisom".utf8) + [0, 0, 2, 0] + Array("isomiso2".utf8)
+        XCTAssertThrowsError(try ImageDecoder.decode(mp4, name: "clip.heic")) { error in
+            guard case .unsupportedFormat("clip.heic", let format)? = error as? ImageError else { return XCTFail("\(error)") }
+            XCTAssertTrue(format.contains("video"), format)
         }
+        // The GIF once kept here as an unsupported format now decodes (first frame).
+        XCTAssertEqual(try ImageDecoder.decode(contentsOf: Fixtures.image("unsupported.gif")).size, ImageSize(width: 64, height: 32))
     }
 
     func testMissingFileAndDirectory() {

@@ -1,11 +1,12 @@
 // radb-bench-vision — decode + resize throughput of RADBVision on a list of image files.
 //
 // Usage: radb-bench-vision --list FILES.txt [--threads N] [--size 224] [--no-dct] [--repeat R]
-//                           [--resize-only] [--dump DIR]
+//                           [--resize-only] [--decode-only] [--dump DIR]
 //
 // For each file: read, decode (EXIF orientation applied; JPEGs at a reduced DCT scale that
 // still covers size×size unless --no-dct), resize to size×size with the antialiasing filter.
-// Threads each take every N-th file; each resize runs on its own thread only (threads: 1).
+// --decode-only skips the resize and decodes at full size (no DCT scaling): decode speed per
+// format, as Tools/bench_formats.py compares with Pillow. Threads each take every N-th file; each resize runs on its own thread only (threads: 1).
 // Prints one line: `images=… failures=… seconds=… images_per_s=… cpu_seconds=…` (best of R passes after a
 // warm-up; CPU = user + system time of the process during the pass with the least CPU).
 // Tools/bench_decode.py runs this next to Pillow on the same files.
@@ -21,6 +22,8 @@ struct Options {
     var repeats = 3
     /// Decode each file once, then time only the resizes (a development aid).
     var resizeOnly = false
+    /// Time the decode alone, at full size (`--decode-only`).
+    var decodeOnly = false
     /// Write each output as DIR/<index>.png (to compare pixels with a peer) and exit.
     var dump: String?
 }
@@ -35,6 +38,7 @@ func parseOptions() -> Options {
         case "--size": o.size = Int(args.next() ?? "") ?? 0
         case "--no-dct": o.dct = false
         case "--resize-only": o.resizeOnly = true
+        case "--decode-only": o.decodeOnly = true; o.dct = false
         case "--dump": o.dump = args.next()
         case "--repeat": o.repeats = Int(args.next() ?? "") ?? 0
         default:
@@ -78,8 +82,12 @@ func pass() -> (Double, Int) {
         while i < urls.count {
             do {
                 let image = try ImageDecoder.decode(contentsOf: urls[i], targetSizeHint: hint)
-                let out = image.resized(width: options.size, height: options.size, threads: 1)
-                if out.width != options.size { failed += 1 }
+                if options.decodeOnly {
+                    if image.width == 0 { failed += 1 }
+                } else {
+                    let out = image.resized(width: options.size, height: options.size, threads: 1)
+                    if out.width != options.size { failed += 1 }
+                }
             } catch {
                 failed += 1
             }
