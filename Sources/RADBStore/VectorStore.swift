@@ -52,9 +52,13 @@ import GRDB
 /// L == S + 1 (a writer is between steps 3 and 4, or died there).
 ///
 /// Recovery (on open, before every write, and when a reader finds the writer dead): under the
-/// writer lock, if L == S + 1, apply LMDB's `pending` to the catalog with seq L — roll the
-/// lagging side forward. Applying is idempotent. Any other gap (S > L, or L > S + 1) means a
-/// half was restored or lost separately; it is reported as `inconsistentHalves`, never guessed.
+/// writer lock, first make LMDB's read transactions see its newest commit (a writer killed
+/// while LMDB published its commit leaves that commit on disk, and the next LMDB write builds
+/// on it, but read transactions still start from the one before; see
+/// `LMDBEnvironment.publishLatestCommit`); then, if L == S + 1, apply LMDB's `pending` to the
+/// catalog with seq L — roll the lagging side forward. Applying is idempotent. Any other gap
+/// (S > L, or L > S + 1) means a half was restored or lost separately; it is reported as
+/// `inconsistentHalves`, never guessed.
 ///
 /// Readers: a snapshot opens the SQLite read transaction first, then the LMDB one, and accepts
 /// the pair only if both show the same seq (retrying briefly while a writer is between its
@@ -393,6 +397,9 @@ public final class VectorStore: @unchecked Sendable {
     /// the writer lock.
     func recoverLocked() throws {
         waitForCatalogCommit()
+        // A writer killed while LMDB published its commit leaves that commit invisible to read
+        // transactions until a write transaction begins; see `publishLatestCommit`.
+        try lmdbCall { try lmdb.publishLatestCommit() }
         let (l, s) = try sequences()
         if l == s { return }
         guard l == s + 1 else {

@@ -127,6 +127,13 @@ extension VectorStore {
         }
     }
 
+    /// Kills this process (SIGKILL) the way a writer dies inside LMDB's meta-page write: the
+    /// last commit is on disk, but the lock file still publishes the one before it. Set as
+    /// `afterVectorCommitHook` to kill a write between its two commits at that worst moment.
+    package func dieBeforeLMDBPublishesLastCommitForTesting() throws -> Never {
+        try lmdbCall { try lmdb.dieBeforePublishingLastCommitForTesting() }
+    }
+
     /// Damages the content-hash index the way a bug could, so that the tests can prove that
     /// `check()` notices: removes the entry of `id` (indexed under `contentHash`), and adds one
     /// for `danglingId` under `contentHash` if given.

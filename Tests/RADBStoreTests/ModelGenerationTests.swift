@@ -196,6 +196,63 @@ final class ModelGenerationTests: StoreTestCase {
         for (id, path) in acknowledged { XCTAssertEqual(try store.item(id: id)?.metadata.path, path, "acknowledged id \(id)") }
     }
 
+    /// A writer SIGKILLed inside LMDB's meta-page write (`die-publishing`) leaves its commit
+    /// decided — the next LMDB write transaction builds on it — but invisible to read
+    /// transactions until some process begins a write. A generation switch in another process
+    /// must then roll that insert's catalog half forward and place its items; working from the
+    /// stale view, it dropped their vectors while their content-index entries stayed, and gave
+    /// its commit the insert's number, so that `check()` found "40 content-index entries point
+    /// at no catalog row" (the rare failure of the test above).
+    ///
+    /// This process keeps the database open throughout, as the reader process of that test
+    /// did: the first process to open an LMDB environment resets its lock file from the meta
+    /// pages, which would hide the dead writer's state.
+    func testGenerationSwitchAfterAWriterDiedPublishingItsCommit() throws {
+        let url = databaseURL()
+        XCTAssertEqual(try startProbe(["create-anchored", url.path, "16", "300", "4"]).wait().status, 0)
+        let holder = try VectorStore.open(at: url, options: fastOptions)
+        defer { withExtendedLifetime(holder) {} }
+        try dieWhilePublishing(url, items: 40)
+        let switched = try startProbe(["switch-loop", url.path, "5", "1"]).wait()
+        XCTAssertEqual(switched.status, 0, switched.stderr)
+        let store = try VectorStore.open(at: url, options: fastOptions)
+        XCTAssertEqual(try store.check().map(\.description), [])
+        XCTAssertEqual(try store.stats().items, 340, "the insert was decided by its LMDB commit")
+        XCTAssertEqual(try store.item(id: 301)?.metadata.path, "dying/i0")
+        XCTAssertEqual(try store.generation()?.number, 2)
+        try assertWholeGeneration(store)
+    }
+
+    /// The same for a write in this process and for a plain open: both see the dead writer's
+    /// commit (ids are not handed out twice, the catalog half is rolled forward).
+    func testWritesAndOpensAfterAWriterDiedPublishingItsCommitSeeThatCommit() throws {
+        let url = databaseURL()
+        XCTAssertEqual(try startProbe(["create-anchored", url.path, "16", "300", "4"]).wait().status, 0)
+        let holder = try VectorStore.open(at: url, options: fastOptions) // keeps the environment open
+        defer { withExtendedLifetime(holder) {} }
+        try dieWhilePublishing(url, items: 40)
+        do {
+            let store = try VectorStore.open(at: url, options: fastOptions)
+            XCTAssertEqual(try store.stats().items, 340, "open rolls the decided insert forward")
+        }
+        try dieWhilePublishing(url, items: 40) // now ids 341…380
+        let store = try VectorStore.open(at: url, options: fastOptions)
+        let g = try XCTUnwrap(try store.generation())
+        let ids = try store.insert(routed(newItems(10, dimension: 16, anchors: 1, seed: 71), g), generation: g.number)
+        XCTAssertEqual(ids.first, 381, "ids after the dead writer's")
+        XCTAssertEqual(try store.check().map(\.description), [])
+        XCTAssertEqual(try store.stats().items, 390)
+        XCTAssertEqual(try store.item(id: 341)?.metadata.path, "dying/i0")
+    }
+
+    /// Runs the probe that inserts `items` and dies as if inside LMDB's meta-page write.
+    private func dieWhilePublishing(_ url: URL, items: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        let probe = try startProbe(["die-publishing", url.path, String(items)])
+        let result = probe.wait()
+        XCTAssertEqual(probe.process.terminationReason, .uncaughtSignal, result.stderr, file: file, line: line)
+        XCTAssertEqual(result.status, SIGKILL, result.stderr, file: file, line: line)
+    }
+
     // MARK: - Damaged anchors (issue 12, item 8)
 
     func testDamagedAnchorsAreReportedNeverUsed() throws {

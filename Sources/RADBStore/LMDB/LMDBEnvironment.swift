@@ -306,6 +306,77 @@ package final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
+    // MARK: - A writer that died while publishing its commit
+
+    /// Whether the environment was opened with `MDB_RDONLY` (no transaction can write).
+    var isReadOnly: Bool {
+        var flags: UInt32 = 0
+        mdb_env_get_flags(env, &flags)
+        return flags & UInt32(MDB_RDONLY) != 0
+    }
+
+    /// Makes the read transactions of every process start from the newest commit on disk.
+    ///
+    /// Why: a read transaction starts from the transaction id published in the lock file
+    /// (`mti_txnid`), which LMDB updates only after it wrote the commit's meta page
+    /// (`mdb_env_write_meta`). A writer killed in between — during the meta page's synchronous
+    /// write, for one — leaves a commit that is decided (the next write transaction builds on
+    /// it) but that read transactions do not see until some process begins a write
+    /// transaction: LMDB's write mutex then reports its owner dead, and LMDB publishes the
+    /// newest meta page (`mdb_mutex_failed`). Beginning and aborting a write transaction does
+    /// just that, and costs a mutex round trip otherwise.
+    ///
+    /// Call with the store's writer lock held, before reading the state that a write or a
+    /// recovery builds on. Does nothing in an environment opened read-only.
+    func publishLatestCommit() throws {
+        guard !isReadOnly else { return }
+        while true {
+            pthread_rwlock_rdlock(gate)
+            var txn: OpaquePointer?
+            let rc = mdb_txn_begin(env, nil, 0, &txn)
+            if rc == MDB_MAP_RESIZED {
+                pthread_rwlock_unlock(gate)
+                try adoptMapSize()
+                continue
+            }
+            defer { pthread_rwlock_unlock(gate) }
+            try LMDBError.check(rc, "mdb_txn_begin(write)")
+            mdb_txn_abort(txn)
+            return
+        }
+    }
+
+    /// Test hook: leaves the environment as a writer SIGKILLed inside `mdb_env_write_meta` leaves
+    /// it — the last commit's meta page written, the lock file still publishing the commit
+    /// before, LMDB's write mutex held by a dead process — by putting the previous transaction
+    /// id back into the lock file, taking the write mutex, and killing this process. Relies on
+    /// the lock-file layout of LMDB 0.9 (magic, format, the reader-table mutex, then the
+    /// published id; or the id right after the format, as in LMDB's later branches), which it
+    /// checks first: it throws if neither place holds the last commit's id.
+    func dieBeforePublishingLastCommitForTesting() throws -> Never {
+        var info = MDB_envinfo()
+        mdb_env_info(env, &info)
+        let last = UInt64(info.me_last_txnid)
+        let lockPath = directory + "/lock.mdb"
+        let fd = open(lockPath, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw LMDBError(code: errno, operation: "open(\(lockPath))") }
+        var head = [UInt8](repeating: 0, count: 64)
+        guard pread(fd, &head, 64, 0) == 64 else { throw LMDBError(code: EIO, operation: "pread(\(lockPath))") }
+        let magic = head.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt32.self) }
+        let candidates = [8 + MemoryLayout<pthread_mutex_t>.size, 8]
+        guard magic == 0xBEEF_C0DE, last > 0,
+              let offset = candidates.first(where: { o in head.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt64.self) } == last })
+        else {
+            throw LMDBError(code: EINVAL, operation: "lock file layout (magic \(String(magic, radix: 16)); last commit \(last) found at none of the offsets \(candidates))")
+        }
+        var previous = last - 1
+        guard pwrite(fd, &previous, 8, off_t(offset)) == 8 else { throw LMDBError(code: EIO, operation: "pwrite(\(lockPath))") }
+        var txn: OpaquePointer?
+        try LMDBError.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin(write)") // holds the write mutex
+        kill(getpid(), SIGKILL)
+        while true { pause() }
+    }
+
     // MARK: - Copy
 
     /// Compacting, consistent copy into `directory` (which must exist and be empty).

@@ -25,6 +25,9 @@
 //   stats DIR                         open read-only, print "items <n> seq <s>"
 //   interrupt DIR N                   insert N items but stop between the LMDB and the SQLite
 //                                     commit (as a writer killed there), print "interrupted"
+//   die-publishing DIR N              insert N items (routed with the current generation) and
+//                                     SIGKILL this process as if inside LMDB's meta-page write: the
+//                                     commit on disk, the lock file still publishing the one before
 //
 // RADB_PROBE_MAP_SIZE=<bytes> sets StoreOptions.initialMapSize for every subcommand (tests use a
 // tiny map so that writers grow it while readers in other processes must follow).
@@ -321,6 +324,24 @@ do {
         } catch is Died {
             print("interrupted")
         }
+
+    case "die-publishing":
+        guard args.count == 4, let n = Int(args[3]) else { fail("die-publishing DIR N") }
+        let store = try VectorStore.open(at: dir, options: probeOptions())
+        let d = store.dimension
+        let paths = (0..<n).map { "dying/i\($0)" }
+        let vectors = paths.map { probeVector(path: $0, dimension: d) }
+        let g = try store.generation()
+        let anchors = vectors.flatMap { $0 }.withUnsafeBufferPointer { buf in
+            g.map { nearestAnchors(buf, rows: n, $0.anchors, count: $0.anchorCount) } ?? Array(repeating: 0, count: n)
+        }
+        let items = paths.indices.map {
+            NewItem(vector: vectors[$0], anchor: anchors[$0],
+                    metadata: ItemMetadata(path: paths[$0], contentHash: "h:" + paths[$0], label: nil, width: 32, height: 32))
+        }
+        store.afterVectorCommitHook = { try store.dieBeforeLMDBPublishesLastCommitForTesting() }
+        try store.insert(items, generation: g?.number)
+        fail("the insert returned")
 
     case "check":
         let problems = try VectorStore.open(at: dir).check()
