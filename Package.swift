@@ -57,7 +57,7 @@ let package = Package(
                 swiftSettings: strict),
 
         // MARK: - Test helpers and benchmarks (executables, never timed unit tests)
-        .executableTarget(name: "radb-store-probe", dependencies: ["RADBStore"],
+        .executableTarget(name: "radb-store-probe", dependencies: ["RADBStore", "RADBStoreTesting"],
                           path: "Sources/Tools/StoreProbe", swiftSettings: strict),
         .executableTarget(name: "radb-bench-store", dependencies: ["RADBStore"],
                           path: "Sources/Benchmarks/StoreBench", swiftSettings: strict),

@@ -167,3 +167,36 @@ extension VectorStore {
         }
     }
 }
+
+extension LMDBEnvironment {
+    /// Test hook: leaves the environment as a writer SIGKILLed inside `mdb_env_write_meta` leaves
+    /// it — the last commit's meta page written, the lock file still publishing the commit
+    /// before, LMDB's write mutex held by a dead process — by putting the previous transaction
+    /// id back into the lock file, taking the write mutex, and killing this process. Relies on
+    /// the lock-file layout of LMDB 0.9 (magic, format, the reader-table mutex, then the
+    /// published id; or the id right after the format, as in LMDB's later branches), which it
+    /// checks first: it throws if neither place holds the last commit's id.
+    package func dieBeforePublishingLastCommitForTesting() throws -> Never {
+        var info = MDB_envinfo()
+        mdb_env_info(env, &info)
+        let last = UInt64(info.me_last_txnid)
+        let lockPath = directory + "/lock.mdb"
+        let fd = open(lockPath, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw LMDBError(code: errno, operation: "open(\(lockPath))") }
+        var head = [UInt8](repeating: 0, count: 64)
+        guard pread(fd, &head, 64, 0) == 64 else { throw LMDBError(code: EIO, operation: "pread(\(lockPath))") }
+        let magic = head.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt32.self) }
+        let candidates = [8 + MemoryLayout<pthread_mutex_t>.size, 8]
+        guard magic == 0xBEEF_C0DE, last > 0,
+              let offset = candidates.first(where: { o in head.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt64.self) } == last })
+        else {
+            throw LMDBError(code: EINVAL, operation: "lock file layout (magic \(String(magic, radix: 16)); last commit \(last) found at none of the offsets \(candidates))")
+        }
+        var previous = last - 1
+        guard pwrite(fd, &previous, 8, off_t(offset)) == 8 else { throw LMDBError(code: EIO, operation: "pwrite(\(lockPath))") }
+        var txn: OpaquePointer?
+        try LMDBError.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin(write)") // holds the write mutex
+        kill(getpid(), SIGKILL)
+        while true { pause() }
+    }
+}

@@ -8,6 +8,11 @@ package struct LMDBError: Error, CustomStringConvertible {
     let code: Int32
     let operation: String
 
+    package init(code: Int32, operation: String) {
+        self.code = code
+        self.operation = operation
+    }
+
     var isMapFull: Bool { code == MDB_MAP_FULL }
     /// A refusal of the file system (read-only, permissions, full, I/O), not a damaged file.
     var isEnvironmental: Bool { [EROFS, EACCES, EPERM, ENOSPC, EDQUOT, EIO, EAGAIN, ENOMEM].contains(code) }

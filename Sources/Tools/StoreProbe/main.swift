@@ -36,6 +36,7 @@
 // verify that a catalog row and its vector belong together.
 import Foundation
 import RADBStore
+import RADBStoreTesting
 
 /// Writes one line straight to standard output, unbuffered: a parent process reads these lines as
 /// they come. (Shadows `Swift.print`, whose stdout buffer Swift 6 cannot reconfigure safely.)
