@@ -206,7 +206,7 @@ public final class Embedder: @unchecked Sendable {
     /// Writes `image` as the network input (inputSize² × 3 floats, HWC) into `buffer`.
     public func preprocess(_ image: Image, into buffer: UnsafeMutableBufferPointer<Float>) throws {
         let s = inputSize
-        let prepared = image.resizedShorterSide(to: resizeShorterSide, threads: 1).centerCropped(width: s, height: s)
+        let prepared = image.resizedShorterSideCenterCropped(side: resizeShorterSide, crop: s, threads: 1)
         let r = model.record
         try prepared.normalized(into: buffer, scale: [r.inputScale, r.inputScale, r.inputScale],
                                 offset: [r.inputOffset, r.inputOffset, r.inputOffset])
