@@ -129,7 +129,7 @@ extension Database {
     /// or seen earlier in the file; on a failure, says how far it got and how to finish.
     private func insertImported(_ matrix: NPYMatrix, _ metas: [ItemMetadata]) throws -> [UInt64] {
         try requireWritable("import vectors")
-        try requireUndamagedPages("import")
+        try requireUsableAnchors()
         var ids: [UInt64] = []
         var written = 0
         do {
