@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds radb's libFuzzer targets and runs each for a while, keeping the corpus and any crash.
 #
-#   Tools/fuzz.sh [--minutes N | --seconds N] [--no-build] [target…]
+#   Tools/fuzz.sh [--minutes N | --seconds N] [--debug] [--no-build] [target…]
 #
 # Targets (default: all): image safetensors npy filter jsonl — see RELIABILITY.md for what each
-# one drives. Each runs for N minutes (default 5); they run one after another.
+# one drives. Each runs for N minutes (default 5); they run one after another. --debug builds
+# without optimisation: it compiles in about half the time (the CI smoke, .ci/run) and checks
+# unsafe-buffer bounds, but executes several times slower.
 #
 # Build: `RADB_FUZZ=1 swift build -c release --scratch-path .build/fuzz -Xswiftc
 # -sanitize=fuzzer,address --product fuzz-<target>`. The fuzz targets exist in Package.swift only
@@ -14,7 +16,7 @@
 # Files (RADB_FUZZ_DIR, default .fuzz/ in the repository, ignored by git):
 #   corpus/<target>/   inputs libFuzzer found interesting (grows run after run)
 #   seeds/<target>/    seeds, refreshed from Fixtures on every run (read-only to libFuzzer)
-#   crashes/<target>/  crash-*, timeout-*, oom-* inputs (replay: .build/fuzz/release/fuzz-<target> FILE)
+#   crashes/<target>/  crash-*, timeout-*, oom-*, slow-unit-* inputs (replay: .build/fuzz/release/fuzz-<target> FILE)
 #   logs/<target>.log  the last run's libFuzzer output
 # Seeds: Fixtures/images/* for the image decoders; Fixtures/fuzz/<target>/* for the others; plus
 # every committed regression input in Fixtures/fuzz/regressions/<target>/.
@@ -27,6 +29,7 @@ cd "$(dirname "$0")/.."
 ALL_TARGETS=(image safetensors npy filter jsonl)
 seconds=300
 build=1
+config=release
 targets=()
 usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -34,6 +37,7 @@ while [ $# -gt 0 ]; do
         --minutes) seconds=$(awk "BEGIN { printf \"%d\", $2 * 60 }"); shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --no-build) build=0; shift ;;
+        --debug) config=debug; shift ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "fuzz.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
         *)
@@ -53,9 +57,9 @@ sanitizers=${RADB_FUZZ_SANITIZERS:-fuzzer,address}
 
 if [ "$build" = 1 ]; then
     for t in "${targets[@]}"; do
-        echo "== building fuzz-$t (-sanitize=$sanitizers)" >&2
+        echo "== building fuzz-$t ($config, -sanitize=$sanitizers)" >&2
         start=$(date +%s)
-        RADB_FUZZ=1 swift build -c release --scratch-path "$scratch" -Xswiftc "-sanitize=$sanitizers" \
+        RADB_FUZZ=1 swift build -c "$config" --scratch-path "$scratch" -Xswiftc "-sanitize=$sanitizers" \
             --product "fuzz-$t" >&2
         echo "   built in $(( $(date +%s) - start )) s" >&2
     done
@@ -69,7 +73,7 @@ export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 found=0
 printf '| target | executions | exec/s | seconds | findings | corpus | date |\n|---|---:|---:|---:|---|---:|---|\n'
 for t in "${targets[@]}"; do
-    bin=$scratch/release/fuzz-$t
+    bin=$scratch/$config/fuzz-$t
     [ -x "$bin" ] || { echo "fuzz.sh: $bin is missing; run without --no-build" >&2; exit 2; }
     mkdir -p "$dir/corpus/$t" "$dir/crashes/$t" "$dir/logs"
     rm -rf "$dir/seeds/$t"; mkdir -p "$dir/seeds/$t"
