@@ -1,6 +1,7 @@
 // swift-tools-version: 6.2
 // radb — an embedded, persistent vector database for content-based image retrieval.
 // Module map: see DESIGN.md §2 (in ../shared). Arrows point to dependencies, never back.
+import Foundation
 import PackageDescription
 
 /// Every radb target treats compiler warnings as errors (a setting SwiftPM ignores when radb is
@@ -80,3 +81,21 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: - Fuzz targets (libFuzzer), only when RADB_FUZZ is set
+// `Tools/fuzz.sh` builds them with `RADB_FUZZ=1 swift build --scratch-path .build/fuzz
+// -Xswiftc -sanitize=fuzzer,address --product fuzz-…`. They link libFuzzer's driver, so they
+// exist only in that build: a normal `swift build` / `swift test` neither sees nor compiles them.
+if ProcessInfo.processInfo.environment["RADB_FUZZ"] != nil {
+    package.targets += [
+        .target(name: "FuzzSupport", path: "Sources/Fuzz/Support"),
+        .executableTarget(name: "fuzz-image", dependencies: ["FuzzSupport", "RADBVision", "RADB"],
+                          path: "Sources/Fuzz/Image"),
+        .executableTarget(name: "fuzz-safetensors", dependencies: ["FuzzSupport", "RADBNeural"],
+                          path: "Sources/Fuzz/SafeTensors"),
+        .executableTarget(name: "fuzz-npy", dependencies: ["FuzzSupport", "RADB"], path: "Sources/Fuzz/NPY"),
+        .executableTarget(name: "fuzz-filter", dependencies: ["FuzzSupport", "RADB"], path: "Sources/Fuzz/Filter"),
+        .executableTarget(name: "fuzz-jsonl", dependencies: ["FuzzSupport", "RADB"], path: "Sources/Fuzz/JSONL"),
+    ]
+}
+

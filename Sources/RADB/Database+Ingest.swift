@@ -31,7 +31,7 @@ extension Database {
         // The backbone is every generation's: features are computed with the database's own
         // model, and the current generation's head is applied when the items are inserted.
         let models = try requireModels()
-        try requireUndamagedPages("ingest")
+        try requireUsableAnchors()
         let listing: ImageFileWalker.Listing
         do { listing = try ImageFileWalker().listing(under: paths) } catch { throw Self.wrap(error) }
         let files = listing.files

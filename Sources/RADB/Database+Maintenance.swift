@@ -69,20 +69,15 @@ extension Database {
         if let bad = matrix.values.firstIndex(where: { !$0.isFinite }) {
             throw DatabaseError.invalidArgument("row \(bad / matrix.columns) contains NaN or infinity (column \(bad % matrix.columns)); clean the vectors before importing. Nothing was written")
         }
-        let records = try metadata.map { try readMetadataLines($0, expected: matrix.rows) }
-        var metas: [ItemMetadata] = []
-        metas.reserveCapacity(matrix.rows)
-        for i in 0..<matrix.rows {
-            let r = records?[i]
-            let where_ = r.map { "\(metadata!.path):\($0.line) (row \(i))" } ?? "row \(i)"
-            let fields = r?.object ?? [:]
-            let m = ItemMetadata(path: fields["path"] as? String ?? "import:\(i)",
-                                 contentHash: fields["content_hash"] as? String ?? SHA256.hex(matrix.values[(i * matrix.columns)..<((i + 1) * matrix.columns)].withUnsafeBytes { Data($0) }),
-                                 label: fields["label"] as? String, width: fields["width"] as? Int ?? 0, height: fields["height"] as? Int ?? 0)
-            if let problem = m.problem {
-                throw DatabaseError.invalidArgument("\(where_): \(problem); fix the metadata and import again. Nothing was written")
+        let metas: [ItemMetadata]
+        if let metadata {
+            let data: Data
+            do { data = try Data(contentsOf: metadata) } catch {
+                throw DatabaseError.invalidArgument("\(metadata.path): cannot read the metadata file (\(error.localizedDescription))")
             }
-            metas.append(m)
+            metas = try importMetadata(jsonLines: data, source: metadata.path, matrix: matrix)
+        } else {
+            metas = try importMetadata(jsonLines: nil, source: "", matrix: matrix)
         }
         let fm = FileManager.default
         if fm.fileExists(atPath: url.path) {
@@ -134,7 +129,7 @@ extension Database {
     /// or seen earlier in the file; on a failure, says how far it got and how to finish.
     private func insertImported(_ matrix: NPYMatrix, _ metas: [ItemMetadata]) throws -> [UInt64] {
         try requireWritable("import vectors")
-        try requireUndamagedPages("import")
+        try requireUsableAnchors()
         var ids: [UInt64] = []
         var written = 0
         do {
@@ -194,13 +189,31 @@ extension Database {
         return try open(at: url, options: options)
     }
 
+    /// The catalog metadata of every row of `matrix`, from JSON lines (`jsonLines`, read from
+    /// `source`) or, without them, the defaults `importVectors` documents. Throws
+    /// `DatabaseError.invalidArgument` naming the line and row of the first bad record.
+    package static func importMetadata(jsonLines: Data?, source: String, matrix: NPYMatrix) throws -> [ItemMetadata] {
+        let records = try jsonLines.map { try metadataLines($0, source: source, expected: matrix.rows) }
+        var metas: [ItemMetadata] = []
+        metas.reserveCapacity(matrix.rows)
+        for i in 0..<matrix.rows {
+            let r = records?[i]
+            let where_ = r.map { "\(source):\($0.line) (row \(i))" } ?? "row \(i)"
+            let fields = r?.object ?? [:]
+            let m = ItemMetadata(path: fields["path"] as? String ?? "import:\(i)",
+                                 contentHash: fields["content_hash"] as? String ?? SHA256.hex(matrix.values[(i * matrix.columns)..<((i + 1) * matrix.columns)].withUnsafeBytes { Data($0) }),
+                                 label: fields["label"] as? String, width: fields["width"] as? Int ?? 0, height: fields["height"] as? Int ?? 0)
+            if let problem = m.problem {
+                throw DatabaseError.invalidArgument("\(where_): \(problem); fix the metadata and import again. Nothing was written")
+            }
+            metas.append(m)
+        }
+        return metas
+    }
+
     /// The metadata lines, one per row: blank lines are skipped, LF and CRLF both end a line,
     /// and each record keeps its 1-based line number for error messages.
-    private static func readMetadataLines(_ url: URL, expected: Int) throws -> [(line: Int, object: [String: Any])] {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw DatabaseError.invalidArgument("\(url.path): cannot read the metadata file (\(error.localizedDescription))")
-        }
+    private static func metadataLines(_ data: Data, source: String, expected: Int) throws -> [(line: Int, object: [String: Any])] {
         // Split on bytes: in a Swift String "\r\n" is one Character, so splitting on "\n" would
         // see a CRLF file as one line.
         var lines: [(line: Int, bytes: Data)] = []
@@ -212,14 +225,14 @@ extension Database {
             lines.append((lineNumber, Data(text)))
         }
         guard lines.count == expected else {
-            throw DatabaseError.invalidArgument("\(url.path) has \(lines.count) non-blank lines but the vector file has \(expected) rows: give one JSON line per row")
+            throw DatabaseError.invalidArgument("\(source) has \(lines.count) non-blank lines but the vector file has \(expected) rows: give one JSON line per row")
         }
         return try lines.map { line, bytes in
             guard String(data: bytes, encoding: .utf8) != nil else {
-                throw DatabaseError.invalidArgument("\(url.path):\(line): not valid UTF-8")
+                throw DatabaseError.invalidArgument("\(source):\(line): not valid UTF-8")
             }
             guard let obj = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any] else {
-                throw DatabaseError.invalidArgument("\(url.path):\(line): not a JSON object")
+                throw DatabaseError.invalidArgument("\(source):\(line): not a JSON object")
             }
             return (line, obj)
         }

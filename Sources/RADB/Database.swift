@@ -75,9 +75,10 @@ public final class Database: @unchecked Sendable {
         } else {
             features = nil
         }
+        // Damaged anchors are not refused here: every search and write routes with them and
+        // throws (naming the file, saying to reindex or restore), `check` reports them, and
+        // `reindex` — which must be able to open the database — replaces them.
         self.routers = GenerationRouters(dimension: store.dimension)
-        // Damaged anchors are reported here, at open, never used.
-        _ = try store.read { try routers.routing(for: $0) }
     }
 
     // MARK: - Creating and opening
@@ -280,8 +281,8 @@ public final class Database: @unchecked Sendable {
 
     // MARK: - Helpers
 
-    /// Throws when the vector file has damaged pages (`VectorStore.pageDamage`), so that a
-    /// long write (ingest, import) never goes on writing to a damaged file.
+    /// Throws when the vector file has damaged pages (`VectorStore.pageDamage`), so that no
+    /// write goes on writing to a damaged file (LMDB trusts its page headers).
     func requireUndamagedPages(_ operation: String) throws {
         let damage: [String]
         do { damage = try store.pageDamage() } catch { throw Self.wrap(error) }
@@ -291,11 +292,21 @@ public final class Database: @unchecked Sendable {
         }
     }
 
-    /// Throws unless the database was opened for writing.
+    /// Throws unless the database was opened for writing and its vector file's pages are sound
+    /// (`requireUndamagedPages`). Every write — ingest, import, insert, delete, metadata
+    /// updates, reindex, re-routing, learning — starts here, so none writes into a damaged file.
     func requireWritable(_ operation: String) throws {
         guard mode == .readWrite else {
             throw DatabaseError.invalidArgument("\(url.path) was opened read-only; open it with mode .readWrite to \(operation)")
         }
+        try requireUndamagedPages(operation)
+    }
+
+    /// Throws when the current generation's anchors are damaged (`StoreError.invalidAnchors`,
+    /// whose message names the file and says to reindex or restore), before a long write
+    /// computes anything it could not store.
+    func requireUsableAnchors() throws {
+        do { _ = try store.read { try routers.routing(for: $0) } } catch { throw Self.wrap(error) }
     }
 
     /// The model of the current generation, or an error explaining that this database holds

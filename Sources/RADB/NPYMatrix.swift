@@ -37,8 +37,12 @@ public struct NPYMatrix: Sendable, Equatable {
         do { data = try Data(contentsOf: url) } catch {
             throw Error(path: url.path, reason: "cannot read the file (\(error.localizedDescription)); check the path and permissions")
         }
-        func fail(_ r: String) -> Error { Error(path: url.path, reason: r + "; expected a NumPy .npy file of float32 vectors, e.g. np.save(path, x.astype('float32'))") }
-        let bytes = [UInt8](data)
+        try self.init(npyBytes: [UInt8](data), path: url.path)
+    }
+
+    /// Parses the bytes of a `.npy` file; `path` names it in errors. Throws `NPYMatrix.Error`.
+    package init(npyBytes bytes: [UInt8], path: String) throws {
+        func fail(_ r: String) -> Error { Error(path: path, reason: r + "; expected a NumPy .npy file of float32 vectors, e.g. np.save(path, x.astype('float32'))") }
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else { throw fail("not a .npy file (bad magic)") }
         let major = bytes[6]
         let headerLength: Int

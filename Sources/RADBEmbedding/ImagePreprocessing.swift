@@ -31,8 +31,9 @@ public struct ImagePreprocessing: Sendable, Equatable {
 
     /// Writes `image` as one network input into `buffer` (`inputCount` floats).
     public func write(_ image: Image, into buffer: UnsafeMutableBufferPointer<Float>) throws {
-        let prepared = image.resizedShorterSide(to: resizeShorterSide, threads: 1)
-            .centerCropped(width: inputSize, height: inputSize)
+        // Cuts anything longer than 32:1 about its centre before resizing, so a 65535×1 picture
+        // never becomes a 14-megapixel-wide row (fuzzing found it); other pictures are unchanged.
+        let prepared = image.resizedShorterSideCenterCropped(side: resizeShorterSide, crop: inputSize, threads: 1)
         try prepared.normalized(into: buffer, scale: [scale, scale, scale], offset: [offset, offset, offset])
     }
 }

@@ -61,6 +61,10 @@ public struct ModelGeneration: Sendable, Equatable {
         return nil
     }
 
+    /// What to do about damaged anchors (the record still readable): `radb reindex` switches to
+    /// a new generation without reading the old anchors (`VectorStore.switchGeneration`).
+    static let repair = "searches and writes cannot route with them: run `radb reindex` to learn new anchors from the stored vectors, or restore the database from a backup"
+
     // MARK: - Encoding (little-endian)
 
     /// The record without its anchors: version, number, count, dimension, created-at, head.
@@ -98,16 +102,16 @@ public struct ModelGeneration: Sendable, Equatable {
         let (number, count, dimension, createdAt, head) = try decodeRecord(record, path: path)
         guard dimension == UInt64(expected), count >= 1, count <= UInt64(Int32.max) else {
             throw StoreError.invalidAnchors(path: path,
-                reason: "generation \(number) records \(count) anchors of \(dimension) components, but the store holds \(expected)-dimensional vectors; restore the database from a backup")
+                reason: "generation \(number) records \(count) anchors of \(dimension) components, but the store holds \(expected)-dimensional vectors; \(repair)")
         }
         guard let raw else {
             throw StoreError.invalidAnchors(path: path,
-                reason: "the anchors of generation \(number) (LMDB meta `\(anchorsKey(number))`) are missing; restore the database from a backup")
+                reason: "the anchors of generation \(number) (LMDB meta `\(anchorsKey(number))`) are missing; \(repair)")
         }
         let floats = Int(count) * expected
         guard raw.count == floats * 4 else {
             throw StoreError.invalidAnchors(path: path,
-                reason: "the anchors of generation \(number) hold \(raw.count) bytes, expected \(count) × \(expected) × 4 = \(floats * 4); restore the database from a backup")
+                reason: "the anchors of generation \(number) hold \(raw.count) bytes, expected \(count) × \(expected) × 4 = \(floats * 4); \(repair)")
         }
         let anchors = [Float](unsafeUninitializedCapacity: floats) { buffer, initialized in
             UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
@@ -115,7 +119,7 @@ public struct ModelGeneration: Sendable, Equatable {
         }
         if let reason = problem(anchors: anchors, count: Int(count), dimension: expected) {
             throw StoreError.invalidAnchors(path: path,
-                reason: "generation \(number): \(reason); restore the database from a backup")
+                reason: "generation \(number): \(reason); \(repair)")
         }
         return ModelGeneration(number: number, anchorCount: Int(count), dimension: expected, head: head,
                                createdAt: createdAt, anchors: anchors)

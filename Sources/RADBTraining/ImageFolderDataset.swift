@@ -116,7 +116,7 @@ public struct ImageFolderDataset: Sendable {
             let url = root.appendingPathComponent(files[lo + k].path)
             do {
                 let image = try ImageDecoder.decode(contentsOf: url, targetSizeHint: ImageSize(width: side, height: side))
-                out[k] = .success(image.resizedShorterSide(to: side).centerCropped(width: size, height: size))
+                out[k] = .success(image.resizedShorterSideCenterCropped(side: side, crop: size))
             } catch let error as ImageError {
                 out[k] = .failure(error)
             } catch {

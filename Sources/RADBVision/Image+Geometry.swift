@@ -22,6 +22,30 @@ extension Image {
         }
     }
 
+    /// `resizedShorterSide(to: side)` then `centerCropped(width: crop, height: crop)` — a network
+    /// input — without a huge intermediate picture for a long thin strip.
+    ///
+    /// A picture whose long side is more than `maxAspectRatio` times its short side is first cut
+    /// to that ratio about its centre. What is cut lies outside the final crop (for
+    /// `crop ≤ side × maxAspectRatio`), while resizing the whole strip would cost memory and time
+    /// in proportion to its aspect ratio: a 65535×1 PNG of a few hundred bytes, within any decode
+    /// budget, would become 14.7 million × 224 pixels (9.9 GB) to keep 224 columns of it
+    /// (found by `Tools/fuzz.sh image`). Pictures within the ratio take the plain path, bit for bit.
+    public func resizedShorterSideCenterCropped(side: Int, crop: Int, maxAspectRatio: Int = 32,
+                                                threads: Int? = nil) -> Image {
+        precondition(side > 0 && crop > 0 && maxAspectRatio >= 1,
+                     "resizedShorterSideCenterCropped needs positive sizes, got side \(side), crop \(crop), ratio \(maxAspectRatio)")
+        let short = min(width, height), long = max(width, height)
+        let (keep, overflow) = short.multipliedReportingOverflow(by: maxAspectRatio)
+        var source = self
+        if !overflow && long > keep {
+            source = width > height
+                ? cropped(x: (width - keep) / 2, y: 0, width: keep, height: height)
+                : cropped(x: 0, y: (height - keep) / 2, width: width, height: keep)
+        }
+        return source.resizedShorterSide(to: side, threads: threads).centerCropped(width: crop, height: crop)
+    }
+
     /// The central `width`×`height` region (offsets rounded as torchvision's `CenterCrop`). Where the
     /// crop is larger than the picture, the border is filled with `padding`.
     public func centerCropped(width: Int, height: Int, padding: RGB = .black) -> Image {

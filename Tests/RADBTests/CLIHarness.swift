@@ -75,9 +75,19 @@ struct CLIHarness {
 
     /// Runs `radb args…` under `ulimit -f` (file-size limit, as if the disk were full).
     func runLimitingFileSize(kilobytes: Int, _ args: [String]) throws -> Result {
+        try runLimited("trap '' XFSZ; ulimit -f \(kilobytes)", args)
+    }
+
+    /// Runs `radb args…` under `ulimit -v` (address-space limit: an allocation beyond it fails).
+    func runLimitingMemory(megabytes: Int, _ args: [String]) throws -> Result {
+        try runLimited("ulimit -v \(megabytes * 1024)", args)
+    }
+
+    /// Runs `radb args…` after the bash commands `limits`.
+    private func runLimited(_ limits: String, _ args: [String]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", "trap '' XFSZ; ulimit -f \(kilobytes); exec \"$0\" \"$@\"", Self.binary.path] + args
+        p.arguments = ["-c", "\(limits); exec \"$0\" \"$@\"", Self.binary.path] + args
         p.currentDirectoryURL = workdir
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

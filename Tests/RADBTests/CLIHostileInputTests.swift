@@ -1,5 +1,6 @@
 import Foundation
 import RADB
+import RADBVision
 import XCTest
 
 /// The defects a hostile probe found (issue 12), as a user meets them through the binary: each
@@ -39,6 +40,25 @@ final class CLIHostileInputTests: XCTestCase {
         let r = try cli.run(["stats", "--db", db, "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         return try XCTUnwrap(try r.json()["items"] as? Int)
+    }
+
+    // MARK: - Found by fuzzing (Tools/fuzz.sh image, RELIABILITY.md)
+
+    /// A long thin strip is far inside any decode budget (65535×1 pixels, a few hundred bytes as
+    /// PNG), but resizing its short side to the model's 224 made a 14.7 million × 224 picture
+    /// (9.9 GB) before the centre crop kept 224 columns of it: ingest died with "failed to
+    /// allocate" under a 3 GB limit (and took minutes without one).
+    func testLongThinStripsAreEmbeddedWithinMemory() throws {
+        let folder = cli.workdir.appendingPathComponent("strips")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var wide = Image(width: 65_535, height: 1, filledWith: RGB(200, 30, 30))
+        for x in stride(from: 0, to: 65_535, by: 7) { wide.setPixel(x: x, y: 0, to: RGB(0, 0, 0)) }
+        try PNGEncoder.write(wide, to: folder.appendingPathComponent("wide.png"))
+        try PNGEncoder.write(Image(width: 1, height: 50_000, filledWith: RGB(30, 30, 200)),
+                             to: folder.appendingPathComponent("tall.png"))
+        let r = try cli.runLimitingMemory(megabytes: 3000, ["ingest", "strips", "--db", "s.db", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try r.json()["added"] as? Int, 2, r.stdout)
     }
 
     // MARK: - Defect 6: user-supplied sizes

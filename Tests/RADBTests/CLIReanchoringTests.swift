@@ -195,20 +195,28 @@ final class CLIReanchoringTests: XCTestCase {
         }
     }
 
-    /// Issue 12, item 8: anchors damaged on disk (a NaN, a short row) are reported by open and
-    /// by `radb check` with a message naming the file, never used.
-    func testDamagedAnchorsAreReportedByOpenAndCheck() throws {
+    /// Issue 12, item 8: anchors damaged on disk (a NaN, a short row) are reported by every
+    /// routed search and by `radb check` with a message naming the file, never used; an exact
+    /// search does not use them. (Open no longer refuses them, so that `radb reindex` can
+    /// replace them: CLIDamagedDatabaseTests.)
+    func testDamagedAnchorsAreReportedBySearchAndCheck() throws {
         let (url, _) = try importDatabase(rows: 200, anchors: 8)
         for damage in [VectorStore.AnchorDamage.nonFinite, .shortRow] {
             try VectorStore.open(at: url).damageAnchorsForTesting(damage)
-            XCTAssertThrowsError(try Database.open(at: url, mode: .readOnly)) { error in
+            XCTAssertThrowsError(try Database.open(at: url, mode: .readOnly).search(id: 1)) { error in
                 XCTAssertTrue("\(error)".contains("anchors"), "\(error)")
             }
             let check = try cli.run(["check", "--db", url.path])
             XCTAssertNotEqual(check.status, 0)
-            XCTAssertTrue(check.stderr.contains("vectors") && check.stderr.contains("anchor"), check.stderr)
-            let search = try cli.run(["search", "--db", url.path, "--id", "1", "--exact"])
-            XCTAssertNotEqual(search.status, 0, "a search with damaged anchors must not run")
+            let report = check.stdout + check.stderr
+            XCTAssertTrue(report.contains("vectors") && report.contains("anchor"), report)
+            let search = try cli.run(["search", "--db", url.path, "--id", "1"])
+            XCTAssertNotEqual(search.status, 0, "a routed search with damaged anchors must not run")
+            XCTAssertTrue(search.stderr.contains("anchors") && search.stderr.contains("radb reindex"), search.stderr)
+            // An exact search never consults the anchors (it scans every partition): it still works.
+            let exact = try cli.run(["search", "--db", url.path, "--id", "1", "--exact", "--json"])
+            XCTAssertEqual(exact.status, 0, exact.stderr)
+            XCTAssertEqual((try exact.json()["results"] as? [[String: Any]])?.first?["id"] as? Int, 1)
             // Repair for the next damage: a fresh generation.
             try VectorStore.open(at: url).setAnchors([Float](repeating: 0.5, count: 8 * 16), count: 8)
         }

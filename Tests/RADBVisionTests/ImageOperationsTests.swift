@@ -4,6 +4,27 @@ import XCTest
 
 /// Tensor normalisation, PNG encoding and compositing.
 final class ImageOperationsTests: XCTestCase {
+    // MARK: - Network input crop
+
+    /// Within the aspect-ratio bound the crop is the plain resize-then-crop, bit for bit; a long
+    /// thin strip is cut about its centre first (so it never becomes a huge intermediate, see
+    /// `CLIHostileInputTests.testLongThinStripsAreEmbeddedWithinMemory`).
+    func testResizedShorterSideCenterCroppedBoundsTheIntermediate() {
+        var photo = Image(width: 300, height: 97, filledWith: RGB(10, 200, 30))
+        for x in 0..<300 { photo.setPixel(x: x, y: x % 97, to: RGB(UInt8(x % 256), 0, 255)) }
+        let plain = photo.resizedShorterSide(to: 64).centerCropped(width: 56, height: 56)
+        let bounded = photo.resizedShorterSideCenterCropped(side: 64, crop: 56)
+        XCTAssertEqual(bounded, plain)
+
+        var strip = Image(width: 1_000, height: 3, filledWith: RGB(0, 0, 0))
+        for x in 0..<1_000 { strip.setPixel(x: x, y: 1, to: RGB(UInt8(x % 256), 9, 9)) }
+        let cut = strip.cropped(x: (1_000 - 96) / 2, y: 0, width: 96, height: 3)
+        let expected = cut.resizedShorterSide(to: 64).centerCropped(width: 56, height: 56)
+        XCTAssertEqual(strip.resizedShorterSideCenterCropped(side: 64, crop: 56), expected)
+        let tall = Image(width: 1, height: 40_000, filledWith: RGB(1, 2, 3)).resizedShorterSideCenterCropped(side: 224, crop: 224)
+        XCTAssertEqual(tall.pixel(x: 100, y: 100), RGB(1, 2, 3))
+    }
+
     // MARK: - Normalisation
 
     func testNormalizedWritesNHWCWithPerChannelScaleAndOffset() throws {

@@ -389,17 +389,24 @@ package final class Catalog: @unchecked Sendable {
         /// Sorted id lists the answer must lie in; `unverified` if one may hold ids without a row.
         var lists: [[UInt64]] = []
         var unverified = false
+        // Stored text never contains NUL (`ItemMetadata.problem`), and SQLite ends a bound text
+        // at its first NUL ("cat\0x" would match "cat", "*\0x" every path): a condition on such
+        // text matches nothing.
+        func storable(_ text: String) -> Bool { !text.utf8.contains(0) }
         func add(_ f: CatalogFilter) throws {
             switch f {
+            case let .labelEquals(l) where !storable(l): lists.append([])
             case let .labelEquals(l):
                 if runs { lists.append(try LabelRuns.ids(db, labels: [l])) } else { clauses.append("label = ?"); args.append(l) }
-            case let .labelIn(set):
+            case let .labelIn(all):
+                let set = all.filter(storable)
                 if set.isEmpty { lists.append([]) } else if runs {
                     lists.append(try LabelRuns.ids(db, labels: set.sorted()))
                 } else {
                     clauses.append("label IN (\(Array(repeating: "?", count: set.count).joined(separator: ",")))")
                     args.append(contentsOf: set.sorted() as [any DatabaseValueConvertible])
                 }
+            case let .pathGlob(g) where !storable(g): lists.append([])
             case let .pathGlob(g): clauses.append("path GLOB ?"); args.append(g)
             case let .addedAfter(d): clauses.append("added_at > ?"); args.append(d.timeIntervalSince1970)
             case let .addedBefore(d): clauses.append("added_at < ?"); args.append(d.timeIntervalSince1970)
