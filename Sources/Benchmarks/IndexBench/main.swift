@@ -58,6 +58,12 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     return sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))]
 }
 
+/// Writes one line straight to standard output, unbuffered: `Tools/bench_search.py` reads each
+/// answer as it comes. (Shadows `Swift.print`, whose stdout buffer Swift 6 cannot flush safely.)
+func print(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 func emit(_ object: [String: Any]) {
     let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     print(String(decoding: data, as: UTF8.self))
