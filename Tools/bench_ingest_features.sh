@@ -8,9 +8,15 @@
 #   nofeat     this tree's radb, `radb init --no-features`
 # The folder: the first N/200 training JPEGs (64×64) of each of Tiny ImageNet's 200 classes, copied
 # (not linked) to .data/bench-ingest/images. Timed: `radb ingest FOLDER --db DB`, process start to
-# exit (model load included), wall clock. Prints one line per run and a Markdown table of medians.
+# exit (model load included), by /usr/bin/time: wall clock (images/s) and CPU time (user + system,
+# all threads: CPU ms per image), the second being far less sensitive to other jobs on a shared
+# machine. Prints one line per run and a Markdown table of medians.
 #
-# Usage: bash Tools/bench_ingest_features.sh OLD_RADB [ROUNDS=5] [N=2000]
+#   oldmodel   (only with OLD_MODEL=FILE set) this tree's radb with `radb init --model FILE`, e.g. the
+#              old commit's built-in model (the 256-d CAM head), to separate the model's cost from
+#              the ingest path's
+#
+# Usage: [OLD_MODEL=FILE] bash Tools/bench_ingest_features.sh OLD_RADB [ROUNDS=5] [N=2000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=${1:?usage: bash Tools/bench_ingest_features.sh OLD_RADB [ROUNDS] [N]}
@@ -34,36 +40,40 @@ count=$(find "$images" -type f | wc -l)
 echo "folder: $images ($count files, $(du -sh "$images" | cut -f1)); old: $old ($("$old" --version 2>/dev/null || echo '?'))" >&2
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at start, $(date -u +%H:%M) UTC" >&2
 
-one() {  # one VARIANT -> prints images/s
+one() {  # one VARIANT -> prints "images/s cpu-ms-per-image"
   local v=$1 db=$work/$1.db bin=$new flags=()
   rm -rf "$db"
-  case $v in old) bin=$old ;; nofeat) flags=(--no-features) ;; esac
+  case $v in old) bin=$old ;; nofeat) flags=(--no-features) ;; oldmodel) flags=(--model "$OLD_MODEL") ;; esac
   "$bin" init --db "$db" "${flags[@]}" > /dev/null
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$bin" ingest "$images" --db "$db" > "$work/$v.out" 2> "$work/$v.err"
-  t1=$(date +%s.%N)
+  /usr/bin/time -f "%e %U %S" -o "$work/$v.time" "$bin" ingest "$images" --db "$db" > "$work/$v.out" 2> "$work/$v.err"
   grep -q "added $count," "$work/$v.out" || { echo "$v: unexpected ingest output: $(cat "$work/$v.out")" >&2; exit 1; }
-  echo "$count / ($t1 - $t0)" | bc -l
+  read -r wall user sys < "$work/$v.time"
+  echo "$(echo "$count / $wall" | bc -l) $(echo "1000 * ($user + $sys) / $count" | bc -l)"
 }
 
-declare -A runs=([old]="" [features]="" [nofeat]="")
+declare -A ips=() cpu=()
 order=(old features nofeat)
+[ -n "${OLD_MODEL:-}" ] && order+=(oldmodel)
+variants=("${order[@]}")
 for r in $(seq 1 "$rounds"); do
   for v in "${order[@]}"; do
-    ips=$(one "$v")
-    runs[$v]="${runs[$v]} $ips"
-    printf "round %d %-8s %7.1f images/s (load %s)\n" "$r" "$v" "$ips" "$(cut -d' ' -f1 /proc/loadavg)" >&2
+    read -r w c < <(one "$v")
+    ips[$v]="${ips[$v]:-} $w"
+    cpu[$v]="${cpu[$v]:-} $c"
+    printf "round %d %-8s %7.1f images/s %7.1f CPU ms/image (load %s)\n" "$r" "$v" "$w" "$c" "$(cut -d' ' -f1 /proc/loadavg)" >&2
   done
   order=("${order[@]:1}" "${order[0]}")   # rotate: every variant runs first, second and third
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-mo=$(echo "${runs[old]}" | median)
-echo "| variant | images/s, $rounds alternating runs, sorted | median | vs old |"
-echo "|---|---|---:|---:|"
-for v in old features nofeat; do
-  sorted=$(echo "${runs[$v]}" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{printf "%s%.1f", (NR > 1 ? " · " : ""), $1}')
-  m=$(echo "${runs[$v]}" | median)
-  printf "| %s | %s | %.1f | %.3f × |\n" "$v" "$sorted" "$m" "$(echo "$m / $mo" | bc -l)"
+sorted() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{printf "%s%.1f", (NR > 1 ? " · " : ""), $1}'; }
+mo=$(echo "${ips[old]}" | median)
+co=$(echo "${cpu[old]}" | median)
+echo "| variant | images/s (wall), $rounds alternating runs, sorted | median | vs old | CPU ms per image, sorted | median | vs old |"
+echo "|---|---|---:|---:|---|---:|---:|"
+for v in "${variants[@]}"; do
+  m=$(echo "${ips[$v]}" | median)
+  c=$(echo "${cpu[$v]}" | median)
+  printf "| %s | %s | %.1f | %.3f × | %s | %.1f | %.3f × |\n" "$v" "$(echo "${ips[$v]}" | sorted)" "$m" "$(echo "$m / $mo" | bc -l)" \
+    "$(echo "${cpu[$v]}" | sorted)" "$c" "$(echo "$c / $co" | bc -l)"
 done
