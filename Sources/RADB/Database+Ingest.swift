@@ -160,10 +160,8 @@ extension Database {
                 let model = try models.embedder(head: routing.head)
                 var values = [Float]()
                 values.reserveCapacity(ready.count * d)
-                for i in ready {
-                    guard let v = model.vector(fromFeatures: candidates[i].features) else {
-                        throw EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path)
-                    }
+                for (i, v) in zip(ready, model.vectors(fromFeatures: ready.map { candidates[$0].features })) {
+                    guard let v else { throw EmbedderError.nonFiniteEmbedding(path: candidates[i].url.path) }
                     values += v
                 }
                 return values
