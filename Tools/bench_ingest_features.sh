@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 old=${1:?usage: bash Tools/bench_ingest_features.sh OLD_RADB [ROUNDS] [N]}
 rounds=${2:-5}
 n=${3:-2000}
-new=$PWD/.build/release/radb
+new=${NEW_RADB:-$PWD/.build/release/radb}   # NEW_RADB: a copy, immune to rebuilds meanwhile
 work=$PWD/.data/bench-ingest
 images=$work/images-$n
 tin=$PWD/.data/tiny-imagenet-200-mini/train
