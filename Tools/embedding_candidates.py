@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Candidate table of radb's default embedding (RESULTS.md, "Default model").
 
-Reads the pooled features cached by Tools/embedding_features.sh (radb's own engine) and
-Tools/tflite_embedding_peer.py (the TFLite peer), fits every fitted stage (PCA whitening,
+Reads the pooled features cached by Tools/embedding_features.sh (radb's own engine),
+Tools/tflite_embedding_peer.py (the TFLite peer) and Tools/efficientnet_lite0.py (EfficientNet-Lite0
+in PyTorch, radb's preprocessing), fits every fitted stage (PCA whitening,
 supervised "learned whitening") on the FIT classes only, and evaluates on other classes and
 other collections:
 
@@ -118,7 +119,7 @@ class Recipe:
     def pooled(self, x):
         d = x.shape[1]
         if self.part == "avg":
-            x = x[:, :d // 2] if self.variant.startswith(("v1-", "v2-")) else x
+            x = x[:, :d // 2] if self.variant.startswith(("v1-", "v2-", "effl0-")) else x
         elif self.part == "gem":
             x = x[:, d // 2:]
         return np.sqrt(x) if self.sqrt else x
@@ -150,7 +151,8 @@ def candidates(variants, small=False):
     if "tflite-v1" in variants:
         out.append(Recipe("TFLite MobileNetV1 embedding (peer), raw", "tflite-v1", "all"))
         out.append(Recipe("TFLite MobileNetV1 embedding (peer), L2", "tflite-v1", "all", l2_in=True))
-    for v, label in [("v2-224", "radb V2 224"), ("v2-256", "radb V2 256"), ("v1-224", "radb V1 224")]:
+    for v, label in [("v2-224", "radb V2 224"), ("v2-256", "radb V2 256"), ("v1-224", "radb V1 224"),
+                     ("effl0-224", "EfficientNet-Lite0 224 (PyTorch)")]:
         if v not in variants:
             continue
         for part in ["avg", "gem"]:
@@ -159,7 +161,7 @@ def candidates(variants, small=False):
             out.append(Recipe(f"{tag}, L2", v, part, l2_in=True))
             if not small:
                 out.append(Recipe(f"{tag}, sqrt+L2", v, part, l2_in=True, sqrt=True))
-            full = 1280 if v.startswith("v2") else 1024
+            full = 1024 if v.startswith("v1") else 1280
             for dim in [256, 512, full]:
                 for power in [0.5, 0.25]:
                     for shrink in [1.0] if small else [0.0, 0.1, 1.0]:
@@ -185,7 +187,7 @@ def main():
     a = ap.parse_args()
     suffix = "-mini" if a.mini else ""
     variants = sorted(v for v in os.listdir(FEAT) if os.path.exists(os.path.join(FEAT, v, "fmnist-q" + suffix + ".f32"))
-                      or (v in ("v2-224", "tflite-v1") and os.path.exists(os.path.join(FEAT, v, "fmnist-q.f32"))))
+                      or (v in ("v2-224", "tflite-v1", "effl0-224") and os.path.exists(os.path.join(FEAT, v, "fmnist-q.f32"))))
     data = {v: {s: load(v, s, a.mini) for s in ["tin-fit", "tin-db", "tin-q", "cifar-db", "cifar-q", "fmnist-db", "fmnist-q"]}
             for v in variants}
     print(f"variants: {variants}; " + ", ".join(f"{s} {len(data[variants[0]][s][1])}" for s in data[variants[0]]), file=sys.stderr)

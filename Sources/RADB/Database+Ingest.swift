@@ -170,10 +170,8 @@ extension Database {
             let model = try models.embedder(head: routing.head)
             var values = [Float]()
             values.reserveCapacity(ready.count * d)
-            for item in ready {
-                guard let v = model.vector(fromFeatures: item.features) else {
-                    throw EmbedderError.nonFiniteEmbedding(path: batch.urls[item.index].path)
-                }
+            for (item, v) in zip(ready, model.vectors(fromFeatures: ready.map(\.features))) {
+                guard let v else { throw EmbedderError.nonFiniteEmbedding(path: batch.urls[item.index].path) }
                 values += v
             }
             return values

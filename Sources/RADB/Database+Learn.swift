@@ -134,12 +134,14 @@ extension Database {
             throw DatabaseError.underlying("the learned model does not share this database's backbone or dimension; nothing was changed")
         }
         let modelFile = modelsDirectory.appendingPathComponent("\(learned.modelIdentity).safetensors")
-        try Self.durablyMove(staged, to: modelFile)
 
         // 4. Re-embed and switch, under the write lock (items ingested meanwhile included).
         let rewriteStarted = Date()
         progress?("re-embedding the collection")
         let reembedded: Int = try store.withExclusiveWriteAccess {
+            // Published under the lock, so a file in models/ that the current generation does
+            // not name is never one another learn is about to switch to (removeRetiredModels).
+            try Self.durablyMove(staged, to: modelFile)
             let items = try storedItems()
             let stored = try features.features(contentHashes: items.map(\.contentHash), identity: embedder.featureIdentity)
             var byID: [UInt64: [Float]] = [:]
@@ -176,6 +178,9 @@ extension Database {
                         return vectors
                     },
                     assign: { vectors, _ in try router.nearestAnchors(of: vectors, parallelism: .automatic) })
+                // Committed: the previous generation's model (and any left by an interrupted
+                // learn) is retired. A reader still on the old snapshot re-runs on this one.
+                removeRetiredModels(current: learned.modelIdentity)
                 return report.items
             } catch { throw Self.wrap(error) }
         }
@@ -188,6 +193,37 @@ extension Database {
 
     /// Folder of model files by identity inside the database directory (learned generations).
     static let modelsDirectoryName = "models"
+
+    /// Deletes the learned model files no generation needs any more: every `models/<id>.safetensors`
+    /// but the current generation's (`current`), and the staging files of learns whose process
+    /// is gone. Call it only under the write lock, after the commit that made `current` current:
+    /// learn publishes its file under that lock, so no other file can be about to become current.
+    /// Readers on an older snapshot that meet a deleted file re-run on the current generation
+    /// (`retryingRetiredModels`); a process that loaded the model earlier keeps it in memory.
+    /// Crash-safe: the committed generation never names a deleted file, and a file left by a
+    /// kill between commit and deletion is removed by the next learn. Best effort (a file that
+    /// cannot be removed stays for the next time). Returns the names removed.
+    @discardableResult
+    func removeRetiredModels(current: String) -> [String] {
+        let fm = FileManager.default
+        let directory = url.appendingPathComponent(Self.modelsDirectoryName)
+        var removed: [String] = []
+        for name in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasSuffix(".safetensors") {
+            if name.hasPrefix(".learning-") {
+                // `.learning-<pid>.safetensors`: a learn's staging file; its owner may still be training.
+                let pid = Int32(name.dropFirst(".learning-".count).dropLast(".safetensors".count)) ?? 0
+                if pid == getpid() || pid <= 0 || kill(pid, 0) == 0 || errno == EPERM { continue }
+            } else if name == "\(current).safetensors" || name.hasPrefix(".") {
+                continue
+            }
+            if (try? fm.removeItem(at: directory.appendingPathComponent(name))) != nil { removed.append(name) }
+        }
+        if !removed.isEmpty {
+            let dir = Glibc.open(directory.path, O_RDONLY)
+            if dir >= 0 { fsync(dir); close(dir) }
+        }
+        return removed
+    }
 
     /// One stored item as learning needs it.
     struct LearnItem {

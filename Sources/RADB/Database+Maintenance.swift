@@ -276,10 +276,15 @@ extension Database {
     @discardableResult
     public func relearnAnchorsIfDue() throws -> Int? {
         guard let models else { return nil }
-        let (generation, partitions) = try store.read { (try $0.generation, try $0.partitions) }
+        // (A learn may retire the generation read here and delete its model meanwhile: then
+        // the question is asked again of the current one.)
+        let (generation, partitions, modelAnchors) = try retryingRetiredModels { () -> (ModelGeneration?, [PartitionInfo], Bool) in
+            let (g, p) = try store.read { (try $0.generation, try $0.partitions) }
+            return (g, p, try g.map { try models.embedder(head: $0.head).anchors == $0.anchors } ?? false)
+        }
         let n = partitions.reduce(0) { $0 + $1.count }
         guard n >= Self.relearnMinimumItems else { return nil }
-        if let g = generation, let anchors = try models.embedder(head: g.head).anchors, anchors == g.anchors { return nil }
+        if modelAnchors { return nil }
         let t = generation?.anchorCount ?? 1
         let target = max(1, min(4096, Int(Double(n).squareRoot().rounded())))
         let largest = partitions.map(\.count).max() ?? 0

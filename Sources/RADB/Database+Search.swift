@@ -56,7 +56,7 @@ extension Database {
         default: break
         }
         do {
-            return try store.read { snapshot in
+            return try retryingRetiredModels { try store.read { snapshot in
                 // Route with the anchors of this snapshot's generation; an exact search scans
                 // every partition the snapshot holds (its router is never consulted).
                 let index: AnchorIndex<SnapshotLists>
@@ -91,7 +91,7 @@ extension Database {
                     })
                 }
                 return matches
-            }
+            } }
         } catch { throw Self.wrap(error) }
     }
 

@@ -328,7 +328,23 @@ public final class Database: @unchecked Sendable {
 
     /// The model of the generation current now.
     func currentEmbedder() throws -> Embedder {
-        do { return try store.read { try embedder(for: $0) } } catch { throw Self.wrap(error) }
+        do { return try retryingRetiredModels { try store.read { try embedder(for: $0) } } } catch { throw Self.wrap(error) }
+    }
+
+    /// Runs `body` (which takes its own snapshot) again when it failed because the learned
+    /// model of its snapshot's generation was deleted meanwhile — learning in place removes the
+    /// model file of the generation it retires — so the retry meets the current generation,
+    /// whose file is never removed. When the missing file is the current generation's own,
+    /// that is damage: the error is rethrown.
+    func retryingRetiredModels<T>(_ body: () throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            do { return try body() } catch let missing as GenerationModels.MissingModel {
+                attempt += 1
+                let current = try? store.read { try routers.routing(for: $0).head }
+                guard attempt < 8, let current, current != missing.head else { throw missing }
+            }
+        }
     }
 
     /// The model of `snapshot`'s generation (throws for imported vectors).

@@ -256,11 +256,12 @@ public final class Embedder: @unchecked Sendable {
         var cancelled = false
         try pipeline().run(files.map { .file($0) }, batchSize: batchSize) { range, batch, features in
             if isCancelled?() == true { cancelled = true; return false }
+            let vectors = self.vectors(fromFeatures: features.map { $0 ?? [] })
             for (j, i) in range.enumerated() {
                 let path = files[i].path
                 if let error = batch.failures[j] {
                     results[i] = .failure(.unreadableImage(path: path, reason: "\(error)"))
-                } else if let f = features[j], let v = vector(fromFeatures: f) {
+                } else if let v = vectors[j] {
                     results[i] = .success(v)
                 } else {
                     results[i] = .failure(.nonFiniteEmbedding(path: path))
@@ -282,14 +283,32 @@ public final class Embedder: @unchecked Sendable {
     /// too makes that re-embedding bit-identical to embedding the image again, so a stored
     /// image queried after learning is still found at distance 0.
     public func vector(fromFeatures features: [Float]) -> [Float]? {
-        guard features.count == model.featureDim else { return nil }
-        var e = postprocess.apply(Tensor(shape: [1, features.count], storage: features.map { Float(Float16($0)) }))
-        for (i, layer) in head.enumerated() {
-            e = Self.linear(e, layer.weight, layer.bias)
-            if i < head.count - 1 { for j in e.storage.indices { e.storage[j] = max(e.storage[j], 0) } }
+        vectors(fromFeatures: [features])[0]
+    }
+
+    /// `vector(fromFeatures:)` of each row, bit-identical to it, in fewer BLAS calls (ingest
+    /// embeds its batches this way).
+    public func vectors(fromFeatures rows: [[Float]]) -> [[Float]?] {
+        let d = model.featureDim
+        let valid = rows.indices.filter { rows[$0].count == d }
+        var out = [[Float]?](repeating: nil, count: rows.count)
+        guard !valid.isEmpty else { return out }
+        var x = [Float]()
+        x.reserveCapacity(valid.count * d)
+        for i in valid { x += rows[i].map { Float(Float16($0)) } }
+        let whitened = postprocess.apply(Tensor(shape: [valid.count, d], storage: x))
+        let w = whitened.shape[1]
+        for (r, i) in valid.enumerated() {
+            // The head row by row, as before (its products are small).
+            var e = Tensor(shape: [1, w], storage: Array(whitened.storage[r * w..<(r + 1) * w]))
+            for (k, layer) in head.enumerated() {
+                e = Self.linear(e, layer.weight, layer.bias)
+                if k < head.count - 1 { for j in e.storage.indices { e.storage[j] = max(e.storage[j], 0) } }
+            }
+            guard e.storage.allSatisfy(\.isFinite) else { continue }
+            out[i] = padding == 0 ? e.storage : e.storage + repeatElement(0, count: padding)
         }
-        guard e.storage.allSatisfy(\.isFinite) else { return nil }
-        return padding == 0 ? e.storage : e.storage + repeatElement(0, count: padding)
+        return out
     }
 
     /// The backbone features of one image file (what `vector(fromFeatures:)` turns into its vector).
@@ -305,9 +324,10 @@ public final class Embedder: @unchecked Sendable {
     /// produced non-finite values for that image.
     public func embedWithFeatures(images: [Image]) throws -> [(features: [Float], vector: [Float])?] {
         guard !images.isEmpty else { return [] }
-        return try pipeline().features(of: images).map { features in
-            guard let features, let v = vector(fromFeatures: features) else { return nil }
-            return (features, v)
+        let features = try pipeline().features(of: images)
+        return zip(features, vectors(fromFeatures: features.map { $0 ?? [] })).map { f, v in
+            guard let f, let v else { return nil }
+            return (f, v)
         }
     }
 

@@ -10,8 +10,11 @@ import RADBNeural
 ///     e = e / ‖e‖             if metadata l2_output = "1"
 ///
 /// `Tools/make_embedding_model.py` writes these from arrays fitted in numpy
-/// (`Tools/embedding_candidates.py`). Each row is computed on its own (one BLAS call per row, never a
-/// batched GEMM), so a vector never depends on which other images shared its batch.
+/// (`Tools/embedding_candidates.py`). The whitening runs in GEMMs of exactly `tileRows` rows (a
+/// short tile padded with zeros): one shape whatever the batch, and a GEMM computes each output
+/// row from its own input row only, so a vector never depends on which other images shared its
+/// batch (tested bit for bit: `EmbedderTests`). One product per row instead would stream the
+/// 6.5 MB matrix once per image (5 % of an ingest's CPU, BENCHMARKS.md "Ingest throughput").
 struct EmbeddingPostprocess: Sendable {
     var l2Features = false
     var whitening: (mean: [Float], weight: [Float], rows: Int)?
@@ -54,37 +57,53 @@ struct EmbeddingPostprocess: Sendable {
         }
     }
 
+    /// Rows per whitening GEMM (fixed: see the type's doc).
+    static let tileRows = 16
+
     /// Applies the stage to `features` [n, d]; returns [n, outputWidth(d)].
     func apply(_ features: Tensor) -> Tensor {
         guard !isIdentity else { return features }
         let (n, d) = (features.shape[0], features.shape[1])
         let m = outputWidth(inputWidth: d)
         var out = Tensor(shape: [n, m])
+        var rows = features.storage
         var row = [Float](repeating: 0, count: d)
-        features.storage.withUnsafeBufferPointer { x in
-            out.storage.withUnsafeMutableBufferPointer { y in
-                for i in 0..<n {
-                    for j in 0..<d { row[j] = x[i * d + j] }
-                    if l2Features { Self.normalize(&row) }
-                    if let w = whitening {
-                        for j in 0..<d { row[j] -= w.mean[j] }
-                        // One [1, d] × [d, m] product per row: the same call whatever the batch.
-                        w.weight.withUnsafeBufferPointer { wp in
-                            row.withUnsafeBufferPointer { rp in
-                                sgemm(transB: true, m: 1, n: m, k: d, a: rp.baseAddress!, lda: d,
-                                      b: wp.baseAddress!, ldb: d, c: y.baseAddress! + i * m, ldc: m)
+        for i in 0..<n {
+            for j in 0..<d { row[j] = rows[i * d + j] }
+            if l2Features { Self.normalize(&row) }
+            if let w = whitening { for j in 0..<d { row[j] -= w.mean[j] } }
+            for j in 0..<d { rows[i * d + j] = row[j] }
+        }
+        out.storage.withUnsafeMutableBufferPointer { y in
+            if let w = whitening {
+                let t = Self.tileRows
+                var tile = [Float](repeating: 0, count: t * d)
+                var product = [Float](repeating: 0, count: t * m)
+                for start in stride(from: 0, to: n, by: t) {
+                    let count = min(t, n - start)
+                    for j in 0..<(count * d) { tile[j] = rows[start * d + j] }
+                    for j in (count * d)..<(t * d) { tile[j] = 0 }
+                    // [t, d] × [d, m]: the same call whatever the batch.
+                    w.weight.withUnsafeBufferPointer { wp in
+                        tile.withUnsafeBufferPointer { tp in
+                            product.withUnsafeMutableBufferPointer { pp in
+                                sgemm(transB: true, m: t, n: m, k: d, a: tp.baseAddress!, lda: d,
+                                      b: wp.baseAddress!, ldb: d, c: pp.baseAddress!, ldc: m)
                             }
                         }
-                    } else {
-                        for j in 0..<d { y[i * m + j] = row[j] }
                     }
-                    if l2Output {
-                        var s: Float = 0
-                        for o in 0..<m { s += y[i * m + o] * y[i * m + o] }
-                        // A zero vector stays zero (it cannot be given a direction).
-                        let inv = s > 0 ? 1 / s.squareRoot() : 0
-                        for o in 0..<m { y[i * m + o] *= inv }
-                    }
+                    for j in 0..<(count * m) { y[start * m + j] = product[j] }
+                }
+            } else {
+                for j in 0..<(n * d) { y[j] = rows[j] }
+            }
+            if l2Output {
+                for i in 0..<n {
+                    var s: Float = 0
+                    for o in 0..<m { s += y[i * m + o] * y[i * m + o] }
+                    // A zero vector stays zero (it cannot be given a direction).
+                    let inv = s > 0 ? 1 / s.squareRoot() : 0
+                    for o in 0..<m { y[i * m + o] *= inv }
                 }
             }
         }

@@ -21,17 +21,34 @@ final class GenerationModels: Sendable {
         self.directory = directory
     }
 
+    /// The learned model file of a generation is absent. Learning in place deletes the file of
+    /// the generation it retires once the new one is committed, so a reader whose snapshot
+    /// predates that switch and that has not loaded the model yet meets this:
+    /// `Database.retryingRetiredModels` runs it again on a current snapshot. The current
+    /// generation's own file is never deleted, so its absence is damage (the description says so).
+    struct MissingModel: Error, CustomStringConvertible {
+        let head: String
+        let path: String
+        var description: String {
+            "\(path): the learned model of the current generation is missing; restore the database from a backup"
+        }
+    }
+
     /// The model of a generation whose head identity is `head` ("" = the database's own model).
-    /// - Throws: `DatabaseError.underlying` when the learned model file is missing or is not the
-    ///   one the generation names.
+    /// - Throws: `MissingModel` when the learned model file is absent; `DatabaseError` when it
+    ///   is not the one the generation names.
     func embedder(head: String) throws -> Embedder {
         if head.isEmpty || head == base.modelIdentity { return base }
         if let hit = loaded.withLock({ $0[head] }) { return hit }
         let file = Self.file(of: head, in: directory)
-        guard FileManager.default.fileExists(atPath: file.path) else {
-            throw DatabaseError.underlying("\(file.path): the learned model of the current generation is missing; restore the database from a backup")
+        Database.beforeLoadingLearnedModelForTesting?(head)
+        guard FileManager.default.fileExists(atPath: file.path) else { throw MissingModel(head: head, path: file.path) }
+        let embedder: Embedder
+        do { embedder = try Embedder(modelURL: file) } catch {
+            // Deleted between the check above and the read: the same as absent.
+            if !FileManager.default.fileExists(atPath: file.path) { throw MissingModel(head: head, path: file.path) }
+            throw error
         }
-        let embedder = try Embedder(modelURL: file)
         guard embedder.modelIdentity == head, embedder.featureIdentity == base.featureIdentity else {
             throw DatabaseError.modelMismatch("\(file.path) is not the learned model the database's current generation names (\(head.prefix(12))); restore the database from a backup")
         }
@@ -43,4 +60,10 @@ final class GenerationModels: Sendable {
     static func file(of identity: String, in directory: URL) -> URL {
         directory.appendingPathComponent(Database.modelsDirectoryName).appendingPathComponent("\(identity).safetensors")
     }
+}
+
+extension Database {
+    /// Tests only: called with a learned model's identity just before this process loads its
+    /// file, so a test can retire that generation (another process learns) at exactly that moment.
+    nonisolated(unsafe) package static var beforeLoadingLearnedModelForTesting: ((String) -> Void)?
 }

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import RADB
 import RADBNeural
+import RADBTraining
 import RADBVision
 
 /// The Embedder end to end: packaged model, real photos, per-file errors, heads, identity.
@@ -62,6 +63,28 @@ final class EmbedderTests: XCTestCase {
         XCTAssertEqual(Array(reversed.reversed()), together, "reversed, batches of 4")
         let ones = try embedder.embed(files: files, batchSize: 1).map { try $0.get() }
         XCTAssertEqual(ones, together, "batches of 1")
+    }
+
+    /// The whitening runs in fixed 16-row GEMM tiles: a row's vector is bit-identical alone, at
+    /// any slot of a tile, in a short last tile, and beside a row of non-finite features.
+    func testVectorsFromFeaturesDoNotDependOnTheirNeighbours() throws {
+        let embedder = try Embedder()
+        var rng = SeededGenerator(seed: 7)
+        let d = embedder.model.featureDim
+        let rows = (0..<37).map { _ in (0..<d).map { _ in Float.random(in: 0...6, using: &rng) } }
+        let batch = embedder.vectors(fromFeatures: rows)
+        for (i, row) in rows.enumerated() {
+            XCTAssertEqual(embedder.vector(fromFeatures: row), batch[i], "row \(i) alone vs in a batch of 37")
+        }
+        let shifted = embedder.vectors(fromFeatures: Array(rows[5...]) + [rows[0]])
+        XCTAssertEqual(Array(shifted[..<32]), Array(batch[5...]), "other slots of the tiles")
+        XCTAssertEqual(shifted[32], batch[0])
+        var poisoned = rows
+        poisoned[3][0] = .nan
+        let withNaN = embedder.vectors(fromFeatures: poisoned)
+        XCTAssertNil(withNaN[3])
+        XCTAssertEqual(withNaN.enumerated().filter { $0.offset != 3 }.map(\.element), batch.enumerated().filter { $0.offset != 3 }.map(\.element))
+        XCTAssertNil(embedder.vectors(fromFeatures: [[1, 2, 3]])[0], "a row of the wrong width")
     }
 
     func testPhotosEmbedAndTheCatIsACatNeedsSharedPhotos() throws {

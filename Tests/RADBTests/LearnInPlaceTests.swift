@@ -113,6 +113,111 @@ final class LearnInPlaceTests: XCTestCase {
         XCTAssertEqual(try reopened.search(image: owl, options: SearchOptions(k: 1, probe: .exact)).first?.distance, 0)
     }
 
+    // MARK: - Retired generations
+
+    /// Each learn writes `models/<id>.safetensors` (~11 MB): once its switch commits, the file of
+    /// the generation it retired and the leftovers of interrupted learns (a staging file of a
+    /// dead process, a published model never switched to) are deleted, so the folder holds the
+    /// current model only. Readers opened before — one that had loaded the retired model, one
+    /// that had not — search the new generation; a missing file of the current generation is
+    /// still reported as damage.
+    func testLearnRemovesTheModelFilesOfRetiredGenerations() throws {
+        let url = cli.workdir.appendingPathComponent("retire.db")
+        let db = try Database.create(at: url)
+        _ = try db.ingest([try labelledPhotos()], options: IngestOptions(labelFromFolder: true))
+        let models = url.appendingPathComponent("models")
+        func files() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: models.path).sorted() }
+        let owl = cli.workdir.appendingPathComponent("labelled/birds/owl.jpg")
+        let exact = SearchOptions(k: 1, probe: .exact)
+
+        let first = try db.learn(LearnOptions(epochs: 3, seed: 1))
+        XCTAssertEqual(try files(), ["\(first.modelIdentity).safetensors"])
+        let warm = try Database.open(at: url, mode: .readOnly)
+        XCTAssertEqual(try warm.search(image: owl, options: exact).first?.distance, 0)   // loads the first model
+        let cold = try Database.open(at: url, mode: .readOnly)                           // loads nothing yet
+
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        let leftovers = [".learning-\(dead.processIdentifier).safetensors", "\(String(repeating: "ab", count: 32)).safetensors"]
+        for name in leftovers { try Data("left by a killed learn".utf8).write(to: models.appendingPathComponent(name)) }
+        let alive = ".learning-1.safetensors"   // a learn whose process still runs (pid 1 always does): kept
+        try Data("staging".utf8).write(to: models.appendingPathComponent(alive))
+
+        let second = try db.learn(LearnOptions(epochs: 3, seed: 2))
+        XCTAssertNotEqual(second.modelIdentity, first.modelIdentity)
+        XCTAssertEqual(try files(), [alive, "\(second.modelIdentity).safetensors"].sorted(),
+                       "the retired generation's model and the leftovers of dead learns are deleted")
+        try FileManager.default.removeItem(at: models.appendingPathComponent(alive))
+        XCTAssertEqual(try db.check(), [])
+        for reader in [warm, cold] {
+            XCTAssertEqual(try reader.search(image: owl, options: exact).first?.distance, 0)
+            XCTAssertEqual(reader.embedder?.modelIdentity, second.modelIdentity)
+        }
+
+        try FileManager.default.removeItem(at: models.appendingPathComponent("\(second.modelIdentity).safetensors"))
+        let damaged = try Database.open(at: url, mode: .readOnly)
+        XCTAssertThrowsError(try damaged.search(image: owl, options: exact)) {
+            XCTAssertTrue("\($0)".contains("missing; restore the database from a backup"), "\($0)")
+        }
+    }
+
+    /// The race the deletion opens, forced: a reader has taken its snapshot of a generation
+    /// and is about to load that generation's model when another process learns, retires it
+    /// and deletes its file. The search runs again on the new generation and finds the item.
+    func testASearchWhoseModelIsRetiredBeforeItLoadsRunsOnTheNewGeneration() throws {
+        let url = cli.workdir.appendingPathComponent("race.db")
+        let db = try Database.create(at: url)
+        _ = try db.ingest([try labelledPhotos()], options: IngestOptions(labelFromFolder: true))
+        let first = try db.learn(LearnOptions(epochs: 2, seed: 1))
+        let reader = try Database.open(at: url, mode: .readOnly)
+        var learnedMeanwhile: String?
+        var learnError = ""
+        Database.beforeLoadingLearnedModelForTesting = { [cli] head in
+            guard head == first.modelIdentity, learnedMeanwhile == nil, learnError.isEmpty else { return }
+            do {
+                let learn = try cli!.run(["learn", "--db", url.path, "--epochs", "2", "--seed", "2", "--json"])
+                learnError = learn.status == 0 ? "" : learn.stderr
+                learnedMeanwhile = try learn.json()["model"] as? String
+            } catch { learnError = "\(error)" }
+        }
+        defer { Database.beforeLoadingLearnedModelForTesting = nil }
+        let owl = cli.workdir.appendingPathComponent("labelled/birds/owl.jpg")
+        let hit = try reader.search(image: owl, options: SearchOptions(k: 1, probe: .exact))
+        XCTAssertEqual(learnError, "")
+        let second = try XCTUnwrap(learnedMeanwhile, "the hook ran the learn while the search held its snapshot")
+        XCTAssertNotEqual(second, first.modelIdentity)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: url.appendingPathComponent("models/\(first.modelIdentity).safetensors").path))
+        XCTAssertEqual(hit.first?.distance, 0, "the query was embedded with the new generation's model")
+        XCTAssertEqual(reader.embedder?.modelIdentity, second)
+    }
+
+    /// Searches in other processes (each loading its snapshot's model from its file) while
+    /// learns retire generations and delete their files: every search succeeds, and the
+    /// folder ends with the current model only.
+    func testSearchesInOtherProcessesBesideLearnsNeverMissAModel() throws {
+        let db = cli.workdir.appendingPathComponent("beside.db").path
+        let labelled = try labelledPhotos()
+        XCTAssertEqual(try cli.run(["ingest", "--db", db, "--label-from-folder", labelled.path]).status, 0)
+        let owl = labelled.appendingPathComponent("birds/owl.jpg").path
+        var searches = 0
+        for seed in 0..<4 {
+            let (learn, _, _) = try cli.start(["learn", "--db", db, "--epochs", "2", "--seed", "\(seed)"])
+            repeat {
+                let found = try cli.run(["search", "--db", db, owl, "-k", "1", "--json"])
+                XCTAssertEqual(found.status, 0, "seed \(seed): \(found.stderr)")
+                searches += 1
+            } while learn.isRunning
+            learn.waitUntilExit()
+            XCTAssertEqual(learn.terminationStatus, 0)
+        }
+        let model = try XCTUnwrap(try cli.run(["stats", "--db", db, "--json"]).json()["model"] as? String)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(db)/models"), ["\(model).safetensors"])
+        XCTAssertEqual(try cli.run(["check", "--db", db]).status, 0)
+        print("\(searches) searches beside 4 learns, none failed")
+    }
+
     // MARK: - Bad input
 
     func testLearningNeedsTwoLabelsOfTwoItemsAndStoredFeatures() throws {
@@ -228,5 +333,8 @@ final class LearnInPlaceTests: XCTestCase {
         let finished = try cli.run(["learn", "--db", db, "--epochs", "5", "--json"])
         XCTAssertEqual(finished.status, 0, finished.stderr)
         XCTAssertEqual(try cli.run(["check", "--db", db]).status, 0)
+        // ... and removes every model file the killed rounds left but its own.
+        let current = try XCTUnwrap(try finished.json()["model"] as? String)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(db)/models"), ["\(current).safetensors"])
     }
 }
