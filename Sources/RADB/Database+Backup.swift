@@ -11,8 +11,10 @@ extension Database {
     /// destination's name; staging directories left by a killed backup are removed by the
     /// next backup to the same destination.
     ///
-    /// - Parameter staged: called with the staging directory before copying starts, so a
-    ///   caller can remove it if the process is interrupted (the CLI does on Ctrl-C).
+    /// - Parameters:
+    ///   - destination: where the copy appears, complete; it must not exist or be empty.
+    ///   - staged: called with the staging directory before copying starts, so a
+    ///     caller can remove it if the process is interrupted (the CLI does on Ctrl-C).
     public func backup(to destination: URL, staged: ((URL) -> Void)? = nil) throws {
         let fm = FileManager.default
         let dest = destination.standardizedFileURL

@@ -18,6 +18,8 @@ extension Database {
     /// bad file is reported in `IngestReport.failed` without stopping the run.
     ///
     /// - Parameters:
+    ///   - paths: image files and folders (searched recursively).
+    ///   - options: labels from folder names, batch size, decoding memory budget, re-anchoring.
     ///   - progress: called after every committed batch.
     ///   - isCancelled: polled between batches; when it returns true the ingest stops after the
     ///     batch in flight and reports `cancelled`.
